@@ -1,0 +1,49 @@
+"""raw_problems: the problem pool collected from the configured sources, one partition per domain."""
+
+from pathlib import Path
+
+from dagster import AssetExecutionContext, Config, Failure, MetadataValue, Output, asset
+
+from assets.metadata import counts_table, stage_metadata
+from assets.partitions import domain_partitions
+from assets.versions import code_version
+from thinkforge import collect, settings
+from thinkforge.collect.inbox import inbox_sources
+from thinkforge.stage import StageOutput
+
+
+class RawProblemsConfig(Config):
+    sources_file: str = ""  # default: THINKFORGE_SOURCES, else the bundled data/sources.yaml
+    include_inbox: bool = True  # also read files dropped under THINKFORGE_HOME/inbox/<format>/
+
+
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    group_name="collect",
+    kinds={"parquet", "duckdb"},
+    code_version=code_version("collect", "answers.py", "ids.py"),
+    description="Raw problems from real source formats with domain, info type, reference answer / tests and existing responses.",
+)
+def raw_problems(context: AssetExecutionContext, config: RawProblemsConfig) -> Output[StageOutput]:
+    domain = context.partition_key
+    path = Path(config.sources_file).resolve() if config.sources_file else settings.sources_file()
+    try:
+        specs = collect.load(path)
+    except collect.ConfigError as exc:
+        raise Failure(description=f"Fix the sources configuration: {exc}") from exc
+    if config.include_inbox:
+        inbox, warnings = inbox_sources(settings.inbox_dir())
+        for warning in warnings:
+            context.log.warning(warning)
+        specs += inbox
+    context.log.info(f"collecting {domain} from {sum(s.may_yield(domain) for s in specs)} sources in {path}")
+    out = collect.collect(specs, domain, log=context.log.info)
+    metadata = stage_metadata(out, ["id", "source", "info_type", "problem", "reference_answer"])
+    metadata.update({
+        "sources_file": str(path),
+        "rows_by_source": MetadataValue.json(counts_table(out.kept, "source")),
+        "info_types": MetadataValue.json(counts_table(out.kept, "info_type")),
+        "with_existing_responses": int((out.kept["responses"].list.len() > 0).sum()) if out.kept.height else 0,
+    })
+    return Output(out, metadata=metadata)

@@ -1,0 +1,23 @@
+"""Jobs and schedules."""
+
+from dagster import AssetSelection, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
+
+from thinkforge import DOMAINS
+
+refresh_domain = define_asset_job(
+    "refresh_domain",
+    selection=AssetSelection.assets("raw_problems").downstream(),
+    description="Re-collect one domain's raw pool and rebuild everything downstream of it.",
+)
+
+
+@schedule(job=refresh_domain, cron_schedule="0 2 * * *", execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED)
+def nightly_refresh(context: ScheduleEvaluationContext):
+    """Every night at 02:00 UTC: one refresh run per domain partition (off until switched on)."""
+    day = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    for domain in DOMAINS:
+        yield RunRequest(run_key=f"nightly-{day}-{domain}", partition_key=domain, tags={"thinkforge/trigger": "nightly"})
+
+
+ALL_JOBS = [refresh_domain]
+ALL_SCHEDULES = [nightly_refresh]

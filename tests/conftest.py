@@ -1,0 +1,38 @@
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import yaml
+
+warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh THINKFORGE_HOME (and DAGSTER_HOME inside it) for one test."""
+    root = tmp_path / "tfhome"
+    (root / "dagster").mkdir(parents=True)
+    (root / "dagster" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    monkeypatch.setenv("THINKFORGE_HOME", str(root))
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
+    monkeypatch.delenv("THINKFORGE_SOURCES", raising=False)
+    return root
+
+
+def write_jsonl(path: Path, rows, extra_lines: list[bytes] = ()) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        for row in rows:
+            fh.write(json.dumps(row).encode() + b"\n")
+        for line in extra_lines:
+            fh.write(line + b"\n")
+    return path
+
+
+def write_sources(path: Path, entries: list[dict], **top) -> Path:
+    path.write_text(yaml.safe_dump({**top, "sources": entries}))
+    return path

@@ -1,0 +1,101 @@
+"""The real asset graph materialized with Dagster on the bundled sample data."""
+
+import os
+import re
+import subprocess
+import sys
+
+import duckdb
+import polars as pl
+import pytest
+from dagster import AssetCheckKey, DagsterInstance, materialize
+
+import definitions
+from assets import ALL_CHECKS
+from assets.raw_problems import raw_problems
+from tests.conftest import REPO, write_jsonl, write_sources
+from thinkforge import DOMAINS, warehouse
+
+RESOURCES = definitions.defs.resources
+
+
+def run(partition, instance, run_config=None):
+    return materialize([raw_problems, *ALL_CHECKS], partition_key=partition, instance=instance, resources=RESOURCES,
+                       run_config=run_config, raise_on_error=False)
+
+
+@pytest.fixture
+def instance(home):
+    with DagsterInstance.get() as inst:
+        yield inst
+
+
+def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance):
+    for domain in DOMAINS:
+        result = run(domain, instance)
+        assert result.success
+        mat = result.asset_materializations_for_node("raw_problems")[0]
+        meta = {k: v.value for k, v in mat.metadata.items()}
+        assert meta["rows_in"] == meta["rows_out"] + meta["rows_rejected"] > 0
+        assert "sample_rows" in meta and "info_types" in meta
+        [check] = result.get_asset_check_evaluations()
+        assert check.passed and check.check_name == "rows_conserved"
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        by_domain = dict(con.execute("SELECT domain, count(*) FROM raw_problems GROUP BY domain").fetchall())
+        reasons = dict(con.execute("SELECT reason, count(*) FROM raw_problems_rejects GROUP BY reason").fetchall())
+    assert set(by_domain) == set(DOMAINS)
+    assert reasons == {"bad_json": 1, "bad_field": 1, "empty_problem": 1}  # the planted bad rows of instructions.jsonl
+    chat = warehouse.read_partition(home, "raw_problems", "chat")
+    assert chat.schema["responses"] == pl.List(pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String}))
+
+
+def test_conservation_check_fails_when_rows_go_missing(home, instance):
+    assert run("chat", instance).success
+    path = warehouse.partition_path(home, "raw_problems_rejects", "chat")
+    pl.read_parquet(path).head(1).write_parquet(path)  # lose two rejected rows
+    job = definitions.defs.resolve_implicit_global_asset_job_def()
+    check_only = job.get_subset(asset_selection=set(), asset_check_selection={AssetCheckKey(raw_problems.key, "rows_conserved")})
+    result = check_only.execute_in_process(partition_key="chat", instance=instance, raise_on_error=False)
+    assert not result.success  # the check is blocking: a failed check fails the run
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["missing"].value == 2
+
+
+def test_configuration_error_fails_the_run_saying_what_to_fix(home, instance, tmp_path):
+    bad = write_sources(tmp_path / "bad.yaml", [{"name": "x", "format": "alpaca", "path": str(tmp_path)}])
+    result = run("math", instance, run_config={"ops": {"raw_problems": {"config": {"sources_file": str(bad)}}}})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "Fix the sources configuration" in str(failure.event_specific_data.error) or "unknown format 'alpaca'" in str(failure.event_specific_data)
+
+
+def test_lineage_cli_traces_rows_to_their_source(home, instance):
+    result = run("chat", instance)
+    kept = warehouse.read_partition(home, "raw_problems", "chat").row(0, named=True)
+    rejected = warehouse.read_partition(home, "raw_problems_rejects", "chat").filter(pl.col("reason") == "empty_problem").row(0, named=True)
+    env = {**os.environ, "THINKFORGE_HOME": str(home)}
+    cli = [sys.executable, "-m", "thinkforge.cli", "lineage"]
+    out = subprocess.run([*cli, kept["id"]], env=env, capture_output=True, text=True, check=True).stdout
+    assert f"run={result.run_id}" in out and "partition=chat" in out and "[kept]" in out
+    assert f"raw source: {kept['source']}" in out and f"row={kept['source_row']}" in out
+    out = subprocess.run([*cli, rejected["id"]], env=env, capture_output=True, text=True, check=True).stdout
+    assert "[REJECTED]" in out and "reason: empty_problem" in out and "line 3: field 'prompt'" in out
+    missing = subprocess.run([*cli, "0000000000000000"], env=env, capture_output=True, text=True)
+    assert missing.returncode == 1 and "not found" in missing.stderr
+
+
+def test_inbox_files_join_the_pool(home, instance):
+    write_jsonl(home / "inbox" / "orca_math" / "batch1.jsonl", [{"question": "What is 6*7?", "answer": "6 * 7 = 42"}])
+    assert run("math", instance).success
+    math = warehouse.read_partition(home, "raw_problems", "math")
+    new = math.filter(pl.col("source") == "inbox/orca_math/batch1.jsonl")
+    assert new["reference_answer"].to_list() == ["42"]
+
+
+def test_demo_script_runs_every_partition(home):
+    proc = subprocess.run([sys.executable, "-m", "jobs.demo"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for domain in DOMAINS:
+        assert f"{domain}: run" in proc.stdout and "succeeded" in proc.stdout
+    assert re.search(r"raw_problems\s+chat\s+12\s+9\s+3\b", proc.stdout), proc.stdout
+    assert "make ui" in proc.stdout

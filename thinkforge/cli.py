@@ -1,0 +1,51 @@
+"""`thinkforge` command line: row lineage and warehouse summaries."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from thinkforge import lineage, settings, warehouse
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    chain = lineage.trace(args.home, args.row_id)
+    if not chain:
+        print(f"row {args.row_id} not found under {settings.warehouse_dir(args.home)}", file=sys.stderr)
+        return 1
+    print(lineage.render(chain))
+    return 0
+
+
+def summary_table(root: Path) -> str:
+    """Rows in / out / rejected per asset and partition, from the partitions' info files."""
+    lines = [f"{'asset':<28}{'partition':<12}{'in':>8}{'out':>8}{'rejected':>10}  run"]
+    for asset in warehouse.asset_names(root):
+        for meta in sorted((settings.warehouse_dir(root) / asset).glob("*.meta.json")):
+            info = warehouse.read_info(root, asset, meta.name.removesuffix(".meta.json")) or {}
+            lines.append(f"{asset:<28}{info.get('partition', '?'):<12}{info.get('rows_in', 0):>8}{info.get('rows_out', 0):>8}{info.get('rows_rejected', 0):>10}  {info.get('run_id', '')[:8]}")
+    return "\n".join(lines)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    print(summary_table(args.home))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="thinkforge", description=__doc__)
+    parser.add_argument("--home", type=Path, default=None, help="THINKFORGE_HOME (default: env or .thinkforge/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("lineage", help="print a row's ancestry back to its raw source row")
+    p.add_argument("row_id")
+    p.set_defaults(func=_lineage)
+    p = sub.add_parser("summary", help="rows in / out / rejected per asset partition")
+    p.set_defaults(func=_summary)
+    args = parser.parse_args(argv)
+    args.home = (args.home or settings.home()).resolve()
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

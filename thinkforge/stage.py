@@ -1,0 +1,49 @@
+"""What every stage returns: kept rows, rejected rows with reasons, and the input count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import polars as pl
+
+# Columns every rejects table has (stage-specific columns may follow).
+REJECT_SCHEMA = {
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "reason": pl.String,
+    "detail": pl.String,
+}
+
+
+@dataclass
+class StageOutput:
+    """A stage's result for one partition. rows_in must equal kept + rejected."""
+
+    kept: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_in: int
+
+    @property
+    def conserved(self) -> bool:
+        return self.rows_in == self.kept.height + self.rejects.height
+
+    def counts(self) -> dict[str, int]:
+        return {"rows_in": self.rows_in, "rows_out": self.kept.height, "rows_rejected": self.rejects.height}
+
+
+def frame(rows: Iterable[dict[str, Any]], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Build a frame with an exact schema (also when there are no rows)."""
+    rows = list(rows)
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema, orient="row")
+
+
+def reason_counts(rejects: pl.DataFrame) -> dict[str, int]:
+    if rejects.is_empty():
+        return {}
+    counts = rejects.group_by("reason").len().sort("len", descending=True)
+    return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))

@@ -1,0 +1,125 @@
+"""Parquet per asset partition, plus a DuckDB catalog of views over them.
+
+Layout under THINKFORGE_HOME:
+  warehouse/<asset>/<partition>.parquet           kept rows
+  warehouse/<asset>_rejects/<partition>.parquet   rejected rows with reason/detail
+  warehouse/<asset>/<partition>.meta.json         run id, counts, write time
+  warehouse.duckdb                                one view per asset and per rejects table
+
+Writes are atomic (temp file + rename), so parallel partition runs never see half a file;
+the catalog is touched only under an exclusive file lock (DuckDB allows one writer).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import polars as pl
+
+from thinkforge import settings
+from thinkforge.stage import StageOutput, reason_counts
+
+UNPARTITIONED = "_all"
+
+
+def rejects_name(asset: str) -> str:
+    return f"{asset}_rejects"
+
+
+def partition_path(root: Path, asset: str, partition: str | None) -> Path:
+    return settings.warehouse_dir(root) / asset / f"{partition or UNPARTITIONED}.parquet"
+
+
+def info_path(root: Path, asset: str, partition: str | None) -> Path:
+    return settings.warehouse_dir(root) / asset / f"{partition or UNPARTITIONED}.meta.json"
+
+
+def _atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.write_parquet(tmp, compression="zstd", statistics=True)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_partition(root: Path, asset: str, partition: str | None, out: StageOutput, run_id: str, extra: dict | None = None) -> dict:
+    """Write kept rows, rejects and the partition's info file; refresh the catalog."""
+    _atomic_write_parquet(out.kept, partition_path(root, asset, partition))
+    _atomic_write_parquet(out.rejects, partition_path(root, rejects_name(asset), partition))
+    info = {
+        "asset": asset,
+        "partition": partition or UNPARTITIONED,
+        "run_id": run_id,
+        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **out.counts(),
+        "reject_reasons": reason_counts(out.rejects),
+        **(extra or {}),
+    }
+    _atomic_write_text(json.dumps(info, indent=2), info_path(root, asset, partition))
+    refresh_catalog(root, [asset, rejects_name(asset)])
+    return info
+
+
+def read_partition(root: Path, asset: str, partition: str | None) -> pl.DataFrame:
+    path = partition_path(root, asset, partition)
+    if not path.exists():
+        raise FileNotFoundError(f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)")
+    return pl.read_parquet(path)
+
+
+def read_info(root: Path, asset: str, partition: str | None) -> dict | None:
+    path = info_path(root, asset, partition)
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def asset_names(root: Path) -> list[str]:
+    base = settings.warehouse_dir(root)
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.parquet"))) if base.exists() else []
+
+
+@contextmanager
+def catalog(root: Path, read_only: bool = False, timeout_s: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to warehouse.duckdb, serialized across processes by a file lock."""
+    path = settings.catalog_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH if read_only else fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                con = duckdb.connect(str(path), read_only=read_only and path.exists())
+                break
+            except duckdb.IOException:  # an outside reader holds DuckDB's own lock: wait for it
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def refresh_catalog(root: Path, assets: list[str]) -> None:
+    """(Re)create one view per asset over all its partition files."""
+    with catalog(root) as con:
+        existing = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
+        for asset in assets:
+            pattern = settings.warehouse_dir(root) / asset / "*.parquet"
+            sql = f"CREATE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+            if asset in existing and str(pattern) in (existing[asset] or ""):
+                continue
+            con.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
