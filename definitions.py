@@ -1,5 +1,6 @@
 """The thinkforge code location: assets, checks, jobs, schedules, sensors and resources."""
 
+import os
 import warnings
 
 from dagster import BetaWarning, Definitions, PreviewWarning
@@ -9,7 +10,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 
 from assets import ALL_ASSETS, ALL_CHECKS  # noqa: E402
 from jobs import ALL_JOBS, ALL_SCHEDULES  # noqa: E402
-from resources import WarehouseIOManager, WarehouseResource  # noqa: E402
+from resources import EmbedderResource, ModelResource, WarehouseIOManager, WarehouseResource  # noqa: E402
 from sensors import ALL_SENSORS  # noqa: E402
 
 defs = Definitions(
@@ -21,5 +22,11 @@ defs = Definitions(
     resources={
         "warehouse_io": WarehouseIOManager(),
         "warehouse_store": WarehouseResource(),
+        "model": ModelResource(
+            backend=os.environ.get("THINKFORGE_BACKEND", "auto"),
+            model=os.environ.get("THINKFORGE_MODEL", ""),
+            base_url=os.environ.get("THINKFORGE_OPENAI_BASE_URL", ""),
+        ),
+        "embedder": EmbedderResource(model=os.environ.get("THINKFORGE_EMBEDDER", "")),
     },
 )

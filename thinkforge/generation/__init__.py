@@ -1,0 +1,9 @@
+"""Model runtime: one way to generate, over transformers, vLLM and OpenAI-compatible servers."""
+
+from thinkforge.generation.backends import Backend, OpenAIBackend, TransformersBackend, VLLMBackend
+from thinkforge.generation.cache import RequestCache
+from thinkforge.generation.runtime import Generator, RetryPolicy, TooManyFailures
+from thinkforge.generation.types import Completion, GenerationStats, SamplingParams
+
+__all__ = ["Backend", "OpenAIBackend", "TransformersBackend", "VLLMBackend", "RequestCache", "Generator", "RetryPolicy",
+           "TooManyFailures", "Completion", "GenerationStats", "SamplingParams"]
