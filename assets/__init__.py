@@ -2,8 +2,10 @@
 
 from assets.base_model import base_model
 from assets.checks import rows_conserved_check
+from assets.deduped_problems import deduped_problems
 from assets.raw_problems import raw_problems
+from assets.selected_problems import selected_problems
 
-STAGE_ASSETS = [raw_problems]  # stored in the warehouse with rejects
+STAGE_ASSETS = [raw_problems, deduped_problems, selected_problems]  # stored in the warehouse with rejects
 ALL_ASSETS = [base_model, *STAGE_ASSETS]
 ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS]

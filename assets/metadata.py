@@ -45,3 +45,18 @@ def stage_metadata(out: StageOutput, sample_columns: list[str]) -> dict:
     if out.rejects.height:
         meta["sample_rejects"] = MetadataValue.md(markdown_table(out.rejects, ["id", "source", "reason", "detail"]))
     return meta
+
+
+def generation_metadata(stats) -> dict:
+    """Model-call figures of a materialization: calls, cache hits, tokens, wall time, tokens/s."""
+    data = stats.as_dict()
+    return {
+        "model_calls": data["calls"],
+        "cache_hits": data["cache_hits"],
+        "failed_requests": data["failed"],
+        "retries": data["retries"],
+        "prompt_tokens": data["prompt_tokens"],
+        "completion_tokens": data["completion_tokens"],
+        "generation_wall_s": round(data["wall_s"], 2),
+        "tokens_per_s": data["tokens_per_s"],
+    }

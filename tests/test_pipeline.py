@@ -11,7 +11,7 @@ import pytest
 from dagster import AssetCheckKey, DagsterInstance, materialize
 
 import definitions
-from assets import ALL_CHECKS
+from assets import ALL_CHECKS, STAGE_ASSETS
 from assets.raw_problems import raw_problems
 from tests.conftest import REPO, write_jsonl, write_sources
 from thinkforge import DOMAINS, warehouse
@@ -19,8 +19,11 @@ from thinkforge import DOMAINS, warehouse
 RESOURCES = definitions.defs.resources
 
 
-def run(partition, instance, run_config=None):
-    return materialize([raw_problems, *ALL_CHECKS], partition_key=partition, instance=instance, resources=RESOURCES,
+RAW_ONLY = [raw_problems, *[c for c in ALL_CHECKS if c.check_key.asset_key == raw_problems.key]]
+
+
+def run(partition, instance, run_config=None, assets=RAW_ONLY):
+    return materialize(assets, partition_key=partition, instance=instance, resources=RESOURCES,
                        run_config=run_config, raise_on_error=False)
 
 
@@ -30,21 +33,30 @@ def instance(home):
         yield inst
 
 
-def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance):
+def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance, smollm2):
+    (home / "models").mkdir()
+    (home / "models" / "base_model").symlink_to(smollm2)  # the judge of selected_problems runs the real small model
     for domain in DOMAINS:
-        result = run(domain, instance)
+        result = run(domain, instance, assets=[*STAGE_ASSETS, *ALL_CHECKS])
         assert result.success
         mat = result.asset_materializations_for_node("raw_problems")[0]
         meta = {k: v.value for k, v in mat.metadata.items()}
         assert meta["rows_in"] == meta["rows_out"] + meta["rows_rejected"] > 0
         assert "sample_rows" in meta and "info_types" in meta
-        [check] = result.get_asset_check_evaluations()
-        assert check.passed and check.check_name == "rows_conserved"
+        checks = result.get_asset_check_evaluations()
+        assert len(checks) == len(STAGE_ASSETS) and all(c.passed and c.check_name == "rows_conserved" for c in checks)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         by_domain = dict(con.execute("SELECT domain, count(*) FROM raw_problems GROUP BY domain").fetchall())
         reasons = dict(con.execute("SELECT reason, count(*) FROM raw_problems_rejects GROUP BY reason").fetchall())
+        dedup_reasons = dict(con.execute("SELECT reason, count(*) FROM deduped_problems_rejects GROUP BY reason").fetchall())
+        lineage_ok = con.execute("SELECT count(*) FROM deduped_problems d JOIN raw_problems r ON d.parent_ids[1] = r.id").fetchone()[0]
+        total = con.execute("SELECT count(*) FROM deduped_problems").fetchone()[0]
     assert set(by_domain) == set(DOMAINS)
     assert reasons == {"bad_json": 1, "bad_field": 1, "empty_problem": 1}  # the planted bad rows of instructions.jsonl
+    assert dedup_reasons == {"contaminated": 20}  # the HumanEval sample: it is an evaluation set
+    selected = warehouse.read_partition(home, "selected_problems", "math")
+    assert selected.height > 0 and selected["difficulty_source"].drop_nulls().len() > 0
+    assert lineage_ok == total > 0
     chat = warehouse.read_partition(home, "raw_problems", "chat")
     assert chat.schema["responses"] == pl.List(pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String}))
 

@@ -15,7 +15,7 @@ import duckdb
 from thinkforge import settings, warehouse
 
 VERDICT_PREFIXES = ("verdict_", "score_")
-VERDICT_COLUMNS = ("reason", "detail", "info_type", "pass_rate")
+VERDICT_COLUMNS = ("reason", "detail", "info_type", "duplicate_of", "similarity", "cluster_size", "pass_rate")
 
 
 @dataclass

@@ -1,0 +1,111 @@
+"""Dedup and decontamination with the real embedder (all-MiniLM-L6-v2 from its package) and FAISS."""
+
+import json
+
+import polars as pl
+import pytest
+
+from thinkforge.collect import POOL_SCHEMA
+from thinkforge.dedup import DedupSettings, DedupStore, dedup
+from thinkforge.dedup.normalize import constants, exact_key, normalize
+from thinkforge.embedding import embed
+from thinkforge.evalsets import DEFAULT_EVAL_SETS, load_eval_set
+from thinkforge.stage import frame
+
+
+def pool(problems, overrides=None) -> pl.DataFrame:
+    overrides = overrides or {}
+    rows = []
+    for i, p in enumerate(problems):
+        row = {"id": f"raw{i:03d}", "parent_ids": [], "domain": "math", "source": "s", "source_file": "f", "source_row": i + 1,
+               "problem": p, "info_type": "none", "reference_answer": None, "test_cases": None, "responses": [], "meta": "{}"}
+        row.update(overrides.get(i, {}))
+        rows.append(row)
+    return frame(rows, POOL_SCHEMA)
+
+
+def run(rows, tmp_path, eval_items=None, **settings):
+    return dedup(rows, embed, DedupStore(tmp_path / "store"), DedupSettings(**settings), eval_items)
+
+
+def test_normalization_ignores_case_spacing_latex_spacing_and_punctuation():
+    assert normalize("Find  $x$ if \\; 2x = 4 .") == normalize("find x if 2x = 4")
+    assert normalize("\\dfrac{1}{2}") == normalize("\\frac{1}{2}")
+    assert exact_key("What is 2+3?") != exact_key("What is 2-3?")  # operators stay
+    assert constants("Compute 2^{10} mod 7, then \\pi r^2 for r = 3.50") == constants("For r=3.5: \\pi r^2 and 2^{10} mod 7")
+
+
+def test_exact_duplicates_keep_the_best_representative(tmp_path):
+    rows = pool(["Find x if 2x = 4.", "find  X if 2x = 4", "FIND x IF 2x=4 !"],
+                {1: {"info_type": "reference_answer", "reference_answer": "2"}})
+    out, report = run(rows, tmp_path)
+    assert out.kept["parent_ids"].to_list() == [["raw001"]]  # the one with a reference answer
+    assert report.exact_duplicates == 2 and out.kept["cluster_size"].to_list() == [3]
+    assert set(out.rejects["duplicate_of"]) == {out.kept["id"][0]} and out.conserved
+
+
+def test_paraphrases_merge_but_same_template_with_other_numbers_does_not(tmp_path):
+    rows = pool([
+        "A train travels 120 km in 2 hours. What is its average speed?",
+        "What is the average speed of a train that travels 120 km in 2 hours?",          # paraphrase: merged
+        "Sarah has 12 apples and gives 5 to Tom. How many apples does Sarah have left?",
+        "Sarah has 15 apples and gives 6 to Tom. How many apples does Sarah have left?",  # trap: kept
+        "Find the remainder when 2^10 is divided by 7.",
+        "Find the remainder when 2^11 is divided by 7.",                                  # trap: kept
+    ])
+    out, report = run(rows, tmp_path, threshold=0.9)
+    assert sorted(r[0] for r in out.kept["parent_ids"]) == ["raw000", "raw002", "raw003", "raw004", "raw005"]
+    assert report.near_duplicates == 1 and report.guard_blocked >= 2
+    [rej] = out.rejects.to_dicts()
+    assert rej["reason"] == "near_duplicate" and rej["similarity"] > 0.9 and rej["parent_ids"] == ["raw001"]
+    unguarded, _ = run(rows, tmp_path / "b", threshold=0.9, template_guard=False)
+    assert unguarded.kept.height == 3  # without the guard the traps would be merged
+
+
+def test_code_with_same_statement_but_other_tests_is_kept(tmp_path):
+    tests_a = json.dumps({"kind": "stdio", "cases": [{"input": "1 2\n", "output": "3\n"}]})
+    tests_b = json.dumps({"kind": "stdio", "cases": [{"input": "5 5\n", "output": "10\n"}]})
+    rows = pool(["Read two integers and print their sum."] * 3, {
+        0: {"test_cases": tests_a, "info_type": "test_cases"}, 1: {"test_cases": tests_b, "info_type": "test_cases"},
+        2: {"test_cases": tests_a, "info_type": "test_cases"}})
+    out, report = run(rows, tmp_path)
+    assert sorted(r[0] for r in out.kept["parent_ids"]) == ["raw000", "raw001"] and report.exact_duplicates == 1
+
+
+def test_incremental_batches_are_deduplicated_against_what_was_kept_before(tmp_path):
+    first = pool(["Solve for x: 3x + 5 = 20.", "How many primes are there below 30?"])
+    out1, rep1 = run(first, tmp_path)
+    assert out1.kept.height == 2 and rep1.embedded == 2
+    # a later batch repeats a kept problem in other words, with a reference answer (a "better" row)
+    second = pl.concat([first, pool(["For which x does 3x + 5 = 20 hold? Solve for x.", "Name the largest planet."],
+                                     {0: {"id": "new000", "info_type": "reference_answer", "reference_answer": "5"},
+                                        1: {"id": "new001"}})])
+    out2, rep2 = run(second, tmp_path)
+    assert rep2.embedded == 2 and rep2.embeddings_reused == 2  # the stored index is reused
+    kept_parents = sorted(r[0] for r in out2.kept["parent_ids"])
+    assert kept_parents == ["new001", "raw000", "raw001"]  # the earlier kept row stays the representative
+    assert out2.rejects["parent_ids"].to_list() == [["new000"]]
+    assert set(out1.kept["id"]) <= set(out2.kept["id"])  # ids of kept rows are stable downstream
+
+
+def test_decontamination_against_humaneval_and_the_heldout_split(tmp_path):
+    items = {}
+    for name in DEFAULT_EVAL_SETS:
+        items.update(load_eval_set(name))
+    he = load_eval_set("humaneval")["humaneval/HumanEval/0"]
+    rows = pool([f"Complete the following Python function.\n\n```python\n{he}```",
+                 "A farmer owns 17 sheep, then buys 8 more and sells 5 of them. How many sheep does he own now?",
+                 "What is the capital of Australia?"])
+    out, report = run(rows, tmp_path, eval_items=items)
+    assert out.kept["problem"].to_list() == ["What is the capital of Australia?"]
+    details = dict(zip([p[0] for p in out.rejects["parent_ids"]], out.rejects["detail"]))
+    assert "8-gram overlap with humaneval/HumanEval/0" in details["raw000"]
+    assert "heldout/h1" in details["raw001"] and report.contaminated == 2
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_index_kinds_find_the_same_duplicates(tmp_path, kind):
+    problems = [f"Compute the value of {i} times {i + 3} and explain each step." for i in range(60)]
+    rows = pool(problems + [problems[7].replace("Compute", "Please compute")])
+    out, report = run(rows, tmp_path, index=kind)
+    assert report.near_duplicates == 1 and out.kept.height == 60

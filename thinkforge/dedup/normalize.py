@@ -1,0 +1,57 @@
+"""Text normalization for exact dedup, and the constants a template guard compares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+
+_LATEX_NOISE = re.compile(r"\\[,;:! ]|\\q?quad\b|\\left\b|\\right\b|~")
+_FRAC = re.compile(r"\\[dt]frac\b")
+_PUNCT = re.compile(r"[;:!?'\"`$]|(?<!\d)[.,]|[.,](?!\d)")  # keeps 3.5 and 1,000
+_OPERATOR = re.compile(r"([=+\-*/^<>(){}\[\]])")
+_NUMBER = re.compile(r"(?<![A-Za-z_])\d+(?:\.\d+)?")
+_CONSTANT = re.compile(r"\\(?:pi|alpha|beta|gamma|theta|lambda|mu|sigma|omega|phi|infty)\b")
+
+
+def normalize(text: str) -> str:
+    """Lowercase; drop LaTeX spacing, $ and sentence punctuation; collapse whitespace (operators stay)."""
+    text = _FRAC.sub(r"\\frac", text.lower())
+    text = _LATEX_NOISE.sub(" ", text)
+    text = _PUNCT.sub(" ", text)
+    text = _OPERATOR.sub(r" \1 ", text)  # "2x=4" and "2x = 4" alike
+    return " ".join(text.split())
+
+
+def exact_key(problem: str, test_cases: str | None = None) -> str:
+    """Hash of the normalized statement, plus the tests: same statement with other tests is another problem."""
+    payload = normalize(problem) + "\x00" + (tests_signature(test_cases) or "")
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def tests_signature(test_cases: str | None) -> str | None:
+    if not test_cases:
+        return None
+    spec = json.loads(test_cases)
+    return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def constants(text: str) -> Counter:
+    """Numbers and named constants in a problem: two problems of one template differ here."""
+    numbers = [n.rstrip("0").rstrip(".") if "." in n else n.lstrip("0") or "0" for n in _NUMBER.findall(text)]
+    return Counter(numbers + _CONSTANT.findall(text))
+
+
+def same_instance(a_problem: str, b_problem: str, a_tests: str | None, b_tests: str | None) -> bool:
+    """Template guard for a candidate pair: same constants, and the same tests when both have tests."""
+    if constants(a_problem) != constants(b_problem):
+        return False
+    sa, sb = tests_signature(a_tests), tests_signature(b_tests)
+    return sa is None or sb is None or sa == sb
+
+
+def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    """Word n-grams (letters and digits only, lowercased), as open-r1's decontamination uses."""
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
