@@ -8,9 +8,16 @@ export THINKFORGE_HOME ?= $(CURDIR)/.thinkforge
 export DAGSTER_HOME ?= $(THINKFORGE_HOME)/dagster
 UI_PORT ?= 3000
 
-.PHONY: install demo test ui clean
+.PHONY: install demo test ui clean sandbox
 
-install: $(STAMP)
+install: $(STAMP) sandbox
+
+# The code sandbox needs bubblewrap (and setpriv/prlimit from util-linux); installed with apt where we are root.
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "bubblewrap (bwrap) is required for code verification: install your distribution's bubblewrap package"; exit 1; fi; }
 
 # torch first and pinned (the CPU wheel); then the exact lock with --no-deps; then this project.
 $(STAMP): requirements.lock pyproject.toml
@@ -26,10 +33,10 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 	$(BIN)/dagster instance migrate >/dev/null
 
-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+demo: $(STAMP) sandbox $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m jobs.demo
 
-test: $(STAMP)
+test: $(STAMP) sandbox
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

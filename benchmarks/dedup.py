@@ -17,13 +17,14 @@ import random
 import re
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from thinkforge.collect import POOL_SCHEMA
 from thinkforge.dedup import DedupSettings, DedupStore, dedup
-from thinkforge.embedding import embed
+from thinkforge.embedding import embed as embed_texts
 from thinkforge.stage import frame
 
 NAMES = ["Ava", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kira", "Liam", "Mei", "Noah"]
@@ -128,7 +129,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--dups", type=int, default=1_000)
     parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for the embedder")
     args = parser.parse_args()
+    embed = partial(embed_texts, threads=args.threads, batch_size=256)
     rows, truth = make_set(args.n, args.dups)
     group = {r["id"]: r["group"] for r in rows}
     texts = [r["problem"] for r in rows]

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from thinkforge.dedup.normalize import exact_key, ngrams, same_instance
+from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
 from thinkforge.dedup.semantic import build_index, neighbors
 from thinkforge.dedup.store import DedupStore
 from thinkforge.ids import row_id
@@ -35,7 +35,7 @@ class DedupSettings:
     nprobe: int = 8
     template_guard: bool = True
     source_preference: list[str] = field(default_factory=list)  # earlier wins ties
-    near_miss_margin: float = 0.1  # pairs this far below the threshold are reported, not merged
+    near_miss_margin: float = 0.1  # nearest pairs this far below the threshold are shown in metadata
     ngram: int = 8  # decontamination n-gram length (word n-grams, as open-r1)
     contamination_threshold: float = 0.95
 
@@ -108,6 +108,12 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
     previously_kept = store.kept_ids()
     order = sorted(range(len(records)), key=lambda i: (records[i]["id"] not in previously_kept, _score(records[i], settings.source_preference)))
     keys = [exact_key(r["problem"], r["test_cases"]) for r in records]
+    consts = [constants(r["problem"]) for r in records]
+    tests = [tests_signature(r["test_cases"]) for r in records]
+
+    def same_instance(i: int, j: int) -> bool:
+        """Template guard: same numbers/constants, and the same tests when both have tests."""
+        return consts[i] == consts[j] and (tests[i] is None or tests[j] is None or tests[i] == tests[j])
 
     cached = store.vectors()
     report.embedded = embed_cached({k: records[i]["problem"] for i, k in enumerate(keys)}, cached, embed, log)
@@ -125,7 +131,15 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
             [r["problem"] for r in records], vectors)
 
     index = build_index(vectors, settings.index, settings.nprobe) if records else None
-    found = neighbors(index, vectors, settings.threshold - settings.near_miss_margin) if records else []
+    found = neighbors(index, vectors, settings.threshold) if records else []
+    if records:  # nearest other row of each, for the similarity histogram and the near misses shown in metadata
+        sims, ids = index.search(vectors, 2)
+        nearest = [next(((int(j), float(d)) for j, d in zip(ids[i], sims[i]) if j != i and j >= 0), (-1, 0.0)) for i in range(len(records))]
+        report.max_similarity = [d for _, d in nearest]
+        low = settings.threshold - settings.near_miss_margin
+        for i, (j, d) in enumerate(nearest):
+            if low <= d < settings.threshold and len(report.pairs_kept_apart) < 5:
+                report.pairs_kept_apart.append((records[i]["problem"], records[j]["problem"], d, "below threshold"))
     kept: list[int] = []
     kept_set: set[int] = set()
     first_of_key: dict[str, int] = {}
@@ -140,8 +154,6 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
 
     for i in order:
         r = records[i]
-        others = [(j, s) for j, s in found[i] if j != i]
-        report.max_similarity.append(others[0][1] if others else 0.0)
         if contaminated[i]:
             report.contaminated += 1
             reject(i, "contaminated", contaminated[i])
@@ -152,15 +164,11 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
             continue
         first_of_key[keys[i]] = i
         match = None
-        for j, sim in others:
-            if j not in kept_set:
+        for j, sim in found[i]:
+            if j == i or j not in kept_set:
                 continue
             a, b = records[i], records[j]
-            if sim < settings.threshold:
-                if len(report.pairs_kept_apart) < 5:
-                    report.pairs_kept_apart.append((a["problem"], b["problem"], sim, "below threshold"))
-                continue
-            if settings.template_guard and not same_instance(a["problem"], b["problem"], a["test_cases"], b["test_cases"]):
+            if settings.template_guard and not same_instance(i, j):
                 report.guard_blocked += 1
                 if len(report.pairs_kept_apart) < 10:
                     report.pairs_kept_apart.append((a["problem"], b["problem"], sim, "different constants or tests"))

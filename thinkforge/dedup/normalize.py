@@ -43,14 +43,6 @@ def constants(text: str) -> Counter:
     return Counter(numbers + _CONSTANT.findall(text))
 
 
-def same_instance(a_problem: str, b_problem: str, a_tests: str | None, b_tests: str | None) -> bool:
-    """Template guard for a candidate pair: same constants, and the same tests when both have tests."""
-    if constants(a_problem) != constants(b_problem):
-        return False
-    sa, sb = tests_signature(a_tests), tests_signature(b_tests)
-    return sa is None or sb is None or sa == sb
-
-
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     """Word n-grams (letters and digits only, lowercased), as open-r1's decontamination uses."""
     words = re.findall(r"\w+", text.lower())

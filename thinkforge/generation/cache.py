@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -28,10 +29,17 @@ class RequestCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._con = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
         self._con.execute("PRAGMA busy_timeout=60000")
-        self._con.execute(SCHEMA)
+        for attempt in range(100):  # switching to WAL can answer "locked" at once while another process sets up
+            try:
+                self._con.execute("PRAGMA journal_mode=WAL")
+                self._con.execute(SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05 + random.random() * 0.1)
+        self._con.execute("PRAGMA synchronous=NORMAL")
 
     def get_many(self, keys: list[str]) -> dict[str, Completion]:
         found: dict[str, Completion] = {}

@@ -1,0 +1,55 @@
+"""Verification throughput: math-verify pairs/s, and sandbox per-run overhead against plain subprocesses.
+
+    .venv/bin/python benchmarks/verify.py [--pairs 2000] [--runs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+
+from thinkforge.verify import MathVerifier, Sandbox
+
+FORMS = [("\\frac{1}{2}", "The answer is $0.5$."), ("6", "So $x = 6$."), ("12", "\\boxed{12}"), ("\\sqrt{2}", "$\\boxed{\\sqrt{2}}$"),
+         ("7", "\\boxed{8}"), ("3\\pi", "The area is $3\\pi$."), ("\\frac{19}{12}", "\\boxed{\\dfrac{19}{12}}"), ("24", "I do not know.")]
+PROGRAM = "import sys\nprint(sum(map(int, sys.stdin.read().split())))\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    pairs = [(g, r.replace("$.", f"$ (case {i}).")) for i in range(args.pairs) for g, r in [FORMS[i % len(FORMS)]]]
+    with MathVerifier(workers=args.workers) as verifier:
+        verifier.verify(pairs[:8])  # start the workers
+        started = time.monotonic()
+        verdicts = verifier.verify(pairs)
+        math_s = time.monotonic() - started
+    math_rate = len(pairs) / math_s
+    print(f"math-verify: {math_rate:.0f} pairs/s on {args.workers} worker processes ({sum(v.passed for v in verdicts)} correct)")
+
+    sandbox = Sandbox()
+    sandboxed, plain = [], []
+    for _ in range(args.runs):
+        started = time.monotonic()
+        assert sandbox.run_python(PROGRAM, stdin="2 3\n").stdout == "5\n"
+        sandboxed.append(time.monotonic() - started)
+        started = time.monotonic()
+        out = subprocess.run([sandbox.python, "-I", "-c", PROGRAM], input="2 3\n", capture_output=True, text=True).stdout
+        assert out == "5\n"
+        plain.append(time.monotonic() - started)
+    sandbox_ms, plain_ms = statistics.median(sandboxed) * 1000, statistics.median(plain) * 1000
+    print(f"sandbox: median {sandbox_ms:.1f} ms per run ({1000 / sandbox_ms:.0f} runs/s), plain subprocess {plain_ms:.1f} ms;"
+          f" isolation overhead {sandbox_ms - plain_ms:.1f} ms ({sandbox_ms / plain_ms:.2f}x)")
+    print(json.dumps({"math_pairs_per_s": round(math_rate, 1), "sandbox_median_ms": round(sandbox_ms, 2),
+                      "subprocess_median_ms": round(plain_ms, 2), "sandbox_overhead_ms": round(sandbox_ms - plain_ms, 2)}))
+
+
+if __name__ == "__main__":
+    main()
