@@ -11,6 +11,7 @@ import pytest
 from dagster import AssetCheckKey, DagsterInstance, materialize
 
 import definitions
+from resources.models import ModelResource
 from assets import ALL_CHECKS, STAGE_ASSETS
 from assets.raw_problems import raw_problems
 from tests.conftest import REPO, write_jsonl, write_sources
@@ -33,11 +34,12 @@ def instance(home):
         yield inst
 
 
-def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance, smollm2):
-    (home / "models").mkdir()
-    (home / "models" / "base_model").symlink_to(smollm2)  # the judge of selected_problems runs the real small model
+def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance, tiny_model):
+    resources = {**RESOURCES, "model": ModelResource(model=str(tiny_model))}  # judge and teacher: a tiny local model
+    config = {"ops": {"distilled_responses": {"config": {"samples": 2, "max_tokens": 32}}}}
     for domain in DOMAINS:
-        result = run(domain, instance, assets=[*STAGE_ASSETS, *ALL_CHECKS])
+        result = materialize([*STAGE_ASSETS, *ALL_CHECKS], partition_key=domain, instance=instance, resources=resources,
+                             run_config=config)
         assert result.success
         mat = result.asset_materializations_for_node("raw_problems")[0]
         meta = {k: v.value for k, v in mat.metadata.items()}
@@ -56,6 +58,12 @@ def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, insta
     assert dedup_reasons == {"contaminated": 20}  # the HumanEval sample: it is an evaluation set
     selected = warehouse.read_partition(home, "selected_problems", "math")
     assert selected.height > 0 and selected["difficulty_source"].drop_nulls().len() > 0
+    distilled = warehouse.read_partition(home, "distilled_responses", "math")
+    assert (distilled["origin"] == "teacher").sum() == 2 * selected.height
+    verified = pl.concat([warehouse.read_partition(home, "verified_responses", "code"),
+                          warehouse.read_partition(home, "verified_responses_rejects", "code")], how="diagonal_relaxed")
+    human = verified.filter(pl.col("origin") == "source")
+    assert human.height > 0 and set(human["verdict_correct"]) == {"correct"}  # the sources' own solutions pass their tests
     assert lineage_ok == total > 0
     chat = warehouse.read_partition(home, "raw_problems", "chat")
     assert chat.schema["responses"] == pl.List(pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String}))
@@ -104,8 +112,9 @@ def test_inbox_files_join_the_pool(home, instance):
     assert new["reference_answer"].to_list() == ["42"]
 
 
-def test_demo_script_runs_every_partition(home):
-    proc = subprocess.run([sys.executable, "-m", "jobs.demo"], cwd=REPO, capture_output=True, text=True, timeout=300)
+def test_demo_script_runs_every_partition(home, tiny_model):
+    env = {**os.environ, "THINKFORGE_MODEL": str(tiny_model)}  # `make demo` itself runs SmolLM2; this checks the mechanics
+    proc = subprocess.run([sys.executable, "-m", "jobs.demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for domain in DOMAINS:
         assert f"{domain}: run" in proc.stdout and "succeeded" in proc.stdout

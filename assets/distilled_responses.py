@@ -1,0 +1,51 @@
+"""distilled_responses: the teacher's K thinking-format responses per selected problem, plus existing ones."""
+
+import polars as pl
+from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
+
+from assets.base_model import base_model
+from assets.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.metadata import counts_table, generation_metadata, stage_metadata
+from assets.partitions import domain_partitions
+from assets.versions import code_version
+from resources.models import ModelResource
+from thinkforge.distill import DEFAULT_SYSTEM, DistillSettings, distill
+from thinkforge.generation import GenerationStats
+from thinkforge.stage import StageOutput
+
+
+class DistillConfig(Config):
+    samples: int = 4  # K teacher responses per problem
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 1024
+    seed: int = 0
+    system_prompt: str = DEFAULT_SYSTEM
+    keep_existing: bool = True
+
+
+@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", group_name="distill", kinds={"parquet"},
+       pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=[base_model],
+       code_version=code_version("distill.py", "templates/distill_math.txt", "templates/distill_code.txt",
+                                 "templates/distill_science.txt", "templates/distill_chat.txt"),
+       description="Candidate responses: existing ones from the sources and K teacher samples per problem (<think>…</think> + answer).")
+def distilled_responses(context: AssetExecutionContext, config: DistillConfig, model: ModelResource,
+                        selected_problems: pl.DataFrame) -> Output[StageOutput]:
+    settings = DistillSettings(samples=config.samples, temperature=config.temperature, top_p=config.top_p,
+                               max_tokens=config.max_tokens, seed=config.seed, system_prompt=config.system_prompt,
+                               keep_existing=config.keep_existing)
+    stats = GenerationStats()
+    if selected_problems.height and settings.samples:
+        with model.generator(log=context.log.info) as generator:
+            out = distill(selected_problems, context.partition_key, generator.generate, generator.backend.model_id, settings)
+            stats = generator.stats
+    else:
+        out = distill(selected_problems, context.partition_key, None, "", settings)
+    metadata = stage_metadata(out, ["id", "origin", "model", "finish_reason", "response"])
+    metadata.update(generation_metadata(stats))
+    metadata.update({
+        "origins": MetadataValue.json(counts_table(out.kept, "origin")),
+        "finish_reasons": MetadataValue.json(counts_table(out.kept.filter(pl.col("origin") == "teacher"), "finish_reason")),
+        "problems": selected_problems.height,
+    })
+    return Output(out, metadata=metadata)

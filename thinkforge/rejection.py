@@ -1,0 +1,141 @@
+"""verified_responses: every verdict on a response recorded as a column, then the accept policy.
+
+Verdict columns hold "pass", "skip" or "fail: <why>"; `verdict_correct` holds correct / wrong /
+unparsed / timeout / no_program / skip. A response is accepted when every rule passes (or is
+skipped) and it is correct, or correctness cannot be checked for its domain (skip).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import polars as pl
+
+from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
+from thinkforge.ids import row_id
+from thinkforge.selection.language import detect
+from thinkforge.stage import StageOutput, frame
+from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
+
+STAGE = "verified_responses"
+RULES = ("format", "repetition", "length", "language", "safety")
+VERDICTS = {f"verdict_{name}": pl.String for name in (*RULES, "correct")}
+EXTRA = {**VERDICTS, "verdict_detail": pl.String, "pass_rate": pl.Float64, "pass_rate_difficulty": pl.Int64}
+SCHEMA = {**RESPONSE_SCHEMA, **EXTRA}
+REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
+DEFAULT_SAFETY = [r"\b(synthesi[sz]e|make|build)\b.{0,40}\b(nerve agent|sarin|ricin|pipe bomb|explosive device)\b",
+                  r"\b(ransomware|keylogger)\b.{0,40}\b(code|source|build)\b", r"\bchild sexual\b"]
+
+
+@dataclass
+class RejectSettings:
+    ngram: int = 20  # the report's rule: a 20-token n-gram repeated more than 20 times in a long output;
+    max_repeats: int = 20
+    long_tokens: int = 2000  # below this many tokens the allowed repeats scale down (never under min_repeats)
+    min_repeats: int = 3
+    max_chars: dict[str, int] = field(default_factory=lambda: {"math": 32000, "code": 32000, "science": 16000, "chat": 16000})
+    min_chars: int = 1
+    safety_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_SAFETY))
+
+
+def check_format(row: dict) -> str:
+    text, domain = row["response"] or "", row["domain"]
+    if row["finish_reason"] == "length":
+        return "fail: truncated (finish_reason=length)"
+    if row["origin"] == "teacher" or "<think>" in text:
+        if "<think>" not in text or "</think>" not in text.split("<think>", 1)[1]:
+            return "fail: no closed <think>…</think> block"
+    answer = text.split("</think>")[-1].strip()
+    if not answer:
+        return "fail: nothing after the reasoning"
+    if domain == "math" and "\\boxed" not in answer and row["origin"] == "teacher":
+        return "fail: no \\boxed{} final answer"
+    if domain == "code" and extract_program(text) is None and not (row["origin"] == "source" and "```" not in text):
+        return "fail: no ```python code block"  # human solutions in the sources are bare code
+    return "pass"
+
+
+def check_repetition(text: str, s: RejectSettings) -> str:
+    tokens = text.split()
+    n = s.ngram
+    limit = s.max_repeats if len(tokens) >= s.long_tokens else max(s.min_repeats, round(s.max_repeats * len(tokens) / s.long_tokens))
+    if len(tokens) < n:
+        return "pass"
+    gram, count = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)).most_common(1)[0]
+    return f"fail: a {n}-token n-gram repeats {count} times (> {limit}): {' '.join(gram)[:80]!r}" if count > limit else "pass"
+
+
+def check_length(row: dict, s: RejectSettings) -> str:
+    size, top = len(row["response"] or ""), s.max_chars.get(row["domain"], 32000)
+    return "pass" if s.min_chars <= size <= top else f"fail: {size} chars outside [{s.min_chars}, {top}]"
+
+
+def check_language(row: dict) -> str:
+    asked, _ = detect(row["problem"])
+    answered, prob = detect((row["response"] or "").split("</think>")[-1])
+    if "und" in (asked, answered) or asked == answered or prob < 0.9:
+        return "pass"
+    return f"fail: problem in {asked}, answer in {answered}"
+
+
+def check_safety(text: str, patterns: list[str]) -> str:
+    hit = next((p for p in patterns if re.search(p, text, re.I | re.S)), None)
+    return f"fail: matches safety rule {hit!r}" if hit else "pass"
+
+
+def _correctness(rows: list[dict], math: MathVerifier | None, sandbox: Sandbox | None, log) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = [("skip", "no automatic check for this domain")] * len(rows)
+    math_idx = [i for i, r in enumerate(rows) if r["domain"] == "math" and r["reference_answer"]]
+    if math_idx and math is not None:
+        log(f"math-verify on {len(math_idx)} responses")
+        for i, v in zip(math_idx, math.verify([(rows[i]["reference_answer"], rows[i]["response"]) for i in math_idx])):
+            out[i] = (v.verdict, v.detail)
+    code_idx = [i for i, r in enumerate(rows) if r["domain"] == "code" and r["test_cases"]]
+    if code_idx and sandbox is not None:
+        log(f"sandbox tests on {len(code_idx)} responses")
+        for i in code_idx:
+            program = extract_program(rows[i]["response"])
+            if rows[i]["origin"] == "source" and program is None and "```" not in rows[i]["response"]:
+                program = rows[i]["response"]  # human solutions in the sources are bare code
+            if program is None:
+                out[i] = ("no_program", "no ```python block to run")
+                continue
+            verdict = verify_program(program, json.loads(rows[i]["test_cases"]), sandbox)
+            out[i] = ("correct" if verdict.passed else "wrong", verdict.detail)
+    return out
+
+
+def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox: Sandbox | None, settings: RejectSettings,
+                     log: Callable[[str], None] = lambda _: None) -> StageOutput:
+    rows = responses.to_dicts()
+    for r in rows:
+        r["verdict_format"] = check_format(r)
+        r["verdict_repetition"] = check_repetition(r["response"] or "", settings)
+        r["verdict_length"] = check_length(r, settings)
+        r["verdict_language"] = check_language(r)
+        r["verdict_safety"] = check_safety(r["response"] or "", settings.safety_patterns)
+    for r, (verdict, detail) in zip(rows, _correctness(rows, math, sandbox, log)):
+        r["verdict_correct"], r["verdict_detail"] = verdict, detail
+    by_problem: dict[str, list[str]] = {}
+    for r in rows:
+        if r["origin"] == "teacher" and r["verdict_correct"] != "skip":
+            by_problem.setdefault(r["parent_ids"][0], []).append(r["verdict_correct"])
+    kept, rejects = [], []
+    for r in rows:
+        checked = by_problem.get(r["parent_ids"][0])
+        r["pass_rate"] = sum(v == "correct" for v in checked) / len(checked) if checked else None
+        r["pass_rate_difficulty"] = 1 + round(9 * (1 - r["pass_rate"])) if r["pass_rate"] is not None else None
+        parent = r["id"]
+        r["parent_ids"], r["id"] = [parent], row_id(STAGE, [parent], r["response"])
+        failed = next((name for name in RULES if r[f"verdict_{name}"].startswith("fail")), None)
+        if failed:
+            rejects.append({**r, "reason": failed, "detail": r[f"verdict_{failed}"].removeprefix("fail: ")})
+        elif r["verdict_correct"] not in ("correct", "skip"):
+            rejects.append({**r, "reason": "incorrect", "detail": f"{r['verdict_correct']}: {r['verdict_detail']}"})
+        else:
+            kept.append(r)
+    return StageOutput(kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(rows))
