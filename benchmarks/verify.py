@@ -13,8 +13,16 @@ import time
 
 from thinkforge.verify import MathVerifier, Sandbox
 
-FORMS = [("\\frac{1}{2}", "The answer is $0.5$."), ("6", "So $x = 6$."), ("12", "\\boxed{12}"), ("\\sqrt{2}", "$\\boxed{\\sqrt{2}}$"),
-         ("7", "\\boxed{8}"), ("3\\pi", "The area is $3\\pi$."), ("\\frac{19}{12}", "\\boxed{\\dfrac{19}{12}}"), ("24", "I do not know.")]
+
+
+def forms(i: int) -> list[tuple[str, str]]:
+    """Eight (reference, response) pairs in different notations; 6 verify, 1 is wrong, 1 has no answer."""
+    return [(f"\\frac{{{i + 1}}}{{2}}", f"The answer is ${(i + 1) / 2}$."), (str(i), f"So $x = {i}$."), (str(i), f"\\boxed{{{i}}}"),
+            (f"\\sqrt{{{i + 2}}}", f"$\\boxed{{\\sqrt{{{i + 2}}}}}$"), (str(i), f"\\boxed{{{i + 1}}}"),
+            (f"{i + 1}\\pi", f"The area is ${i + 1}\\pi$."), (f"\\frac{{{i + 19}}}{{12}}", f"\\boxed{{\\dfrac{{{i + 19}}}{{12}}}}"),
+            (str(i), "I do not know.")]
+
+
 PROGRAM = "import sys\nprint(sum(map(int, sys.stdin.read().split())))\n"
 
 
@@ -25,7 +33,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    pairs = [(g, r.replace("$.", f"$ (case {i}).")) for i in range(args.pairs) for g, r in [FORMS[i % len(FORMS)]]]
+    pairs = [pair for i in range(args.pairs // 8) for pair in forms(i)]  # distinct strings: nothing served from a cache
     with MathVerifier(workers=args.workers) as verifier:
         verifier.verify(pairs[:8])  # start the workers
         started = time.monotonic()
