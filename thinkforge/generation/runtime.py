@@ -50,6 +50,7 @@ class Generator:
         hits = self.cache.get_many(flat)
         results: dict[str, Completion] = dict(hits)
         todo = [(keys[i][s], prompts[i], params.seed + s) for i in range(len(prompts)) for s in range(n) if keys[i][s] not in hits]
+        todo.sort(key=lambda item: len(item[1]))  # similar lengths share a batch: less padding
         self.stats.requested += len(flat)
         self.stats.cache_hits += len(flat) - len(todo)
         self.log(f"{len(flat)} samples: {len(flat) - len(todo)} cached, {len(todo)} to generate with {self.backend.name}")
