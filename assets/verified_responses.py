@@ -1,11 +1,18 @@
 """verified_responses: rule, math-verify and sandbox verdicts on every response; the accepted ones."""
 
+from contextlib import ExitStack
+
 import polars as pl
 from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
 
-from assets.metadata import counts_table, stage_metadata
+from assets.base_model import base_model
+from assets.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.metadata import counts_table, generation_metadata, stage_metadata
 from assets.partitions import domain_partitions
 from assets.versions import code_version
+from resources.models import ModelResource
+from thinkforge.generation import GenerationStats, SamplingParams
+from thinkforge.judging import RewardModel
 from thinkforge.rejection import RejectSettings, verify_responses
 from thinkforge.stage import StageOutput
 from thinkforge.verify import Limits, MathVerifier, Sandbox
@@ -17,25 +24,42 @@ class VerifyConfig(Config):
     math_timeout_s: int = 5
     sandbox_timeout_s: float = 5.0
     sandbox_memory_mb: int = 512
+    judge: bool = True  # LLM-as-a-judge rubric on responses that passed the rules
+    judge_max_tokens: int = 96
+    judge_min_correctness: int = 2  # 1-5; 0 turns the judge threshold off
+    reward_model: str = ""  # HF sequence-classification reward model folder or hub id; empty: none
+    reward_min: float | None = None
+    reward_percentile: float = 0.0  # drop this bottom share (0-100) of the partition's scored responses
 
 
 @asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", group_name="distill", kinds={"parquet"},
-       code_version=code_version("rejection.py", "verify"),
+       pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=[base_model],
+       code_version=code_version("rejection.py", "verify", "judging.py", "templates/judge_rubric.txt"),
        description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
                    "(math-verify for math, the bubblewrap sandbox for code); every verdict is a column.")
-def verified_responses(context: AssetExecutionContext, config: VerifyConfig, distilled_responses: pl.DataFrame) -> Output[StageOutput]:
+def verified_responses(context: AssetExecutionContext, config: VerifyConfig, model: ModelResource,
+                       distilled_responses: pl.DataFrame) -> Output[StageOutput]:
     domain = context.partition_key
-    settings = RejectSettings(max_chars=config.max_chars)
+    settings = RejectSettings(max_chars=config.max_chars, judge_min_correctness=config.judge_min_correctness,
+                              reward_min=config.reward_min, reward_percentile=config.reward_percentile)
     sandbox = Sandbox(limits=Limits(timeout_s=config.sandbox_timeout_s, memory_mb=config.sandbox_memory_mb)) if domain == "code" else None
-    if domain == "math":
-        with MathVerifier(workers=config.math_workers, timeout_s=config.math_timeout_s) as math:
-            out = verify_responses(distilled_responses, math, None, settings, log=context.log.info)
-    else:
-        out = verify_responses(distilled_responses, None, sandbox, settings, log=context.log.info)
+    generators = []
+    with ExitStack() as stack:
+        def judge(conversations):  # loads the judge model only when some response needs it
+            if not generators:
+                generators.append(stack.enter_context(model.generator(log=context.log.info)))
+            replies = generators[0].generate(conversations, SamplingParams(temperature=0.0, max_tokens=config.judge_max_tokens))
+            return [r[0].text if r[0].ok else None for r in replies]
+
+        math = stack.enter_context(MathVerifier(workers=config.math_workers, timeout_s=config.math_timeout_s)) if domain == "math" else None
+        reward = RewardModel(config.reward_model) if config.reward_model else None
+        out = verify_responses(distilled_responses, math, sandbox, settings, log=context.log.info,
+                               judge=judge if config.judge else None, reward=reward)
     verdicts = {name: counts_table(pl.concat([out.kept, out.rejects], how="diagonal_relaxed").with_columns(
         pl.col(name).str.split(":").list.first()), name) for name in out.kept.columns if name.startswith("verdict_") and name != "verdict_detail"}
     teacher = pl.concat([out.kept, out.rejects], how="diagonal_relaxed").filter(pl.col("origin") == "teacher")
-    metadata = stage_metadata(out, ["id", "origin", "verdict_correct", "pass_rate", "response"])
+    metadata = stage_metadata(out, ["id", "origin", "verdict_correct", "score_judge_correctness", "pass_rate", "response"])
+    metadata.update(generation_metadata(generators[0].stats if generators else GenerationStats()))
     metadata.update({
         "verdicts": MetadataValue.json(verdicts),
         "teacher_accept_rate": round(out.kept.filter(pl.col("origin") == "teacher").height / teacher.height, 3) if teacher.height else 0.0,

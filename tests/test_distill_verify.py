@@ -84,3 +84,37 @@ def test_format_and_repetition_rules():
 
 def test_conversation_uses_the_domain_template():
     assert "```python" in conversation("code", "Print 1.", "")[0]["content"]
+
+
+def test_llm_judge_and_reward_model_scores(tmp_path, tiny_model):
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    from thinkforge.judging import RewardModel, parse_rubric
+
+    reply = "Correctness: 1\nHelpfulness: 4\nCoherence: 5\nComplexity: 2\nVerbosity: 3\nVerdict: incorrect\nSafe: yes"
+    assert parse_rubric(reply)["score_judge_correctness"] == 1 and parse_rubric(reply)["judge_verdict"] == "incorrect"
+    data = rows("science", ["<think>m v</think> 4 m/s", "<think>m v</think> 9 m/s"], reference_answer="4 m/s",
+                problem="A 2 kg block at 3 m/s hits a 1 kg block elastically. Speed of the 1 kg block?")
+    calls = []
+
+    def judge(conversations):
+        calls.append(len(conversations))
+        return [reply.replace("Correctness: 1", "Correctness: 5").replace("incorrect", "correct"), reply]
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=2, num_labels=5, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(config).save_pretrained(tmp_path / "rm")
+    tok.save_pretrained(tmp_path / "rm")
+    out = verify_responses(data, None, None, RejectSettings(reward_percentile=0), judge=judge, reward=RewardModel(str(tmp_path / "rm")))
+    assert calls == [2]
+    assert out.kept["parent_ids"].to_list() == [["r0"]] and out.kept["verdict_correct"][0] == "correct"
+    assert out.rejects["reason"].to_list() == ["incorrect"]  # the judge's verdict against the reference
+    assert out.kept["score_reward_helpfulness"][0] is not None and out.kept["score_reward"][0] is not None
+    three = rows("chat", ["<think>a</think> Hello there.", "<think>b</think> Hi! How can I help?", "<think>c</think> Good day."],
+                 reference_answer=None, problem="Say hello.")
+    ranked = verify_responses(three, None, None, RejectSettings(reward_percentile=50), reward=RewardModel(str(tmp_path / "rm")))
+    assert ranked.rejects["reason"].to_list() == ["reward"] and ranked.kept.height == 2  # the bottom of three by reward
+    assert ranked.rejects["score_reward"][0] < min(ranked.kept["score_reward"])

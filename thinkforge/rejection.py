@@ -1,5 +1,8 @@
 """verified_responses: every verdict on a response recorded as a column, then the accept policy.
 
+Model-based scores (the LLM judge rubric, a reward model) are computed only for responses that
+passed the rules and were not found wrong, and can reject with `judge` / `reward`.
+
 Verdict columns hold "pass", "skip" or "fail: <why>"; `verdict_correct` holds correct / wrong /
 unparsed / timeout / no_program / skip. A response is accepted when every rule passes (or is
 skipped) and it is correct, or correctness cannot be checked for its domain (skip).
@@ -17,6 +20,7 @@ import polars as pl
 
 from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
 from thinkforge.ids import row_id
+from thinkforge.judging import DIMENSIONS, HELPSTEER_ORDER, RewardModel, parse_rubric, rubric_prompt
 from thinkforge.selection.language import detect
 from thinkforge.stage import StageOutput, frame
 from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
@@ -24,7 +28,10 @@ from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_pro
 STAGE = "verified_responses"
 RULES = ("format", "repetition", "length", "language", "safety")
 VERDICTS = {f"verdict_{name}": pl.String for name in (*RULES, "correct")}
-EXTRA = {**VERDICTS, "verdict_detail": pl.String, "pass_rate": pl.Float64, "pass_rate_difficulty": pl.Int64}
+SCORES = {**{f"score_judge_{d}": pl.Int64 for d in DIMENSIONS}, "judge_verdict": pl.String, "judge_safe": pl.Boolean,
+          "score_reward": pl.Float64, **{f"score_reward_{d}": pl.Float64 for d in HELPSTEER_ORDER}}
+EXTRA = {**VERDICTS, "verdict_detail": pl.String, **SCORES, "pass_rate": pl.Float64, "pass_rate_difficulty": pl.Int64}
+Judge = Callable[[list[list[dict]]], list[str | None]]
 SCHEMA = {**RESPONSE_SCHEMA, **EXTRA}
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 DEFAULT_SAFETY = [r"\b(synthesi[sz]e|make|build)\b.{0,40}\b(nerve agent|sarin|ricin|pipe bomb|explosive device)\b",
@@ -40,6 +47,9 @@ class RejectSettings:
     max_chars: dict[str, int] = field(default_factory=lambda: {"math": 32000, "code": 32000, "science": 16000, "chat": 16000})
     min_chars: int = 1
     safety_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_SAFETY))
+    judge_min_correctness: int = 2  # reject when the judge rates correctness below this (1-5); 0: off
+    reward_min: float | None = None  # absolute threshold on the reward score
+    reward_percentile: float = 0.0  # or drop this bottom share of the partition's scored responses (0-100)
 
 
 def check_format(row: dict) -> str:
@@ -109,8 +119,39 @@ def _correctness(rows: list[dict], math: MathVerifier | None, sandbox: Sandbox |
     return out
 
 
+def _model_scores(rows: list[dict], judge: Judge | None, reward: RewardModel | None, log) -> None:
+    """Judge rubric and reward scores for the responses that survived the rules (cheap checks first)."""
+    for r in rows:
+        r.update({k: None for k in SCORES})
+    todo = [r for r in rows if not any(r[f"verdict_{n}"].startswith("fail") for n in RULES) and r["verdict_correct"] in ("correct", "skip")]
+    if judge is not None and todo:
+        log(f"LLM judge on {len(todo)} responses")
+        for r, reply in zip(todo, judge([rubric_prompt(r) for r in todo])):
+            r.update(parse_rubric(reply))
+            if r["domain"] in ("science", "chat") and r["reference_answer"] and r["judge_verdict"] in ("correct", "incorrect"):
+                r["verdict_correct"] = "correct" if r["judge_verdict"] == "correct" else "wrong"
+                r["verdict_detail"] = "LLM judge against the reference answer"
+            if r["judge_safe"] is False:
+                r["verdict_safety"] = "fail: the LLM judge says unsafe"
+    if reward is not None and todo:
+        log(f"reward model on {len(todo)} responses")
+        for r, scores in zip(todo, reward.score(todo)):
+            r.update(scores)
+            if "score_reward" not in scores:
+                r["score_reward"] = sum(scores.values()) / len(scores)
+
+
+def _reward_cutoff(rows: list[dict], settings: RejectSettings) -> float | None:
+    scored = sorted(r["score_reward"] for r in rows if r["score_reward"] is not None)
+    cutoffs = [settings.reward_min] if settings.reward_min is not None else []
+    if settings.reward_percentile > 0 and scored:
+        cutoffs.append(scored[min(len(scored) - 1, int(len(scored) * settings.reward_percentile / 100))])
+    return max(cutoffs) if cutoffs else None
+
+
 def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox: Sandbox | None, settings: RejectSettings,
-                     log: Callable[[str], None] = lambda _: None) -> StageOutput:
+                     log: Callable[[str], None] = lambda _: None, judge: Judge | None = None,
+                     reward: RewardModel | None = None) -> StageOutput:
     rows = responses.to_dicts()
     for r in rows:
         r["verdict_format"] = check_format(r)
@@ -120,6 +161,8 @@ def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox
         r["verdict_safety"] = check_safety(r["response"] or "", settings.safety_patterns)
     for r, (verdict, detail) in zip(rows, _correctness(rows, math, sandbox, log)):
         r["verdict_correct"], r["verdict_detail"] = verdict, detail
+    _model_scores(rows, judge, reward, log)
+    cutoff = _reward_cutoff(rows, settings)
     by_problem: dict[str, list[str]] = {}
     for r in rows:
         if r["origin"] == "teacher" and r["verdict_correct"] != "skip":
@@ -136,6 +179,10 @@ def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox
             rejects.append({**r, "reason": failed, "detail": r[f"verdict_{failed}"].removeprefix("fail: ")})
         elif r["verdict_correct"] not in ("correct", "skip"):
             rejects.append({**r, "reason": "incorrect", "detail": f"{r['verdict_correct']}: {r['verdict_detail']}"})
+        elif settings.judge_min_correctness and (r["score_judge_correctness"] or 5) < settings.judge_min_correctness:
+            rejects.append({**r, "reason": "judge", "detail": f"judge correctness {r['score_judge_correctness']} < {settings.judge_min_correctness}"})
+        elif cutoff is not None and r["score_reward"] is not None and r["score_reward"] < cutoff:
+            rejects.append({**r, "reason": "reward", "detail": f"reward {r['score_reward']:.3f} < cutoff {cutoff:.3f}"})
         else:
             kept.append(r)
     return StageOutput(kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(rows))

@@ -1,0 +1,70 @@
+"""Model-based scores for responses: an LLM-as-a-judge rubric and an optional HF reward model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+RUBRIC = (Path(__file__).resolve().parent / "templates" / "judge_rubric.txt").read_text()
+DIMENSIONS = ("correctness", "helpfulness", "coherence", "complexity", "verbosity")
+HELPSTEER_ORDER = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")  # 5-head reward models
+
+
+def rubric_prompt(row: dict) -> list[dict]:
+    answer = (row["response"] or "").split("</think>")[-1].strip()
+    return [{"role": "user", "content": RUBRIC.format(domain=row["domain"], problem=row["problem"][:4000],
+                                                      reference=row.get("reference_answer") or "", answer=answer[:6000])}]
+
+
+def parse_rubric(text: str | None) -> dict:
+    """score_judge_<dim> (1-5), judge_verdict (correct/incorrect/unsure) and judge_safe (bool); None where absent."""
+    out: dict = {f"score_judge_{d}": None for d in DIMENSIONS} | {"judge_verdict": None, "judge_safe": None}
+    if not text:
+        return out
+    for d in DIMENSIONS:
+        m = re.search(rf"{d}\s*[:=]\s*([1-5])\b", text, re.I)
+        out[f"score_judge_{d}"] = int(m.group(1)) if m else None
+    m = re.search(r"verdict\s*[:=]\s*\**\s*(correct|incorrect|unsure)", text, re.I)
+    out["judge_verdict"] = m.group(1).lower() if m else None
+    m = re.search(r"safe\s*[:=]\s*\**\s*(yes|no)", text, re.I)
+    out["judge_safe"] = (m.group(1).lower() == "yes") if m else None
+    return out
+
+
+class RewardModel:
+    """Any HF sequence-classification reward model; 5 heads are read as HelpSteer dimensions, else one score."""
+
+    def __init__(self, path: str, batch_size: int = 8):
+        import torch
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from thinkforge.generation.backends import device
+
+        self.device, self.batch_size = device(), batch_size
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).to(self.device).eval()
+        if self.model.config.pad_token_id is None:
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        labels = self.model.config.num_labels
+        self.columns = [f"score_reward_{d}" for d in HELPSTEER_ORDER] if labels == 5 else ["score_reward"] * (labels == 1)
+        if not self.columns:
+            raise ValueError(f"{path}: reward model with {labels} outputs; expected 1 or 5 (helpfulness, correctness, coherence, complexity, verbosity)")
+
+    def score(self, rows: list[dict]) -> list[dict]:
+        import torch
+
+        texts = []
+        for r in rows:
+            chat = [{"role": "user", "content": r["problem"]}, {"role": "assistant", "content": r["response"] or ""}]
+            texts.append(self.tokenizer.apply_chat_template(chat, tokenize=False) if self.tokenizer.chat_template
+                         else f"{r['problem']}\n\n{r['response']}")
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True, truncation=True,
+                                 max_length=2048).to(self.device)
+            with torch.inference_mode():
+                logits = self.model(**enc).logits.float().cpu().tolist()
+            out += [dict(zip(self.columns, row)) for row in logits]
+        return out
