@@ -10,8 +10,7 @@ from assets.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.metadata import counts_table, generation_metadata, stage_metadata
 from assets.partitions import domain_partitions
 from assets.versions import code_version
-from resources.models import ModelResource
-from thinkforge.generation import GenerationStats, SamplingParams
+from resources.models import LazyJudge, ModelResource
 from thinkforge.selection import SelectSettings, select
 from thinkforge.stage import StageOutput
 
@@ -33,20 +32,15 @@ class SelectConfig(Config):
 def selected_problems(context: AssetExecutionContext, config: SelectConfig, model: ModelResource,
                       deduped_problems: pl.DataFrame) -> Output[StageOutput]:
     domain = context.partition_key
-    generators = []
     with ExitStack() as stack:
-        def judge(conversations):  # loads the model only when some row needs the judge
-            if not generators:
-                generators.append(stack.enter_context(model.generator(log=context.log.info)))
-            replies = generators[0].generate(conversations, SamplingParams(temperature=0.0, max_tokens=config.judge_max_tokens))
-            return [r[0].text if r[0].ok else None for r in replies]
+        judge = LazyJudge(model, stack, config.judge_max_tokens, log=context.log.info)
 
         settings = SelectSettings(required_info=config.required_info, languages=config.languages,
                                   language_min_prob=config.language_min_prob, min_quality=config.min_quality,
                                   easy_max=config.easy_max, easy_max_fraction=config.easy_max_fraction)
         out, report = select(deduped_problems, domain, judge if config.judge else None, settings, log=context.log.info)
     metadata = stage_metadata(out, ["id", "difficulty", "quality", "category", "language", "problem"])
-    metadata.update(generation_metadata(generators[0].stats if generators else GenerationStats()))
+    metadata.update(generation_metadata(judge.stats))
     metadata.update({
         "judged_rows": report.judged,
         "judge_parse_rate": round(report.judge_parsed / report.judged, 3) if report.judged else 1.0,

@@ -10,8 +10,7 @@ from assets.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.metadata import counts_table, generation_metadata, stage_metadata
 from assets.partitions import domain_partitions
 from assets.versions import code_version
-from resources.models import ModelResource
-from thinkforge.generation import GenerationStats, SamplingParams
+from resources.models import LazyJudge, ModelResource
 from thinkforge.judging import RewardModel
 from thinkforge.rejection import RejectSettings, verify_responses
 from thinkforge.stage import StageOutput
@@ -43,13 +42,8 @@ def verified_responses(context: AssetExecutionContext, config: VerifyConfig, mod
     settings = RejectSettings(max_chars=config.max_chars, judge_min_correctness=config.judge_min_correctness,
                               reward_min=config.reward_min, reward_percentile=config.reward_percentile)
     sandbox = Sandbox(limits=Limits(timeout_s=config.sandbox_timeout_s, memory_mb=config.sandbox_memory_mb)) if domain == "code" else None
-    generators = []
     with ExitStack() as stack:
-        def judge(conversations):  # loads the judge model only when some response needs it
-            if not generators:
-                generators.append(stack.enter_context(model.generator(log=context.log.info)))
-            replies = generators[0].generate(conversations, SamplingParams(temperature=0.0, max_tokens=config.judge_max_tokens))
-            return [r[0].text if r[0].ok else None for r in replies]
+        judge = LazyJudge(model, stack, config.judge_max_tokens, log=context.log.info)
 
         math = stack.enter_context(MathVerifier(workers=config.math_workers, timeout_s=config.math_timeout_s)) if domain == "math" else None
         reward = RewardModel(config.reward_model) if config.reward_model else None
@@ -59,7 +53,7 @@ def verified_responses(context: AssetExecutionContext, config: VerifyConfig, mod
         pl.col(name).str.split(":").list.first()), name) for name in out.kept.columns if name.startswith("verdict_") and name != "verdict_detail"}
     teacher = pl.concat([out.kept, out.rejects], how="diagonal_relaxed").filter(pl.col("origin") == "teacher")
     metadata = stage_metadata(out, ["id", "origin", "verdict_correct", "score_judge_correctness", "pass_rate", "response"])
-    metadata.update(generation_metadata(generators[0].stats if generators else GenerationStats()))
+    metadata.update(generation_metadata(judge.stats))
     metadata.update({
         "verdicts": MetadataValue.json(verdicts),
         "teacher_accept_rate": round(out.kept.filter(pl.col("origin") == "teacher").height / teacher.height, 3) if teacher.height else 0.0,

@@ -1,7 +1,7 @@
 """The one generation resource every model-calling asset uses, and the embedder."""
 
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -10,7 +10,8 @@ from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from thinkforge import settings
-from thinkforge.generation import Generator, OpenAIBackend, RequestCache, RetryPolicy, TransformersBackend, VLLMBackend
+from thinkforge.generation import (GenerationStats, Generator, OpenAIBackend, RequestCache, RetryPolicy, SamplingParams,
+                                   TransformersBackend, VLLMBackend)
 from thinkforge.generation.backends import device
 
 DEFAULT_MODEL_DIR = "models/base_model"  # under THINKFORGE_HOME, written by the base_model asset
@@ -86,3 +87,21 @@ class EmbedderResource(ConfigurableResource):
         from thinkforge.embedding import embed
 
         return embed(texts, self.model, batch_size=self.batch_size, threads=self.threads)
+
+
+class LazyJudge:
+    """Greedy replies from the model resource, loading the model only on first use (released with `stack`)."""
+
+    def __init__(self, model: ModelResource, stack: ExitStack, max_tokens: int, log=None):
+        self.model, self.stack, self.max_tokens, self.log = model, stack, max_tokens, log
+        self.generator: Generator | None = None
+
+    def __call__(self, conversations: list[list[dict]]) -> list[str | None]:
+        if self.generator is None:
+            self.generator = self.stack.enter_context(self.model.generator(log=self.log))
+        replies = self.generator.generate(conversations, SamplingParams(temperature=0.0, max_tokens=self.max_tokens))
+        return [r[0].text if r[0].ok else None for r in replies]
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self.generator.stats if self.generator else GenerationStats()
