@@ -24,6 +24,7 @@ class VerifyConfig(Config):
     sandbox_timeout_s: float = 5.0
     sandbox_memory_mb: int = 512
     judge: bool = True  # LLM-as-a-judge rubric on responses that passed the rules
+    judge_verified: bool = False  # also judge responses math-verify / the sandbox already found correct
     judge_max_tokens: int = 96
     judge_min_correctness: int = 2  # 1-5; 0 turns the judge threshold off
     reward_model: str = ""  # HF sequence-classification reward model folder or hub id; empty: none
@@ -40,7 +41,8 @@ def verified_responses(context: AssetExecutionContext, config: VerifyConfig, mod
                        distilled_responses: pl.DataFrame) -> Output[StageOutput]:
     domain = context.partition_key
     settings = RejectSettings(max_chars=config.max_chars, judge_min_correctness=config.judge_min_correctness,
-                              reward_min=config.reward_min, reward_percentile=config.reward_percentile)
+                              reward_min=config.reward_min, reward_percentile=config.reward_percentile,
+                              judge_verified=config.judge_verified)
     sandbox = Sandbox(limits=Limits(timeout_s=config.sandbox_timeout_s, memory_mb=config.sandbox_memory_mb)) if domain == "code" else None
     with ExitStack() as stack:
         judge = LazyJudge(model, stack, config.judge_max_tokens, log=context.log.info)

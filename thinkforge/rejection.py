@@ -1,7 +1,8 @@
 """verified_responses: every verdict on a response recorded as a column, then the accept policy.
 
 Model-based scores (the LLM judge rubric, a reward model) are computed only for responses that
-passed the rules and were not found wrong, and can reject with `judge` / `reward`.
+passed the rules and were not found wrong (the judge, by default, only where no automatic check
+decided correctness), and can reject with `judge` / `reward`.
 
 Verdict columns hold "pass", "skip" or "fail: <why>"; `verdict_correct` holds correct / wrong /
 unparsed / timeout / no_program / skip. A response is accepted when every rule passes (or is
@@ -50,6 +51,7 @@ class RejectSettings:
     judge_min_correctness: int = 2  # reject when the judge rates correctness below this (1-5); 0: off
     reward_min: float | None = None  # absolute threshold on the reward score
     reward_percentile: float = 0.0  # or drop this bottom share of the partition's scored responses (0-100)
+    judge_verified: bool = False  # also judge responses already verified by math-verify / the sandbox
 
 
 def check_format(row: dict) -> str:
@@ -119,14 +121,15 @@ def _correctness(rows: list[dict], math: MathVerifier | None, sandbox: Sandbox |
     return out
 
 
-def _model_scores(rows: list[dict], judge: Judge | None, reward: RewardModel | None, log) -> None:
+def _model_scores(rows: list[dict], judge: Judge | None, reward: RewardModel | None, settings: RejectSettings, log) -> None:
     """Judge rubric and reward scores for the responses that survived the rules (cheap checks first)."""
     for r in rows:
         r.update({k: None for k in SCORES})
     todo = [r for r in rows if not any(r[f"verdict_{n}"].startswith("fail") for n in RULES) and r["verdict_correct"] in ("correct", "skip")]
-    if judge is not None and todo:
-        log(f"LLM judge on {len(todo)} responses")
-        for r, reply in zip(todo, judge([rubric_prompt(r) for r in todo])):
+    to_judge = [r for r in todo if settings.judge_verified or r["verdict_correct"] == "skip"]
+    if judge is not None and to_judge:
+        log(f"LLM judge on {len(to_judge)} responses")
+        for r, reply in zip(to_judge, judge([rubric_prompt(r) for r in to_judge])):
             r.update(parse_rubric(reply))
             if r["domain"] in ("science", "chat") and r["reference_answer"] and r["judge_verdict"] in ("correct", "incorrect"):
                 r["verdict_correct"] = "correct" if r["judge_verdict"] == "correct" else "wrong"
@@ -161,7 +164,7 @@ def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox
         r["verdict_safety"] = check_safety(r["response"] or "", settings.safety_patterns)
     for r, (verdict, detail) in zip(rows, _correctness(rows, math, sandbox, log)):
         r["verdict_correct"], r["verdict_detail"] = verdict, detail
-    _model_scores(rows, judge, reward, log)
+    _model_scores(rows, judge, reward, settings, log)
     cutoff = _reward_cutoff(rows, settings)
     by_problem: dict[str, list[str]] = {}
     for r in rows:
