@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
 
 from assets.metadata import markdown_table, stage_metadata
 from assets.partitions import domain_partitions
+from assets.settings import settings_from
 from assets.versions import code_version
 from resources.models import EmbedderResource
 from thinkforge import settings
@@ -42,9 +43,7 @@ def deduped_problems(context: AssetExecutionContext, config: DedupConfig, embedd
     eval_items: dict[str, str] = {}
     for name in config.eval_sets:
         eval_items.update(load_eval_set(name))
-    dedup_settings = DedupSettings(threshold=config.threshold, index=config.index, nprobe=config.nprobe,
-                                   template_guard=config.template_guard, source_preference=config.source_preference,
-                                   ngram=config.ngram, contamination_threshold=config.contamination_threshold)
+    dedup_settings = settings_from(config, DedupSettings)
     store = DedupStore(settings.home() / "index" / "dedup" / domain)
     eval_store = DedupStore(settings.home() / "index" / "eval")  # eval-set embeddings, shared by the domains
     out, report = dedup(raw_problems, embedder.embed, store, dedup_settings, eval_items, eval_store, log=context.log.info)

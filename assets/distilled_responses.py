@@ -7,6 +7,7 @@ from assets.base_model import base_model
 from assets.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.metadata import counts_table, generation_metadata, stage_metadata
 from assets.partitions import domain_partitions
+from assets.settings import settings_from
 from assets.versions import code_version
 from resources.models import ModelResource
 from thinkforge.distill import DEFAULT_SYSTEM, DistillSettings, distill
@@ -31,9 +32,7 @@ class DistillConfig(Config):
        description="Candidate responses: existing ones from the sources and K teacher samples per problem (<think>…</think> + answer).")
 def distilled_responses(context: AssetExecutionContext, config: DistillConfig, model: ModelResource,
                         selected_problems: pl.DataFrame) -> Output[StageOutput]:
-    settings = DistillSettings(samples=config.samples, temperature=config.temperature, top_p=config.top_p,
-                               max_tokens=config.max_tokens, seed=config.seed, system_prompt=config.system_prompt,
-                               keep_existing=config.keep_existing)
+    settings = settings_from(config, DistillSettings)
     stats = GenerationStats()
     if selected_problems.height and settings.samples:
         with model.generator(log=context.log.info) as generator:

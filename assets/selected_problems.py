@@ -9,6 +9,7 @@ from assets.base_model import base_model
 from assets.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.metadata import counts_table, generation_metadata, stage_metadata
 from assets.partitions import domain_partitions
+from assets.settings import settings_from
 from assets.versions import code_version
 from resources.models import LazyJudge, ModelResource
 from thinkforge.selection import SelectSettings, select
@@ -35,9 +36,7 @@ def selected_problems(context: AssetExecutionContext, config: SelectConfig, mode
     with ExitStack() as stack:
         judge = LazyJudge(model, stack, config.judge_max_tokens, log=context.log.info)
 
-        settings = SelectSettings(required_info=config.required_info, languages=config.languages,
-                                  language_min_prob=config.language_min_prob, min_quality=config.min_quality,
-                                  easy_max=config.easy_max, easy_max_fraction=config.easy_max_fraction)
+        settings = settings_from(config, SelectSettings)
         out, report = select(deduped_problems, domain, judge if config.judge else None, settings, log=context.log.info)
     metadata = stage_metadata(out, ["id", "difficulty", "quality", "category", "language", "problem"])
     metadata.update(generation_metadata(judge.stats))

@@ -9,6 +9,7 @@ from assets.base_model import base_model
 from assets.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.metadata import counts_table, generation_metadata, stage_metadata
 from assets.partitions import domain_partitions
+from assets.settings import settings_from
 from assets.versions import code_version
 from resources.models import LazyJudge, ModelResource
 from thinkforge.judging import RewardModel
@@ -40,9 +41,7 @@ class VerifyConfig(Config):
 def verified_responses(context: AssetExecutionContext, config: VerifyConfig, model: ModelResource,
                        distilled_responses: pl.DataFrame) -> Output[StageOutput]:
     domain = context.partition_key
-    settings = RejectSettings(max_chars=config.max_chars, judge_min_correctness=config.judge_min_correctness,
-                              reward_min=config.reward_min, reward_percentile=config.reward_percentile,
-                              judge_verified=config.judge_verified)
+    settings = settings_from(config, RejectSettings)
     sandbox = Sandbox(limits=Limits(timeout_s=config.sandbox_timeout_s, memory_mb=config.sandbox_memory_mb)) if domain == "code" else None
     with ExitStack() as stack:
         judge = LazyJudge(model, stack, config.judge_max_tokens, log=context.log.info)

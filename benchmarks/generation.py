@@ -43,7 +43,7 @@ def bench(name: str, model: str, url: str, n: int, k: int, params: SamplingParam
     backend.generate(rendered[:1], SamplingParams(max_tokens=4), [0], lambda f: f())  # warm-up
 
     started, seq_tokens = time.monotonic(), 0
-    for i, prompt in enumerate(rendered):
+    for prompt in rendered:
         for s in range(k):
             seq_tokens += backend.generate([prompt], params, [params.seed + s], lambda f: f())[0].completion_tokens
     seq_s = time.monotonic() - started
