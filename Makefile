@@ -34,7 +34,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	$(BIN)/dagster instance migrate >/dev/null
 
 demo: $(STAMP) sandbox $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m jobs.demo
+	$(BIN)/python -m scripts.demo
 
 test: $(STAMP) sandbox
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -10,7 +10,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 
 from assets import ALL_ASSETS, ALL_CHECKS  # noqa: E402
 from jobs import ALL_JOBS, ALL_SCHEDULES  # noqa: E402
-from resources import EmbedderResource, ModelResource, WarehouseIOManager, WarehouseResource  # noqa: E402
+from resources import EmbedderResource, WarehouseIOManager, WarehouseResource, role_resources  # noqa: E402
 from sensors import ALL_SENSORS  # noqa: E402
 
 defs = Definitions(
@@ -22,11 +22,7 @@ defs = Definitions(
     resources={
         "warehouse_io": WarehouseIOManager(),
         "warehouse_store": WarehouseResource(),
-        "model": ModelResource(
-            backend=os.environ.get("THINKFORGE_BACKEND", "auto"),
-            model=os.environ.get("THINKFORGE_MODEL", ""),
-            base_url=os.environ.get("THINKFORGE_OPENAI_BASE_URL", ""),
-        ),
+        **role_resources(),  # teacher, judge, evaluators, reviser, completer, policy
         "embedder": EmbedderResource(model=os.environ.get("THINKFORGE_EMBEDDER", "")),
     },
 )

@@ -1,13 +1,34 @@
-"""Software-defined assets, one module per stage; thin wrappers over the thinkforge library."""
+"""Software-defined assets: one package per Dagster asset group, one module per stage.
 
-from assets.base_model import base_model
-from assets.checks import rows_conserved_check
-from assets.deduped_problems import deduped_problems
-from assets.distilled_responses import distilled_responses
-from assets.raw_problems import raw_problems
-from assets.selected_problems import selected_problems
-from assets.verified_responses import verified_responses
+The group name, the folder under `assets/` and the package under `thinkforge/` are one name, so a group
+seen in the UI leads to its asset module and its library code.
+"""
 
-STAGE_ASSETS = [raw_problems, deduped_problems, selected_problems, distilled_responses, verified_responses]  # stored in the warehouse with rejects
-ALL_ASSETS = [base_model, *STAGE_ASSETS]
+from dagster import AssetsDefinition, load_assets_from_package_module
+
+from assets import collect, curate, distill, models
+from assets.common.checks import rows_conserved_check
+
+MODELS, COLLECT, CURATE, DISTILL = "models", "collect", "curate", "distill"
+# Groups of the data refresh (never the training groups): raw data → verified responses and the data built on it.
+DATA_GROUPS = [COLLECT, CURATE, DISTILL]
+GROUP_PACKAGES = {MODELS: models, COLLECT: collect, CURATE: curate, DISTILL: distill}
+
+ALL_ASSETS: list[AssetsDefinition] = [
+    asset for name, package in GROUP_PACKAGES.items() for asset in load_assets_from_package_module(package, group_name=name)
+]
+
+
+def is_warehouse_asset(asset: AssetsDefinition) -> bool:
+    """Stored as Parquet with a rejects table (the rows-conserved check applies)."""
+    return all(out.io_manager_key == "warehouse_io" for out in asset.node_def.output_defs)
+
+
+def assets_in_groups(*groups: str) -> list[AssetsDefinition]:
+    return [a for a in ALL_ASSETS if set(a.group_names_by_key.values()) & set(groups)]
+
+
+STAGE_ASSETS = [a for a in ALL_ASSETS if is_warehouse_asset(a)]
 ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS]
+# `make demo`'s run config: each group's DEMO_RUN_CONFIG (asset name → config), small CPU defaults.
+DEMO_RUN_CONFIG = {name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "DEMO_RUN_CONFIG", {}).items()}

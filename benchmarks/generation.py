@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from thinkforge import settings
+from thinkforge import paths
 from thinkforge.generation import Generator, OpenAIBackend, RequestCache, SamplingParams, TransformersBackend, VLLMBackend
 from thinkforge.generation.backends import device
-from thinkforge.models import convert_gguf, default_gguf
+from thinkforge.checkpoints import convert_gguf, default_gguf
 
 TOPICS = ["prime numbers", "photosynthesis", "binary search", "the French revolution", "black holes", "recursion",
           "supply and demand", "the water cycle", "hash tables", "plate tectonics", "vaccines", "sorting algorithms",
@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
-    model = args.model or str(settings.home() / "models" / "base_model")
+    model = args.model or str(paths.home() / "models" / "base_model")
     if not args.model:
         convert_gguf(default_gguf(), Path(model), log=lambda m: print(m, flush=True))
     params = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=args.max_tokens, seed=1)

@@ -1,13 +1,14 @@
-"""Jobs and schedules."""
+"""Jobs and schedules. A data refresh selects the data groups only: it never starts training."""
 
 from dagster import AssetSelection, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
 
+from assets import DATA_GROUPS
 from thinkforge import DOMAINS
 
 refresh_domain = define_asset_job(
     "refresh_domain",
-    selection=AssetSelection.assets("raw_problems").downstream(),
-    description="Re-collect one domain's raw pool and rebuild everything downstream of it.",
+    selection=AssetSelection.groups(*DATA_GROUPS),
+    description="Re-collect one domain's raw pool and rebuild the data assets built on it (no training).",
 )
 
 

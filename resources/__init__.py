@@ -1,6 +1,8 @@
-"""Dagster resources: storage now; models, embedder, sandbox and gpu as their stages land."""
+"""Dagster resources: the warehouse, the model roles and the embedder."""
 
-from resources.models import EmbedderResource, ModelResource
+from resources.embedding import EmbedderResource
+from resources.generation import EvaluatorsResource, ModelResource, ModelSpec, role_resources
 from resources.warehouse import WarehouseIOManager, WarehouseResource
 
-__all__ = ["EmbedderResource", "ModelResource", "WarehouseIOManager", "WarehouseResource"]
+__all__ = ["EmbedderResource", "EvaluatorsResource", "ModelResource", "ModelSpec", "WarehouseIOManager", "WarehouseResource",
+           "role_resources"]

@@ -6,12 +6,12 @@ from pathlib import Path
 import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
 
-from thinkforge import settings, warehouse
+from thinkforge import paths, warehouse
 from thinkforge.stage import StageOutput
 
 
 def _root(home: str) -> Path:
-    return Path(home).resolve() if home else settings.home()
+    return Path(home).resolve() if home else paths.home()
 
 
 class WarehouseResource(ConfigurableResource):

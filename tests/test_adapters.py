@@ -140,9 +140,9 @@ def test_every_format_name_has_an_adapter():
 
 @pytest.mark.parametrize("domain", ["math", "code", "science", "chat"])
 def test_bundled_sources_cover_every_domain(domain):
-    from thinkforge import settings
+    from thinkforge import paths
 
-    specs = collect.load(settings.sources_file())
+    specs = collect.load(paths.sources_file())
     assert {s.format for s in specs} == set(FORMATS)
     assert collect.collect(specs, domain).kept.height > 0
 

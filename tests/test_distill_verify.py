@@ -7,7 +7,7 @@ import polars as pl
 from thinkforge.collect import POOL_SCHEMA
 from thinkforge.distill import SCHEMA, DistillSettings, conversation, distill, prompt_id
 from thinkforge.generation import Completion
-from thinkforge.rejection import RejectSettings, check_format, check_repetition, verify_responses
+from thinkforge.verification import RejectSettings, check_format, check_repetition, verify_responses
 from thinkforge.selection.select import EXTRA_COLUMNS
 from thinkforge.stage import frame
 from thinkforge.verify import MathVerifier, Sandbox

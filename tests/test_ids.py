@@ -1,7 +1,7 @@
 """Row ids are stable across runs and distinct across rows."""
 
 from tests.conftest import write_jsonl, write_sources
-from thinkforge import collect, settings
+from thinkforge import collect, paths
 from thinkforge.ids import row_id
 
 
@@ -12,7 +12,7 @@ def test_row_id_is_order_insensitive_in_parents_and_content_sensitive():
 
 
 def test_ids_are_stable_across_runs_and_unique():
-    specs = collect.load(settings.sources_file())
+    specs = collect.load(paths.sources_file())
     for domain in ("math", "code", "science", "chat"):
         first, second = collect.collect(specs, domain), collect.collect(specs, domain)
         assert first.kept["id"].to_list() == second.kept["id"].to_list()

@@ -13,9 +13,9 @@ import pytest
 from dagster import materialize
 
 import definitions
-from assets.base_model import base_model
+from assets.models.base_model import base_model
 from thinkforge.generation import Generator, OpenAIBackend, RequestCache, SamplingParams, TransformersBackend, VLLMBackend
-from thinkforge.models import read_card
+from thinkforge.checkpoints import read_card
 
 QUESTIONS = [[{"role": "user", "content": "What is the capital of France?"}],
              [{"role": "user", "content": "Name a primary color."}]]

@@ -11,13 +11,15 @@ import pytest
 from dagster import AssetCheckKey, DagsterInstance, materialize
 
 import definitions
-from resources.models import ModelResource
-from assets import ALL_CHECKS, STAGE_ASSETS
-from assets.raw_problems import raw_problems
+from assets import ALL_CHECKS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
+from assets.collect.raw_problems import raw_problems
+from resources.generation import role_resources
 from tests.conftest import REPO, write_jsonl, write_sources
 from thinkforge import DOMAINS, warehouse
 
 RESOURCES = definitions.defs.resources
+FIRST_HALF = [a for a in assets_in_groups(*DATA_GROUPS) if is_warehouse_asset(a)]  # raw → verified responses
+FIRST_HALF_CHECKS = [c for c in ALL_CHECKS if any(c.check_key.asset_key == a.key for a in FIRST_HALF)]
 
 
 RAW_ONLY = [raw_problems, *[c for c in ALL_CHECKS if c.check_key.asset_key == raw_problems.key]]
@@ -35,10 +37,10 @@ def instance(home):
 
 
 def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance, tiny_model):
-    resources = {**RESOURCES, "model": ModelResource(model=str(tiny_model))}  # judge and teacher: a tiny local model
+    resources = {**RESOURCES, **role_resources(str(tiny_model))}  # every model role: a tiny local model
     config = {"ops": {"distilled_responses": {"config": {"samples": 2, "max_tokens": 32}}}}
     for domain in DOMAINS:
-        result = materialize([*STAGE_ASSETS, *ALL_CHECKS], partition_key=domain, instance=instance, resources=resources,
+        result = materialize([*FIRST_HALF, *FIRST_HALF_CHECKS], partition_key=domain, instance=instance, resources=resources,
                              run_config=config)
         assert result.success
         mat = result.asset_materializations_for_node("raw_problems")[0]
@@ -46,7 +48,7 @@ def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, insta
         assert meta["rows_in"] == meta["rows_out"] + meta["rows_rejected"] > 0
         assert "sample_rows" in meta and "info_types" in meta
         checks = result.get_asset_check_evaluations()
-        assert len(checks) == len(STAGE_ASSETS) and all(c.passed and c.check_name == "rows_conserved" for c in checks)
+        assert len(checks) == len(FIRST_HALF) and all(c.passed and c.check_name == "rows_conserved" for c in checks)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         by_domain = dict(con.execute("SELECT domain, count(*) FROM raw_problems GROUP BY domain").fetchall())
         reasons = dict(con.execute("SELECT reason, count(*) FROM raw_problems_rejects GROUP BY reason").fetchall())
@@ -114,7 +116,7 @@ def test_inbox_files_join_the_pool(home, instance):
 
 def test_demo_script_runs_every_partition(home, tiny_model):
     env = {**os.environ, "THINKFORGE_MODEL": str(tiny_model)}  # `make demo` itself runs SmolLM2; this checks the mechanics
-    proc = subprocess.run([sys.executable, "-m", "jobs.demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-m", "scripts.demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for domain in DOMAINS:
         assert f"{domain}: run" in proc.stdout and "succeeded" in proc.stdout

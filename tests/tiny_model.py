@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from thinkforge.models import CHATML
+from thinkforge.checkpoints import CHATML
 
 CORPUS = [
     "What is two plus two? The answer is four.",

@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from thinkforge import lineage, settings, warehouse
+from thinkforge import lineage, paths, warehouse
 
 
 def _lineage(args: argparse.Namespace) -> int:
     chain = lineage.trace(args.home, args.row_id)
     if not chain:
-        print(f"row {args.row_id} not found under {settings.warehouse_dir(args.home)}", file=sys.stderr)
+        print(f"row {args.row_id} not found under {paths.warehouse_dir(args.home)}", file=sys.stderr)
         return 1
     print(lineage.render(chain))
     return 0
@@ -22,7 +22,7 @@ def summary_table(root: Path) -> str:
     """Rows in / out / rejected per asset and partition, from the partitions' info files."""
     lines = [f"{'asset':<28}{'partition':<12}{'in':>8}{'out':>8}{'rejected':>10}  run"]
     for asset in warehouse.asset_names(root):
-        for meta in sorted((settings.warehouse_dir(root) / asset).glob("*.meta.json")):
+        for meta in sorted((paths.warehouse_dir(root) / asset).glob("*.meta.json")):
             info = warehouse.read_info(root, asset, meta.name.removesuffix(".meta.json")) or {}
             lines.append(f"{asset:<28}{info.get('partition', '?'):<12}{info.get('rows_in', 0):>8}{info.get('rows_out', 0):>8}{info.get('rows_rejected', 0):>10}  {info.get('run_id', '')[:8]}")
     return "\n".join(lines)
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("summary", help="rows in / out / rejected per asset partition")
     p.set_defaults(func=_summary)
     args = parser.parse_args(argv)
-    args.home = (args.home or settings.home()).resolve()
+    args.home = (args.home or paths.home()).resolve()
     return args.func(args)
 
 

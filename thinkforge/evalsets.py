@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from thinkforge.settings import REPO_ROOT
+from thinkforge.paths import REPO_ROOT
 
 DEFAULT_EVAL_SETS = ("humaneval", str(REPO_ROOT / "data" / "eval" / "heldout.jsonl"))
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
+from typing import Callable
+
+from thinkforge.generation import GenerationStats, Generator, SamplingParams
 
 RUBRIC = (Path(__file__).resolve().parent / "templates" / "judge_rubric.txt").read_text()
 DIMENSIONS = ("correctness", "helpfulness", "coherence", "complexity", "verbosity")
@@ -68,3 +72,21 @@ class RewardModel:
                 logits = self.model(**enc).logits.float().cpu().tolist()
             out += [dict(zip(self.columns, row)) for row in logits]
         return out
+
+
+class LazyJudge:
+    """Greedy replies from a model that is loaded only on first use (and released with `stack`)."""
+
+    def __init__(self, open_generator: Callable[[], AbstractContextManager[Generator]], stack: ExitStack, max_tokens: int):
+        self.open_generator, self.stack, self.max_tokens = open_generator, stack, max_tokens
+        self.generator: Generator | None = None
+
+    def __call__(self, conversations: list[list[dict]]) -> list[str | None]:
+        if self.generator is None:
+            self.generator = self.stack.enter_context(self.open_generator())
+        replies = self.generator.generate(conversations, SamplingParams(temperature=0.0, max_tokens=self.max_tokens))
+        return [r[0].text if r[0].ok else None for r in replies]
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self.generator.stats if self.generator else GenerationStats()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from thinkforge import settings, warehouse
+from thinkforge import paths, warehouse
 
 VERDICT_PREFIXES = ("verdict_", "score_")
 VERDICT_COLUMNS = ("reason", "detail", "info_type", "duplicate_of", "similarity", "cluster_size", "pass_rate")
@@ -43,7 +43,7 @@ def find(root: Path, row_id: str) -> list[Hit]:
     con = duckdb.connect()
     try:
         for asset in warehouse.asset_names(root):
-            pattern = settings.warehouse_dir(root) / asset / "*.parquet"
+            pattern = paths.warehouse_dir(root) / asset / "*.parquet"
             cur = con.execute(f"SELECT * FROM read_parquet('{pattern}', union_by_name = true, filename = true) WHERE id = ?", [row_id])
             names = [d[0] for d in cur.description]
             for values in cur.fetchall():

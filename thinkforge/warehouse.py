@@ -24,7 +24,7 @@ from typing import Iterator
 import duckdb
 import polars as pl
 
-from thinkforge import settings
+from thinkforge import paths
 from thinkforge.stage import StageOutput, reason_counts
 
 UNPARTITIONED = "_all"
@@ -35,11 +35,11 @@ def rejects_name(asset: str) -> str:
 
 
 def partition_path(root: Path, asset: str, partition: str | None) -> Path:
-    return settings.warehouse_dir(root) / asset / f"{partition or UNPARTITIONED}.parquet"
+    return paths.warehouse_dir(root) / asset / f"{partition or UNPARTITIONED}.parquet"
 
 
 def info_path(root: Path, asset: str, partition: str | None) -> Path:
-    return settings.warehouse_dir(root) / asset / f"{partition or UNPARTITIONED}.meta.json"
+    return paths.warehouse_dir(root) / asset / f"{partition or UNPARTITIONED}.meta.json"
 
 
 def _atomic_write_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -87,14 +87,14 @@ def read_info(root: Path, asset: str, partition: str | None) -> dict | None:
 
 
 def asset_names(root: Path) -> list[str]:
-    base = settings.warehouse_dir(root)
+    base = paths.warehouse_dir(root)
     return sorted(p.name for p in base.iterdir() if p.is_dir() and any(p.glob("*.parquet"))) if base.exists() else []
 
 
 @contextmanager
 def catalog(root: Path, read_only: bool = False, timeout_s: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to warehouse.duckdb, serialized across processes by a file lock."""
-    path = settings.catalog_path(root)
+    path = paths.catalog_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_suffix(".lock"), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_SH if read_only else fcntl.LOCK_EX)
@@ -118,7 +118,7 @@ def refresh_catalog(root: Path, assets: list[str]) -> None:
     with catalog(root) as con:
         existing = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
         for asset in assets:
-            pattern = settings.warehouse_dir(root) / asset / "*.parquet"
+            pattern = paths.warehouse_dir(root) / asset / "*.parquet"
             sql = f"CREATE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
             if asset in existing and str(pattern) in (existing[asset] or ""):
                 continue

@@ -21,19 +21,22 @@ Retry = Callable[[Callable[[], Completion]], Completion]
 
 
 def model_revision(model: str, revision: str | None = None) -> str:
-    """A revision string for the cache key: given, else a hash of a local folder's config and weights."""
+    """A revision string for the cache key: given, else a fingerprint of a local folder's weights and configs.
+
+    Two checkpoints of one architecture have the same file names and sizes, so the weights' bytes are
+    hashed (`thinkforge.checkpoints.weights_fingerprint`, stored next to them and reused while unchanged).
+    """
     if revision:
         return revision
     path = Path(model)
     if not path.is_dir():
         return "main"
-    digest = hashlib.sha256()
+    from thinkforge.checkpoints import weights_fingerprint
+
+    digest = hashlib.sha256(weights_fingerprint(path).encode())
     for item in sorted(path.iterdir()):
-        if item.is_file():
-            stat = item.stat()
-            digest.update(f"{item.name}:{stat.st_size}".encode())
-            if item.suffix in {".json", ".jinja", ".txt"}:
-                digest.update(item.read_bytes())
+        if item.is_file() and item.suffix in {".jinja", ".txt"}:
+            digest.update(item.name.encode() + item.read_bytes())
     return digest.hexdigest()[:12]
 
 

@@ -102,3 +102,78 @@ def save_hf_copy(source: str, out_dir: Path, dtype: str = "bfloat16", log=print)
             "transformers": transformers.__version__}
     (out_dir / MODEL_CARD).write_text(json.dumps(card, indent=2))
     return card
+
+
+# --- checkpoints written by training stages: fingerprint, card, atomic publish -------------------------------------
+
+FINGERPRINT = "thinkforge_fingerprint.json"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt")
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+
+
+def _stat_key(files: list[Path]) -> list[list]:
+    return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """sha256 over the weight files' bytes (and the JSON configs), stored next to them.
+
+    The stored value is reused only while the weight files' names, sizes and mtimes are unchanged,
+    so overwriting the weights in place always yields a new fingerprint.
+    """
+    folder = Path(folder)
+    weights = _weight_files(folder)
+    stored = folder / FINGERPRINT
+    if stored.is_file():
+        try:
+            data = json.loads(stored.read_text())
+            if data.get("files") == _stat_key(weights):
+                return data["fingerprint"]
+        except (OSError, ValueError, KeyError):
+            pass
+    digest = hashlib.sha256()
+    for path in sorted([*weights, *(p for p in folder.glob("*.json") if p.name not in (FINGERPRINT, MODEL_CARD))]):
+        digest.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(block)
+    fingerprint = digest.hexdigest()[:16]
+    try:
+        stored.write_text(json.dumps({"fingerprint": fingerprint, "files": _stat_key(weights)}))
+    except OSError:  # a read-only folder: recomputed next time
+        pass
+    return fingerprint
+
+
+def staging_dir(final: Path) -> Path:
+    """Where a stage writes a checkpoint before `publish` moves it into place."""
+    final = Path(final)
+    tmp = final.with_name(final.name + ".staging")
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def publish(staging: Path, final: Path, card: dict) -> dict:
+    """Write the checkpoint card and fingerprint into `staging`, then swap it into `final` (never half-written)."""
+    import shutil
+
+    staging, final = Path(staging), Path(final)
+    card = {**card, "fingerprint": weights_fingerprint(staging)}
+    (staging / MODEL_CARD).write_text(json.dumps(card, indent=2, default=str))
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    if old.exists():
+        shutil.rmtree(old)
+    weights_fingerprint(final)  # re-record mtimes after the move
+    return card

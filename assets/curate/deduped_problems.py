@@ -4,12 +4,12 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
 
-from assets.metadata import markdown_table, stage_metadata
-from assets.partitions import domain_partitions
-from assets.settings import settings_from
-from assets.versions import code_version
-from resources.models import EmbedderResource
-from thinkforge import settings
+from assets.common.metadata import markdown_table, stage_metadata
+from assets.common.partitions import domain_partitions
+from assets.common.config import settings_from
+from assets.common.versions import code_version
+from resources.embedding import EmbedderResource
+from thinkforge import paths
 from thinkforge.dedup import DedupSettings, DedupStore, dedup
 from thinkforge.evalsets import DEFAULT_EVAL_SETS, load_eval_set
 from thinkforge.stage import StageOutput
@@ -34,7 +34,7 @@ def _histogram(values: list[float]) -> str:
     return "\n".join(rows)
 
 
-@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", group_name="curate", kinds={"parquet", "faiss"},
+@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", kinds={"parquet", "faiss"},
        code_version=code_version("dedup", "evalsets.py"),
        description="Problems after decontamination against eval sets, exact dedup and template-aware embedding dedup (FAISS).")
 def deduped_problems(context: AssetExecutionContext, config: DedupConfig, embedder: EmbedderResource,
@@ -44,8 +44,8 @@ def deduped_problems(context: AssetExecutionContext, config: DedupConfig, embedd
     for name in config.eval_sets:
         eval_items.update(load_eval_set(name))
     dedup_settings = settings_from(config, DedupSettings)
-    store = DedupStore(settings.home() / "index" / "dedup" / domain)
-    eval_store = DedupStore(settings.home() / "index" / "eval")  # eval-set embeddings, shared by the domains
+    store = DedupStore(paths.home() / "index" / "dedup" / domain)
+    eval_store = DedupStore(paths.home() / "index" / "eval")  # eval-set embeddings, shared by the domains
     out, report = dedup(raw_problems, embedder.embed, store, dedup_settings, eval_items, eval_store, log=context.log.info)
     metadata = stage_metadata(out, ["id", "source", "cluster_size", "problem"])
     merged = [{"problem": a, "kept": b, "cosine": round(s, 3)} for a, b, s in report.pairs_merged]

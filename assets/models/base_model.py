@@ -4,11 +4,11 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 
-from assets.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.versions import code_version
-from resources.models import DEFAULT_MODEL_DIR
-from thinkforge import settings
-from thinkforge.models import convert_gguf, default_gguf, save_hf_copy
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.versions import code_version
+from resources.generation import DEFAULT_MODEL_DIR
+from thinkforge import paths
+from thinkforge.checkpoints import convert_gguf, default_gguf, save_hf_copy
 
 
 class BaseModelConfig(Config):
@@ -16,11 +16,11 @@ class BaseModelConfig(Config):
     dtype: str = "bfloat16"
 
 
-@asset(group_name="models", pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "huggingface"},
-       code_version=code_version("models.py", "templates"),
+@asset(pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "huggingface"},
+       code_version=code_version("checkpoints.py", "templates"),
        description="Checkpoint every model stage starts from, saved with save_pretrained (loadable by transformers and vLLM).")
 def base_model(context: AssetExecutionContext, config: BaseModelConfig) -> MaterializeResult:
-    out = settings.home() / DEFAULT_MODEL_DIR
+    out = paths.home() / DEFAULT_MODEL_DIR
     source = config.source or str(default_gguf())
     if source.endswith(".gguf"):
         card = convert_gguf(Path(source), out, dtype=config.dtype, log=context.log.info)

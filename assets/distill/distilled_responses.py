@@ -3,13 +3,12 @@
 import polars as pl
 from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
 
-from assets.base_model import base_model
-from assets.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.metadata import counts_table, generation_metadata, stage_metadata
-from assets.partitions import domain_partitions
-from assets.settings import settings_from
-from assets.versions import code_version
-from resources.models import ModelResource
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.metadata import counts_table, generation_metadata, stage_metadata
+from assets.common.partitions import domain_partitions
+from assets.common.config import settings_from
+from assets.common.versions import code_version
+from resources.generation import ModelResource
 from thinkforge.distill import DEFAULT_SYSTEM, DistillSettings, distill
 from thinkforge.generation import GenerationStats
 from thinkforge.stage import StageOutput
@@ -25,17 +24,17 @@ class DistillConfig(Config):
     keep_existing: bool = True
 
 
-@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", group_name="distill", kinds={"parquet"},
-       pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=[base_model],
+@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", kinds={"parquet"},
+       pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=["base_model"],
        code_version=code_version("distill.py", "templates/distill_math.txt", "templates/distill_code.txt",
                                  "templates/distill_science.txt", "templates/distill_chat.txt"),
        description="Candidate responses: existing ones from the sources and K teacher samples per problem (<think>…</think> + answer).")
-def distilled_responses(context: AssetExecutionContext, config: DistillConfig, model: ModelResource,
+def distilled_responses(context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource,
                         selected_problems: pl.DataFrame) -> Output[StageOutput]:
     settings = settings_from(config, DistillSettings)
     stats = GenerationStats()
     if selected_problems.height and settings.samples:
-        with model.generator(log=context.log.info) as generator:
+        with teacher.generator(log=context.log.info) as generator:
             out = distill(selected_problems, context.partition_key, generator.generate, generator.backend.model_id, settings)
             stats = generator.stats
     else:

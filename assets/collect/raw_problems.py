@@ -4,10 +4,10 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, Failure, MetadataValue, Output, asset
 
-from assets.metadata import counts_table, stage_metadata
-from assets.partitions import domain_partitions
-from assets.versions import code_version
-from thinkforge import collect, settings
+from assets.common.metadata import counts_table, stage_metadata
+from assets.common.partitions import domain_partitions
+from assets.common.versions import code_version
+from thinkforge import collect, paths
 from thinkforge.collect.inbox import inbox_sources
 from thinkforge.stage import StageOutput
 
@@ -20,20 +20,20 @@ class RawProblemsConfig(Config):
 @asset(
     partitions_def=domain_partitions,
     io_manager_key="warehouse_io",
-    group_name="collect",
+    
     kinds={"parquet", "duckdb"},
     code_version=code_version("collect", "answers.py", "ids.py"),
     description="Raw problems from real source formats with domain, info type, reference answer / tests and existing responses.",
 )
 def raw_problems(context: AssetExecutionContext, config: RawProblemsConfig) -> Output[StageOutput]:
     domain = context.partition_key
-    path = Path(config.sources_file).resolve() if config.sources_file else settings.sources_file()
+    path = Path(config.sources_file).resolve() if config.sources_file else paths.sources_file()
     try:
         specs = collect.load(path)
     except collect.ConfigError as exc:
         raise Failure(description=f"Fix the sources configuration: {exc}") from exc
     if config.include_inbox:
-        inbox, warnings = inbox_sources(settings.inbox_dir())
+        inbox, warnings = inbox_sources(paths.inbox_dir())
         for warning in warnings:
             context.log.warning(warning)
         specs += inbox

@@ -1,0 +1,1 @@
+"""collect: the raw problem pool from every configured source."""

@@ -1,0 +1,1 @@
+"""curate: decontamination, dedup and selection of problems."""

@@ -1,0 +1,1 @@
+"""models: the checkpoint every model stage starts from."""
