@@ -6,13 +6,15 @@ seen in the UI leads to its asset module and its library code.
 
 from dagster import AssetsDefinition, load_assets_from_package_module
 
-from assets import collect, curate, distill, models
+from assets import collect, curate, distill, evaluate, models, refine, s2r, stepwise, train
 from assets.common.checks import rows_conserved_check
 
 MODELS, COLLECT, CURATE, DISTILL = "models", "collect", "curate", "distill"
-# Groups of the data refresh (never the training groups): raw data → verified responses and the data built on it.
+REFINE, S2R, TRAIN, STEPWISE, EVALUATE = "refine", "s2r", "train", "stepwise", "evaluate"
+# Groups of the data refresh (never the training groups): raw data → verified responses.
 DATA_GROUPS = [COLLECT, CURATE, DISTILL]
-GROUP_PACKAGES = {MODELS: models, COLLECT: collect, CURATE: curate, DISTILL: distill}
+GROUP_PACKAGES = {MODELS: models, COLLECT: collect, CURATE: curate, DISTILL: distill, REFINE: refine, S2R: s2r, TRAIN: train,
+                  STEPWISE: stepwise, EVALUATE: evaluate}
 
 ALL_ASSETS: list[AssetsDefinition] = [
     asset for name, package in GROUP_PACKAGES.items() for asset in load_assets_from_package_module(package, group_name=name)

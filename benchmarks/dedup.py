@@ -143,7 +143,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        out, report = dedup(pool, embed, DedupStore(Path(tmp)), DedupSettings(threshold=args.threshold))
+        out = dedup(pool, embed, DedupStore(Path(tmp)), DedupSettings(threshold=args.threshold))
         ours_s = time.monotonic() - started
     parent = dict(zip(out.kept["id"], [p[0] for p in out.kept["parent_ids"]]))
     ours = {frozenset((rej["parent_ids"][0], parent[rej["duplicate_of"]])) for rej in out.rejects.to_dicts()}
@@ -187,7 +187,7 @@ def main() -> None:
         "minhash_texts_per_s": round(len(rows) / minhash_s, 1),
         "minhash_precision": round(minhash_p, 4),
         "minhash_recall": round(minhash_r, 4),
-        "guard_blocked": report.guard_blocked,
+        "guard_blocked": out.report.guard_blocked,
         "kept": out.kept.height,
     }
     print(f"thinkforge: {result['texts_per_s']} texts/s, precision {precision:.3f}, recall {recall:.3f}, traps merged {result['traps_merged']}")

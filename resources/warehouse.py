@@ -5,6 +5,7 @@ from pathlib import Path
 
 import polars as pl
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, OutputContext
+from pydantic import Field
 
 from thinkforge import paths, warehouse
 from thinkforge.stage import StageOutput
@@ -17,7 +18,7 @@ def _root(home: str) -> Path:
 class WarehouseResource(ConfigurableResource):
     """Read access to the warehouse for checks, sensors and scripts."""
 
-    home: str = ""  # empty: THINKFORGE_HOME (default .thinkforge/ in the repo)
+    home: str = Field("", description="warehouse root; empty: THINKFORGE_HOME (default .thinkforge/ in the repo)")
 
     @property
     def root(self) -> Path:
@@ -33,7 +34,7 @@ class WarehouseResource(ConfigurableResource):
 class WarehouseIOManager(ConfigurableIOManager):
     """Stores a StageOutput as kept + rejects Parquet files and loads kept rows downstream."""
 
-    home: str = ""
+    home: str = Field("", description="warehouse root; empty: THINKFORGE_HOME (default .thinkforge/ in the repo)")
 
     def handle_output(self, context: OutputContext, obj: StageOutput) -> None:
         asset = context.asset_key.path[-1]

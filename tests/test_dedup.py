@@ -38,9 +38,9 @@ def test_normalization_ignores_case_spacing_latex_spacing_and_punctuation():
 def test_exact_duplicates_keep_the_best_representative(tmp_path):
     rows = pool(["Find x if 2x = 4.", "find  X if 2x = 4", "FIND x IF 2x=4 !"],
                 {1: {"info_type": "reference_answer", "reference_answer": "2"}})
-    out, report = run(rows, tmp_path)
+    out = run(rows, tmp_path)
     assert out.kept["parent_ids"].to_list() == [["raw001"]]  # the one with a reference answer
-    assert report.exact_duplicates == 2 and out.kept["cluster_size"].to_list() == [3]
+    assert out.report.exact_duplicates == 2 and out.kept["cluster_size"].to_list() == [3]
     assert set(out.rejects["duplicate_of"]) == {out.kept["id"][0]} and out.conserved
 
 
@@ -53,12 +53,12 @@ def test_paraphrases_merge_but_same_template_with_other_numbers_does_not(tmp_pat
         "Find the remainder when 2^10 is divided by 7.",
         "Find the remainder when 2^11 is divided by 7.",                                  # trap: kept
     ])
-    out, report = run(rows, tmp_path, threshold=0.9)
+    out = run(rows, tmp_path, threshold=0.9)
     assert sorted(r[0] for r in out.kept["parent_ids"]) == ["raw000", "raw002", "raw003", "raw004", "raw005"]
-    assert report.near_duplicates == 1 and report.guard_blocked >= 2
+    assert out.report.near_duplicates == 1 and out.report.guard_blocked >= 2
     [rej] = out.rejects.to_dicts()
     assert rej["reason"] == "near_duplicate" and rej["similarity"] > 0.9 and rej["parent_ids"] == ["raw001"]
-    unguarded, _ = run(rows, tmp_path / "b", threshold=0.9, template_guard=False)
+    unguarded = run(rows, tmp_path / "b", threshold=0.9, template_guard=False)
     assert unguarded.kept.height == 3  # without the guard the traps would be merged
 
 
@@ -68,20 +68,20 @@ def test_code_with_same_statement_but_other_tests_is_kept(tmp_path):
     rows = pool(["Read two integers and print their sum."] * 3, {
         0: {"test_cases": tests_a, "info_type": "test_cases"}, 1: {"test_cases": tests_b, "info_type": "test_cases"},
         2: {"test_cases": tests_a, "info_type": "test_cases"}})
-    out, report = run(rows, tmp_path)
-    assert sorted(r[0] for r in out.kept["parent_ids"]) == ["raw000", "raw001"] and report.exact_duplicates == 1
+    out = run(rows, tmp_path)
+    assert sorted(r[0] for r in out.kept["parent_ids"]) == ["raw000", "raw001"] and out.report.exact_duplicates == 1
 
 
 def test_incremental_batches_are_deduplicated_against_what_was_kept_before(tmp_path):
     first = pool(["Solve for x: 3x + 5 = 20.", "How many primes are there below 30?"])
-    out1, rep1 = run(first, tmp_path)
-    assert out1.kept.height == 2 and rep1.embedded == 2
+    out1 = run(first, tmp_path)
+    assert out1.kept.height == 2 and out1.report.embedded == 2
     # a later batch repeats a kept problem in other words, with a reference answer (a "better" row)
     second = pl.concat([first, pool(["For which x does 3x + 5 = 20 hold? Solve for x.", "Name the largest planet."],
                                      {0: {"id": "new000", "info_type": "reference_answer", "reference_answer": "5"},
                                         1: {"id": "new001"}})])
-    out2, rep2 = run(second, tmp_path)
-    assert rep2.embedded == 2 and rep2.embeddings_reused == 2  # the stored index is reused
+    out2 = run(second, tmp_path)
+    assert out2.report.embedded == 2 and out2.report.embeddings_reused == 2  # the stored index is reused
     kept_parents = sorted(r[0] for r in out2.kept["parent_ids"])
     assert kept_parents == ["new001", "raw000", "raw001"]  # the earlier kept row stays the representative
     assert out2.rejects["parent_ids"].to_list() == [["new000"]]
@@ -96,16 +96,16 @@ def test_decontamination_against_humaneval_and_the_heldout_split(tmp_path):
     rows = pool([f"Complete the following Python function.\n\n```python\n{he}```",
                  "A farmer owns 17 sheep, then buys 8 more and sells 5 of them. How many sheep does he own now?",
                  "What is the capital of Australia?"])
-    out, report = run(rows, tmp_path, eval_items=items)
+    out = run(rows, tmp_path, eval_items=items)
     assert out.kept["problem"].to_list() == ["What is the capital of Australia?"]
     details = dict(zip([p[0] for p in out.rejects["parent_ids"]], out.rejects["detail"]))
     assert "8-gram overlap with humaneval/HumanEval/0" in details["raw000"]
-    assert "heldout/h1" in details["raw001"] and report.contaminated == 2
+    assert "heldout/h1" in details["raw001"] and out.report.contaminated == 2
 
 
 @pytest.mark.parametrize("kind", ["flat", "ivf"])
 def test_index_kinds_find_the_same_duplicates(tmp_path, kind):
     problems = [f"Compute the value of {i} times {i + 3} and explain each step." for i in range(60)]
     rows = pool(problems + [problems[7].replace("Compute", "Please compute")])
-    out, report = run(rows, tmp_path, index=kind)
-    assert report.near_duplicates == 1 and out.kept.height == 60
+    out = run(rows, tmp_path, index=kind)
+    assert out.report.near_duplicates == 1 and out.kept.height == 60

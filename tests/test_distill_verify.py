@@ -7,7 +7,7 @@ import polars as pl
 from thinkforge.collect import POOL_SCHEMA
 from thinkforge.distill import SCHEMA, DistillSettings, conversation, distill, prompt_id
 from thinkforge.generation import Completion
-from thinkforge.verification import RejectSettings, check_format, check_repetition, verify_responses
+from thinkforge.verification import VerificationSettings, check_format, check_repetition, verify_responses
 from thinkforge.selection.select import EXTRA_COLUMNS
 from thinkforge.stage import frame
 from thinkforge.verify import MathVerifier, Sandbox
@@ -53,7 +53,7 @@ def test_rules_and_math_verification_record_every_verdict():
     data = rows("math", ["<think>subtract 27</think> So $x = 6$, i.e. \\boxed{6}.", "<think>hmm</think> \\boxed{7}",
                          "no reasoning block \\boxed{6}", "<think>" + "again and again " * 200 + "</think> \\boxed{6}"])
     with MathVerifier(workers=1) as math:
-        out = verify_responses(data, math, None, RejectSettings())
+        out = verify_responses(data, math, None, VerificationSettings())
     assert out.kept["parent_ids"].to_list() == [["r0"]]
     reasons = dict(zip([p[0] for p in out.rejects["parent_ids"]], out.rejects["reason"]))
     assert reasons == {"r1": "incorrect", "r2": "format", "r3": "repetition"}
@@ -66,7 +66,7 @@ def test_code_is_verified_in_the_sandbox():
     data = rows("code", ["<think>sum</think>\n```python\na, b = map(int, input().split())\nprint(a + b)\n```",
                          "<think>oops</think>\n```python\nprint(0)\n```", "<think>escape</think>\n```python\nprint(open('/etc/shadow').read())\n```"],
                 problem="Read two integers and print their sum.", info_type="test_cases", reference_answer=None, test_cases=tests)
-    out = verify_responses(data, None, Sandbox(), RejectSettings())
+    out = verify_responses(data, None, Sandbox(), VerificationSettings())
     assert out.kept["parent_ids"].to_list() == [["r0"]]
     details = dict(zip([p[0] for p in out.rejects["parent_ids"]], out.rejects["detail"]))
     assert "wrong output '0'" in details["r1"] and "Error" in details["r2"]
@@ -78,8 +78,8 @@ def test_format_and_repetition_rules():
     assert check_format({**row, "finish_reason": "length"}).startswith("fail: truncated")
     assert check_format({**row, "response": "def f():\n    return 1", "domain": "code", "origin": "source"}) == "pass"
     long_loop = " ".join(["the same twenty words repeated over and over in a loop that never ends at all"] * 30)
-    assert check_repetition(long_loop, RejectSettings()).startswith("fail")
-    assert check_repetition("a normal answer with different words " * 2, RejectSettings()) == "pass"
+    assert check_repetition(long_loop, VerificationSettings()).startswith("fail")
+    assert check_repetition("a normal answer with different words " * 2, VerificationSettings()) == "pass"
 
 
 def test_conversation_uses_the_domain_template():
@@ -108,13 +108,13 @@ def test_llm_judge_and_reward_model_scores(tmp_path, tiny_model):
     torch.manual_seed(0)
     LlamaForSequenceClassification(config).save_pretrained(tmp_path / "rm")
     tok.save_pretrained(tmp_path / "rm")
-    out = verify_responses(data, None, None, RejectSettings(reward_percentile=0), judge=judge, reward=RewardModel(str(tmp_path / "rm")))
+    out = verify_responses(data, None, None, VerificationSettings(reward_percentile=0), judge=judge, reward=RewardModel(str(tmp_path / "rm")))
     assert calls == [2]
     assert out.kept["parent_ids"].to_list() == [["r0"]] and out.kept["verdict_correct"][0] == "correct"
     assert out.rejects["reason"].to_list() == ["incorrect"]  # the judge's verdict against the reference
     assert out.kept["score_reward_helpfulness"][0] is not None and out.kept["score_reward"][0] is not None
     three = rows("chat", ["<think>a</think> Hello there.", "<think>b</think> Hi! How can I help?", "<think>c</think> Good day."],
                  reference_answer=None, problem="Say hello.")
-    ranked = verify_responses(three, None, None, RejectSettings(reward_percentile=50), reward=RewardModel(str(tmp_path / "rm")))
+    ranked = verify_responses(three, None, None, VerificationSettings(reward_percentile=50), reward=RewardModel(str(tmp_path / "rm")))
     assert ranked.rejects["reason"].to_list() == ["reward"] and ranked.kept.height == 2  # the bottom of three by reward
     assert ranked.rejects["score_reward"][0] < min(ranked.kept["score_reward"])

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import polars as pl
+from pydantic import Field
 
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
 STAGE = "distilled_responses"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -29,15 +29,16 @@ REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "model": pl.String, "sa
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 
 
-@dataclass
-class DistillSettings:
-    samples: int = 4
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 1024
-    seed: int = 0
-    system_prompt: str = DEFAULT_SYSTEM
-    keep_existing: bool = True  # source responses become candidates too (kept later only if they verify)
+class DistillSettings(StageSettings):
+    """Teacher distillation: K samples per selected problem in the thinking format."""
+
+    samples: int = Field(4, description="K teacher responses per problem (sample s uses seed + s)")
+    temperature: float = Field(0.7, description="teacher sampling temperature")
+    top_p: float = Field(0.95, description="nucleus sampling mass")
+    max_tokens: int = Field(1024, description="maximum new tokens per teacher response")
+    seed: int = Field(0, description="base seed of the K samples")
+    system_prompt: str = Field(DEFAULT_SYSTEM, description="system message of every teacher prompt (empty: none)")
+    keep_existing: bool = Field(True, description="the sources' own responses become candidates too (kept later only if they verify)")
 
 
 def template(domain: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict
 
 # Columns every rejects table has (stage-specific columns may follow).
 REJECT_SCHEMA = {
@@ -18,13 +19,31 @@ REJECT_SCHEMA = {
 }
 
 
+class StageSettings(BaseModel):
+    """Base of every stage's settings: fields carry `Field(default, description=...)`; unknown keys are errors.
+
+    The asset's Dagster run config is built from the same class (`assets.common.config.run_config`).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def from_config(cls, config: BaseModel):
+        return cls.model_validate(config.model_dump())
+
+
 @dataclass
 class StageOutput:
-    """A stage's result for one partition. rows_in must equal kept + rejected."""
+    """A stage's result for one partition: kept rows, rejects (with `reason`, `detail`), the input count and a report.
+
+    rows_in must equal kept + rejected. `report` holds the stage's own figures (a dataclass or a dict: counts,
+    distributions, sample pairs) that the asset turns into materialization metadata.
+    """
 
     kept: pl.DataFrame
     rejects: pl.DataFrame
     rows_in: int
+    report: Any = None
 
     @property
     def conserved(self) -> bool:

@@ -14,16 +14,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Callable
 
 import polars as pl
+from pydantic import Field
 
 from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
 from thinkforge.ids import row_id
 from thinkforge.judging import DIMENSIONS, HELPSTEER_ORDER, RewardModel, parse_rubric, rubric_prompt
 from thinkforge.selection.language import detect
-from thinkforge.stage import StageOutput, frame
+from thinkforge.stage import StageOutput, frame, StageSettings
 from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
 
 STAGE = "verified_responses"
@@ -39,19 +39,28 @@ DEFAULT_SAFETY = [r"\b(synthesi[sz]e|make|build)\b.{0,40}\b(nerve agent|sarin|ri
                   r"\b(ransomware|keylogger)\b.{0,40}\b(code|source|build)\b", r"\bchild sexual\b"]
 
 
-@dataclass
-class RejectSettings:
-    ngram: int = 20  # the report's rule: a 20-token n-gram repeated more than 20 times in a long output;
-    max_repeats: int = 20
-    long_tokens: int = 2000  # below this many tokens the allowed repeats scale down (never under min_repeats)
-    min_repeats: int = 3
-    max_chars: dict[str, int] = field(default_factory=lambda: {"math": 32000, "code": 32000, "science": 16000, "chat": 16000})
-    min_chars: int = 1
-    safety_patterns: list[str] = field(default_factory=lambda: list(DEFAULT_SAFETY))
-    judge_min_correctness: int = 2  # reject when the judge rates correctness below this (1-5); 0: off
-    reward_min: float | None = None  # absolute threshold on the reward score
-    reward_percentile: float = 0.0  # or drop this bottom share of the partition's scored responses (0-100)
-    judge_verified: bool = False  # also judge responses already verified by math-verify / the sandbox
+class VerificationSettings(StageSettings):
+    """Rejection sampling: rule verdicts, automatic correctness checks, then the judge rubric and a reward model."""
+
+    ngram: int = Field(20, description="n-gram length (tokens) of the repetition rule")
+    max_repeats: int = Field(20, description="a long output fails when one n-gram repeats more than this many times")
+    long_tokens: int = Field(2000, description="below this many tokens the allowed repeats scale down (never under min_repeats)")
+    min_repeats: int = Field(3, description="floor of the allowed repeats in short outputs")
+    max_chars: dict[str, int] = Field(default_factory=lambda: {"math": 32000, "code": 32000, "science": 16000, "chat": 16000},
+                                      description="per domain: maximum response length in characters")
+    min_chars: int = Field(1, description="minimum response length in characters")
+    safety_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SAFETY), description="regexes that fail the safety rule")
+    math_workers: int = Field(2, description="math-verify worker processes")
+    math_timeout_s: int = Field(5, description="math-verify time limit per answer (seconds)")
+    sandbox_timeout_s: float = Field(5.0, description="wall-time limit of one sandboxed program run (seconds)")
+    sandbox_memory_mb: int = Field(512, description="address-space limit of a sandboxed program (MiB)")
+    judge: bool = Field(True, description="LLM-as-a-judge rubric (judge role) on responses that passed the rules")
+    judge_verified: bool = Field(False, description="also judge responses math-verify / the sandbox already found correct")
+    judge_max_tokens: int = Field(96, description="maximum tokens of a judge rubric reply")
+    judge_min_correctness: int = Field(2, description="reject when the judge rates correctness below this (1-5); 0: off")
+    reward_model: str = Field("", description="HF sequence-classification reward model folder or hub id; empty: none")
+    reward_min: float | None = Field(None, description="reject below this absolute reward score; empty: no absolute threshold")
+    reward_percentile: float = Field(0.0, description="reject this bottom share (0-100) of the partition's scored responses")
 
 
 def check_format(row: dict) -> str:
@@ -71,7 +80,7 @@ def check_format(row: dict) -> str:
     return "pass"
 
 
-def check_repetition(text: str, s: RejectSettings) -> str:
+def check_repetition(text: str, s: VerificationSettings) -> str:
     tokens = text.split()
     n = s.ngram
     limit = s.max_repeats if len(tokens) >= s.long_tokens else max(s.min_repeats, round(s.max_repeats * len(tokens) / s.long_tokens))
@@ -81,7 +90,7 @@ def check_repetition(text: str, s: RejectSettings) -> str:
     return f"fail: a {n}-token n-gram repeats {count} times (> {limit}): {' '.join(gram)[:80]!r}" if count > limit else "pass"
 
 
-def check_length(row: dict, s: RejectSettings) -> str:
+def check_length(row: dict, s: VerificationSettings) -> str:
     size, top = len(row["response"] or ""), s.max_chars.get(row["domain"], 32000)
     return "pass" if s.min_chars <= size <= top else f"fail: {size} chars outside [{s.min_chars}, {top}]"
 
@@ -121,7 +130,7 @@ def _correctness(rows: list[dict], math: MathVerifier | None, sandbox: Sandbox |
     return out
 
 
-def _model_scores(rows: list[dict], judge: Judge | None, reward: RewardModel | None, settings: RejectSettings, log) -> None:
+def _model_scores(rows: list[dict], judge: Judge | None, reward: RewardModel | None, settings: VerificationSettings, log) -> None:
     """Judge rubric and reward scores for the responses that survived the rules (cheap checks first)."""
     for r in rows:
         r.update({k: None for k in SCORES})
@@ -144,7 +153,7 @@ def _model_scores(rows: list[dict], judge: Judge | None, reward: RewardModel | N
                 r["score_reward"] = sum(scores.values()) / len(scores)
 
 
-def _reward_cutoff(rows: list[dict], settings: RejectSettings) -> float | None:
+def _reward_cutoff(rows: list[dict], settings: VerificationSettings) -> float | None:
     scored = sorted(r["score_reward"] for r in rows if r["score_reward"] is not None)
     cutoffs = [settings.reward_min] if settings.reward_min is not None else []
     if settings.reward_percentile > 0 and scored:
@@ -152,7 +161,7 @@ def _reward_cutoff(rows: list[dict], settings: RejectSettings) -> float | None:
     return max(cutoffs) if cutoffs else None
 
 
-def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox: Sandbox | None, settings: RejectSettings,
+def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox: Sandbox | None, settings: VerificationSettings,
                      log: Callable[[str], None] = lambda _: None, judge: Judge | None = None,
                      reward: RewardModel | None = None) -> StageOutput:
     rows = responses.to_dicts()
@@ -188,4 +197,20 @@ def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox
             rejects.append({**r, "reason": "reward", "detail": f"reward {r['score_reward']:.3f} < cutoff {cutoff:.3f}"})
         else:
             kept.append(r)
-    return StageOutput(kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(rows))
+    return StageOutput(kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(rows),
+                       report=_report(rows, kept))
+
+
+def _report(rows: list[dict], kept: list[dict]) -> dict:
+    """Verdict counts per check, the teacher's acceptance, and source solutions that fail verification per source."""
+    verdicts = {name: dict(Counter(r[name].split(":")[0] for r in rows).most_common()) for name in VERDICTS}
+    teacher = [r for r in rows if r["origin"] == "teacher"]
+    kept_ids = {r["id"] for r in kept}
+    failing = Counter(r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] not in ("correct", "skip"))
+    checked = Counter(r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] != "skip")
+    return {
+        "verdicts": verdicts,
+        "teacher_accept_rate": round(sum(r["id"] in kept_ids for r in teacher) / len(teacher), 3) if teacher else 0.0,
+        "problems_with_pass_rate": len({r["parent_ids"][0] for r in kept if r["pass_rate"] is not None}),
+        "source_solutions_failing": {src: f"{failing[src]} of {n}" for src, n in checked.most_common()},
+    }

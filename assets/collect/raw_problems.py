@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, Failure, MetadataValue, Output, asset
+from pydantic import Field
 
 from assets.common.metadata import counts_table, stage_metadata
 from assets.common.partitions import domain_partitions
@@ -13,14 +14,13 @@ from thinkforge.stage import StageOutput
 
 
 class RawProblemsConfig(Config):
-    sources_file: str = ""  # default: THINKFORGE_SOURCES, else the bundled data/sources.yaml
-    include_inbox: bool = True  # also read files dropped under THINKFORGE_HOME/inbox/<format>/
+    sources_file: str = Field("", description="the sources YAML for this run; empty: THINKFORGE_SOURCES, else data/sources.yaml")
+    include_inbox: bool = Field(True, description="also read files dropped under THINKFORGE_HOME/inbox/<format>/[<domain>/]")
 
 
 @asset(
     partitions_def=domain_partitions,
     io_manager_key="warehouse_io",
-    
     kinds={"parquet", "duckdb"},
     code_version=code_version("collect", "answers.py", "ids.py"),
     description="Raw problems from real source formats with domain, info type, reference answer / tests and existing responses.",

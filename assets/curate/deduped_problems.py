@@ -2,28 +2,20 @@
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.metadata import markdown_table, stage_metadata
 from assets.common.partitions import domain_partitions
-from assets.common.config import settings_from
+from assets.common.config import run_config
 from assets.common.versions import code_version
 from resources.embedding import EmbedderResource
 from thinkforge import paths
 from thinkforge.dedup import DedupSettings, DedupStore, dedup
-from thinkforge.evalsets import DEFAULT_EVAL_SETS, load_eval_set
+from thinkforge.evalsets import load_eval_set
 from thinkforge.stage import StageOutput
 
 
-class DedupConfig(Config):
-    threshold: float = 0.9  # cosine for near duplicates (the AM team used > 0.9)
-    index: str = "flat"  # flat | ivf
-    nprobe: int = 8
-    template_guard: bool = True  # same template, other numbers/tests: not a duplicate
-    source_preference: list[str] = []
-    eval_sets: list[str] = list(DEFAULT_EVAL_SETS)  # "humaneval" or JSONL files with `problem`
-    ngram: int = 8
-    contamination_threshold: float = 0.95
+DedupConfig = run_config(DedupSettings)
 
 
 def _histogram(values: list[float]) -> str:
@@ -41,24 +33,24 @@ def deduped_problems(context: AssetExecutionContext, config: DedupConfig, embedd
                      raw_problems: pl.DataFrame) -> Output[StageOutput]:
     domain = context.partition_key
     eval_items: dict[str, str] = {}
-    for name in config.eval_sets:
+    dedup_settings = DedupSettings.from_config(config)
+    for name in dedup_settings.eval_sets:
         eval_items.update(load_eval_set(name))
-    dedup_settings = settings_from(config, DedupSettings)
     store = DedupStore(paths.home() / "index" / "dedup" / domain)
     eval_store = DedupStore(paths.home() / "index" / "eval")  # eval-set embeddings, shared by the domains
-    out, report = dedup(raw_problems, embedder.embed, store, dedup_settings, eval_items, eval_store, log=context.log.info)
+    out = dedup(raw_problems, embedder.embed, store, dedup_settings, eval_items, eval_store, log=context.log.info)
     metadata = stage_metadata(out, ["id", "source", "cluster_size", "problem"])
-    merged = [{"problem": a, "kept": b, "cosine": round(s, 3)} for a, b, s in report.pairs_merged]
-    apart = [{"problem": a, "other": b, "cosine": round(s, 3), "why": why} for a, b, s, why in report.pairs_kept_apart]
+    merged = [{"problem": a, "kept": b, "cosine": round(s, 3)} for a, b, s in out.report.pairs_merged]
+    apart = [{"problem": a, "other": b, "cosine": round(s, 3), "why": why} for a, b, s, why in out.report.pairs_kept_apart]
     metadata.update({
-        "exact_duplicates": report.exact_duplicates,
-        "near_duplicates": report.near_duplicates,
-        "contaminated": report.contaminated,
-        "template_guard_blocked": report.guard_blocked,
-        "clusters_merged": report.clusters,
-        "embedded_new": report.embedded,
-        "embeddings_reused": report.embeddings_reused,
-        "similarity_histogram": MetadataValue.md(_histogram(report.max_similarity)),
+        "exact_duplicates": out.report.exact_duplicates,
+        "near_duplicates": out.report.near_duplicates,
+        "contaminated": out.report.contaminated,
+        "template_guard_blocked": out.report.guard_blocked,
+        "clusters_merged": out.report.clusters,
+        "embedded_new": out.report.embedded,
+        "embeddings_reused": out.report.embeddings_reused,
+        "similarity_histogram": MetadataValue.md(_histogram(out.report.max_similarity)),
         "pairs_merged": MetadataValue.md(markdown_table(pl.DataFrame(merged), ["cosine", "problem", "kept"]) if merged else "none"),
         "pairs_kept_apart": MetadataValue.md(markdown_table(pl.DataFrame(apart), ["cosine", "why", "problem", "other"]) if apart else "none"),
         "eval_items": len(eval_items),

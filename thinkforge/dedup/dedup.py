@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from pydantic import Field
 import polars as pl
 
 from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
 from thinkforge.dedup.semantic import build_index, neighbors
 from thinkforge.dedup.store import DedupStore
 from thinkforge.ids import row_id
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame, StageSettings
+from thinkforge.evalsets import DEFAULT_EVAL_SETS
 
 STAGE = "deduped_problems"
 INFO_RANK = {"test_cases": 2, "reference_answer": 2, "ground_truth": 1, "none": 0}
@@ -28,16 +30,19 @@ REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "duplicate_of": pl.Stri
 Embed = Callable[[list[str]], np.ndarray]
 
 
-@dataclass
-class DedupSettings:
-    threshold: float = 0.9  # cosine at or above which a guarded pair is a duplicate
-    index: str = "flat"  # flat | ivf
-    nprobe: int = 8
-    template_guard: bool = True
-    source_preference: list[str] = field(default_factory=list)  # earlier wins ties
-    near_miss_margin: float = 0.1  # nearest pairs this far below the threshold are shown in metadata
-    ngram: int = 8  # decontamination n-gram length (word n-grams, as open-r1)
-    contamination_threshold: float = 0.95
+class DedupSettings(StageSettings):
+    """Decontamination, exact dedup and template-aware embedding dedup."""
+
+    threshold: float = Field(0.9, description="cosine at or above which a pair is a near duplicate (the AM team used > 0.9)")
+    index: str = Field("flat", description="FAISS index: flat (exact) | ivf (approximate, for large pools)")
+    nprobe: int = Field(8, description="IVF lists searched per query (ivf only)")
+    template_guard: bool = Field(True, description="same template with other numbers/constants/tests is not a duplicate")
+    source_preference: list[str] = Field(default_factory=list, description="source names, earlier wins ties between duplicates")
+    near_miss_margin: float = Field(0.1, description="pairs this far below the threshold are shown in metadata as kept apart")
+    eval_sets: list[str] = Field(default_factory=lambda: list(DEFAULT_EVAL_SETS),
+                                 description="evaluation sets to decontaminate against: 'humaneval' or JSONL files with `problem`")
+    ngram: int = Field(8, description="word n-gram length of the decontamination overlap test (as open-r1)")
+    contamination_threshold: float = Field(0.95, description="cosine to an eval item at or above which a problem is contaminated")
 
 
 @dataclass
@@ -193,4 +198,4 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
     report.clusters = sum(1 for i in kept if absorbed.get(i))
     store.save(cached, [records[i]["id"] for i in kept])
     schema = {**rows.schema, "cluster_size": pl.Int64}
-    return StageOutput(kept=frame(out_rows, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records)), report
+    return StageOutput(kept=frame(out_rows, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report)

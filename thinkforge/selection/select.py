@@ -11,16 +11,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import polars as pl
+from pydantic import Field
 
 from thinkforge.ids import row_id
 from thinkforge.selection.language import detect
 from thinkforge.selection.taxonomy import TAXONOMY, category_of, from_metadata
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame, StageSettings
 
 STAGE = "selected_problems"
 PROMPT = (Path(__file__).resolve().parents[1] / "templates" / "select_judge.txt").read_text()
@@ -33,15 +34,20 @@ REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, **EXTRA_COLUMNS}
 Judge = Callable[[list[list[dict]]], list[str | None]]
 
 
-@dataclass
-class SelectSettings:
-    required_info: dict[str, list[str]] = field(default_factory=lambda: {
-        "math": ["reference_answer"], "code": ["test_cases"], "science": ["reference_answer", "ground_truth"], "chat": []})
-    languages: list[str] = field(default_factory=lambda: ["en", "zh"])
-    language_min_prob: float = 0.9  # reject only when this sure of another language
-    min_quality: int = 4
-    easy_max: int = 3  # difficulty at or below this is "easy"
-    easy_max_fraction: float = 0.5  # easy rows may be at most this share of the kept rows
+class SelectSettings(StageSettings):
+    """Select rules: reference answer / tests, language, quality, difficulty and category, then rebalancing."""
+
+    required_info: dict[str, list[str]] = Field(
+        default_factory=lambda: {"math": ["reference_answer"], "code": ["test_cases"], "science": ["reference_answer", "ground_truth"],
+                                 "chat": []},
+        description="per domain: info types a problem needs (any of them); empty list: none required")
+    languages: list[str] = Field(default_factory=lambda: ["en", "zh"], description="allowed languages (py3langid codes)")
+    language_min_prob: float = Field(0.9, description="reject for language only when this sure (0-1) of another language")
+    min_quality: int = Field(4, description="minimum quality (1-10) from source metadata, the judge or the heuristic prior")
+    easy_max: int = Field(3, description="difficulty (1-10) at or below which a problem counts as easy")
+    easy_max_fraction: float = Field(0.5, description="easy problems may be at most this share of the kept rows (0-1)")
+    judge: bool = Field(True, description="rate problems that source metadata leaves unrated with the LLM judge (judge role)")
+    judge_max_tokens: int = Field(48, description="maximum tokens of a judge rating reply")
 
 
 @dataclass
@@ -155,4 +161,4 @@ def select(rows: pl.DataFrame, domain: str, judge: Judge | None, settings: Selec
         rej["id"] = row_id(f"{STAGE}_rejects", rej["parent_ids"], [rej["reason"], rej["detail"]])
     log(f"kept {len(kept)} of {len(records)}; rejected {dict(Counter(r['reason'] for r in rejects))}")
     schema = {**rows.schema, **EXTRA_COLUMNS}
-    return StageOutput(kept=frame(kept, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records)), report
+    return StageOutput(kept=frame(kept, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report)

@@ -1,0 +1,1 @@
+"""evaluate: every checkpoint on held-out problems."""

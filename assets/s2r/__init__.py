@@ -1,0 +1,1 @@
+"""s2r: policy samples and S²R self-verification trajectories."""

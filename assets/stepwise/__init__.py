@@ -1,0 +1,1 @@
+"""stepwise: step-wise self-rewarding preference data and step-DPO models, iterated."""
