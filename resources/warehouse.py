@@ -42,7 +42,7 @@ class WarehouseIOManager(ConfigurableIOManager):
         if not isinstance(obj, StageOutput):
             raise TypeError(f"{asset}: assets stored in the warehouse return a StageOutput, got {type(obj).__name__}")
         root = _root(self.home)
-        warehouse.write_partition(root, asset, partition, obj, run_id=context.run_id)
+        warehouse.write_partition(root, asset, partition, obj, run_id=context.run_id, log=context.log.warning)
         context.add_output_metadata({
             "path": str(warehouse.partition_path(root, asset, partition)),
             "rejects_path": str(warehouse.partition_path(root, warehouse.rejects_name(asset), partition)),

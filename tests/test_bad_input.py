@@ -59,7 +59,7 @@ def test_bad_rows_in_gz_csv_and_json_files(tmp_path):
 
 def test_unknown_format_is_a_configuration_error(tmp_path):
     src = write_jsonl(tmp_path / "x.jsonl", [{"problem": "p"}])
-    with pytest.raises(ConfigError, match=r"sources\[0\] \(x\): unknown format 'alpaca'; use one of: apps, champ"):
+    with pytest.raises(ConfigError, match=r"sources\[0\] \(x\)\.format: unknown format 'alpaca'; use one of: apps, champ"):
         collect.load(write_sources(tmp_path / "s.yaml", [{"name": "x", "format": "alpaca", "path": str(src)}]))
 
 
@@ -69,10 +69,10 @@ def test_missing_file_is_a_configuration_error(tmp_path):
 
 
 @pytest.mark.parametrize("entry,message", [
-    ({"format": "jsonl", "path": "x"}, "'name' is required"),
-    ({"name": "x", "format": "jsonl"}, "'path' is required"),
-    ({"name": "x", "format": "jsonl", "path": "x.jsonl", "domain": "poetry"}, "domain 'poetry' is not one of"),
-    ({"name": "x", "format": "jsonl", "path": "x.jsonl", "limit": -1}, "'limit' must be a non-negative integer"),
+    ({"format": "jsonl", "path": "x"}, r"sources\[0\]\.name: field required"),
+    ({"name": "x", "format": "jsonl"}, r"sources\[0\] \(x\)\.path: required for format 'jsonl'"),
+    ({"name": "x", "format": "jsonl", "path": "x.jsonl", "domain": "poetry"}, r"\.domain: 'poetry' is not one of"),
+    ({"name": "x", "format": "jsonl", "path": "x.jsonl", "limit": -1}, r"sources\[0\]\.limit: input should be greater than or equal to 0"),
 ])
 def test_entry_validation(tmp_path, entry, message):
     write_jsonl(tmp_path / "x.jsonl", [{"problem": "p"}])

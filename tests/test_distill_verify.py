@@ -118,3 +118,9 @@ def test_llm_judge_and_reward_model_scores(tmp_path, tiny_model):
     ranked = verify_responses(three, None, None, VerificationSettings(reward_percentile=50), reward=RewardModel(str(tmp_path / "rm")))
     assert ranked.rejects["reason"].to_list() == ["reward"] and ranked.kept.height == 2  # the bottom of three by reward
     assert ranked.rejects["score_reward"][0] < min(ranked.kept["score_reward"])
+
+
+def test_repetition_counts_unspaced_chinese_per_character():
+    looped = "这是一个重复的句子。" * 200
+    assert check_repetition(looped, VerificationSettings()).startswith("fail")
+    assert check_repetition("这是一个不重复的句子，答案是四。", VerificationSettings()) == "pass"

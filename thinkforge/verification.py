@@ -80,8 +80,17 @@ def check_format(row: dict) -> str:
     return "pass"
 
 
+# CJK scripts are written without spaces: every character is its own token; other text splits on whitespace.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_TOKEN = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+
+
+def repetition_tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
 def check_repetition(text: str, s: VerificationSettings) -> str:
-    tokens = text.split()
+    tokens = repetition_tokens(text)
     n = s.ngram
     limit = s.max_repeats if len(tokens) >= s.long_tokens else max(s.min_repeats, round(s.max_repeats * len(tokens) / s.long_tokens))
     if len(tokens) < n:

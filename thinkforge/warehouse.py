@@ -56,8 +56,9 @@ def _atomic_write_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_partition(root: Path, asset: str, partition: str | None, out: StageOutput, run_id: str, extra: dict | None = None) -> dict:
-    """Write kept rows, rejects and the partition's info file; refresh the catalog."""
+def write_partition(root: Path, asset: str, partition: str | None, out: StageOutput, run_id: str, extra: dict | None = None,
+                    catalog_timeout_s: float = 10.0, log=lambda _: None) -> dict:
+    """Write kept rows, rejects and the partition's info file; add missing catalog views (never fails on a busy catalog)."""
     _atomic_write_parquet(out.kept, partition_path(root, asset, partition))
     _atomic_write_parquet(out.rejects, partition_path(root, rejects_name(asset), partition))
     info = {
@@ -70,7 +71,7 @@ def write_partition(root: Path, asset: str, partition: str | None, out: StageOut
         **(extra or {}),
     }
     _atomic_write_text(json.dumps(info, indent=2), info_path(root, asset, partition))
-    refresh_catalog(root, [asset, rejects_name(asset)])
+    refresh_catalog(root, [asset, rejects_name(asset)], timeout_s=catalog_timeout_s, log=log)
     return info
 
 
@@ -79,6 +80,16 @@ def read_partition(root: Path, asset: str, partition: str | None) -> pl.DataFram
     if not path.exists():
         raise FileNotFoundError(f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)")
     return pl.read_parquet(path)
+
+
+def count_rows(root: Path, asset: str, partition: str | None) -> int:
+    """Rows of a stored partition, from the Parquet footer (the file is not read)."""
+    import pyarrow.parquet as pq
+
+    path = partition_path(root, asset, partition)
+    if not path.exists():
+        raise FileNotFoundError(f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)")
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def read_info(root: Path, asset: str, partition: str | None) -> dict | None:
@@ -113,13 +124,33 @@ def catalog(root: Path, read_only: bool = False, timeout_s: float = 60.0) -> Ite
             con.close()
 
 
-def refresh_catalog(root: Path, assets: list[str]) -> None:
-    """(Re)create one view per asset over all its partition files."""
-    with catalog(root) as con:
-        existing = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
-        for asset in assets:
-            pattern = paths.warehouse_dir(root) / asset / "*.parquet"
-            sql = f"CREATE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
-            if asset in existing and str(pattern) in (existing[asset] or ""):
-                continue
-            con.execute(sql.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1))
+def _views_file(root: Path) -> Path:
+    return paths.warehouse_dir(root) / ".catalog_views.json"
+
+
+def refresh_catalog(root: Path, assets: list[str], timeout_s: float = 10.0, log=lambda _: None) -> bool:
+    """Create the views an asset still lacks (one per asset over all its partition files).
+
+    The catalog is opened only when a view is missing, so a notebook holding warehouse.duckdb never
+    blocks a materialization whose views exist. When it is busy for longer than `timeout_s`, the data
+    stays written and the view is created by the next write (or `thinkforge catalog`): returns False.
+    """
+    known_file = _views_file(root)
+    known = set(json.loads(known_file.read_text())) if known_file.exists() else set()
+    todo = [a for a in assets if a not in known]
+    if not todo:
+        return True
+    try:
+        with catalog(root, timeout_s=timeout_s) as con:
+            existing = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
+            for asset in todo:
+                pattern = paths.warehouse_dir(root) / asset / "*.parquet"
+                if asset in existing and str(pattern) in (existing[asset] or ""):
+                    continue
+                con.execute(f"CREATE OR REPLACE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)")
+            known |= set(todo) | {a for a in existing if str(paths.warehouse_dir(root) / a / "*.parquet") in (existing[a] or "")}
+    except duckdb.IOException as exc:
+        log(f"warehouse.duckdb is busy ({exc}); the data is written, views for {todo} will be created by the next write")
+        return False
+    _atomic_write_text(json.dumps(sorted(known)), known_file)
+    return True

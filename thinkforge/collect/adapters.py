@@ -131,7 +131,7 @@ def natural_reasoning(rec: dict) -> Parsed:
         responses.append(response(item["response"], item.get("response_model")))
     return Parsed(
         problem=req_str(rec, "question"),
-        reference_answer=opt_str(rec, "reference_answer"),
+        reference_answer=_stripped(opt_str(rec, "reference_answer")),
         responses=responses,
     )
 
@@ -225,6 +225,11 @@ def codeforces(rec: dict) -> Parsed:
     )
 
 
+def _stripped(value: str | None) -> str | None:
+    """Answers and labels compare without surrounding whitespace (code and solutions stay byte-exact)."""
+    return value.strip() if value else value
+
+
 def humaneval(rec: dict) -> Parsed:
     prompt = req_str(rec, "prompt")
     entry = req_str(rec, "entry_point")
@@ -244,7 +249,7 @@ def champ(rec: dict) -> Parsed:
         responses.append(response(text, name.split("|")[0]))
     return Parsed(
         problem=req_str(rec, "problem"),
-        reference_answer=opt_str(rec, "answer"),
+        reference_answer=_stripped(opt_str(rec, "answer")),
         responses=responses,
         meta={"identifier": rec.get("identifier"), "category": rec.get("category"), "prompting": sorted(opt_dict(rec, "model_answers"))},
         ground_truth=bool(steps),
@@ -262,11 +267,11 @@ def generic(rec: dict, columns: dict[str, str]) -> Parsed:
         return columns.get(name, name)
 
     problem = req_str(rec, col("problem"))
-    domain = opt_str(rec, col("domain")) if "domain" in columns else None
+    domain = _stripped(opt_str(rec, col("domain"))) if "domain" in columns else None
     return Parsed(
         problem=problem,
         domain=domain,
-        reference_answer=opt_str(rec, col("reference_answer")),
+        reference_answer=_stripped(opt_str(rec, col("reference_answer"))),
         test_cases=_generic_tests(rec, col("test_cases")),
         responses=_generic_responses(rec, col("responses")),
         meta={f: rec.get(c) for f, c in columns.items() if f not in GENERIC_FIELDS},

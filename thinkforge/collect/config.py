@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, PositiveInt, ValidationError
 
 from thinkforge import DOMAINS
 
@@ -56,34 +57,59 @@ def _readable_suffix(path: Path) -> bool:
     return name.endswith((".jsonl", ".jsonl.gz", ".json", ".parquet", ".csv"))
 
 
+class SourceEntry(BaseModel):
+    """One entry of `sources:`; unknown keys (a misspelled `limt:`) are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str
+    format: str
+    path: str | None = None
+    domain: str = "auto"
+    limit: NonNegativeInt | None = None
+    columns: dict[str, str] = {}
+    max_row_bytes: PositiveInt | None = None
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    max_row_bytes: PositiveInt = DEFAULT_MAX_ROW_BYTES
+    sources: list[Any]
+
+
+def _validation_message(exc: ValidationError, where: str) -> str:
+    problems = []
+    for err in exc.errors():
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+        got = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
+        problems.append(f"{where}{loc}: {err['msg'].lower()}{got}")
+    return "; ".join(problems)
+
+
 def parse_entry(entry: Any, index: int, base: Path, formats: set[str], default_max_bytes: int) -> SourceSpec:
     where = f"sources[{index}]"
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: expected a mapping with name/format/path/domain, got {type(entry).__name__}")
-    name = entry.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}: 'name' is required (a non-empty string)")
-    where = f"sources[{index}] ({name})"
-    fmt = entry.get("format")
-    if fmt not in formats:
-        raise ConfigError(f"{where}: unknown format {fmt!r}; use one of: {', '.join(sorted(formats))}")
-    domain = entry.get("domain", "auto")
-    if domain not in DOMAIN_CHOICES:
-        raise ConfigError(f"{where}: domain {domain!r} is not one of {', '.join(DOMAIN_CHOICES)}")
-    limit = entry.get("limit")
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise ConfigError(f"{where}: 'limit' must be a non-negative integer, got {limit!r}")
-    columns = entry.get("columns") or {}
-    if not isinstance(columns, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in columns.items()):
-        raise ConfigError(f"{where}: 'columns' must map pool fields to file columns, e.g. {{problem: question}}")
-    if fmt in ("jsonl", "parquet", "csv") and "problem" not in columns:
+    try:
+        spec = SourceEntry.model_validate(entry)
+    except ValidationError as exc:
+        raise ConfigError(_validation_message(exc, where)) from None
+    if not spec.name.strip():
+        raise ConfigError(f"{where}.name: a non-empty string is required")
+    where = f"sources[{index}] ({spec.name})"
+    if spec.format not in formats:
+        raise ConfigError(f"{where}.format: unknown format {spec.format!r}; use one of: {', '.join(sorted(formats))}")
+    if spec.domain not in DOMAIN_CHOICES:
+        raise ConfigError(f"{where}.domain: {spec.domain!r} is not one of {', '.join(DOMAIN_CHOICES)}")
+    columns = dict(spec.columns)
+    if spec.format in ("jsonl", "parquet", "csv") and "problem" not in columns:
         columns = {"problem": "problem", **columns}
-    path = entry.get("path")
-    if path is None and fmt not in PACKAGED_FORMATS:
-        raise ConfigError(f"{where}: 'path' is required for format {fmt!r}")
-    files = _resolve_files(str(path), base, where) if path is not None else ()
-    max_bytes = entry.get("max_row_bytes", default_max_bytes)
-    return SourceSpec(name=name, format=fmt, files=files, domain=domain, limit=limit, columns=dict(columns), max_row_bytes=int(max_bytes))
+    if spec.path is None and spec.format not in PACKAGED_FORMATS:
+        raise ConfigError(f"{where}.path: required for format {spec.format!r}")
+    files = _resolve_files(spec.path, base, where) if spec.path is not None else ()
+    return SourceSpec(name=spec.name, format=spec.format, files=files, domain=spec.domain, limit=spec.limit, columns=columns,
+                      max_row_bytes=spec.max_row_bytes or default_max_bytes)
 
 
 def load_sources(path: Path, formats: set[str]) -> list[SourceSpec]:
@@ -97,8 +123,11 @@ def load_sources(path: Path, formats: set[str]) -> list[SourceSpec]:
         raise ConfigError(f"sources file {path} is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list):
         raise ConfigError(f"sources file {path}: expected a top-level key 'sources' holding a list of entries")
-    max_bytes = int(doc.get("max_row_bytes", DEFAULT_MAX_ROW_BYTES))
-    specs = [parse_entry(e, i, path.parent, formats, max_bytes) for i, e in enumerate(doc["sources"])]
+    try:
+        top = SourcesFile.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"sources file {path}: {_validation_message(exc, '')}".replace(": .", ": ")) from None
+    specs = [parse_entry(e, i, path.parent, formats, top.max_row_bytes) for i, e in enumerate(top.sources)]
     names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -36,7 +36,7 @@ def opt_str(rec: dict, field: str) -> str | None:
         return str(value)
     if not isinstance(value, str):
         raise FieldError(field, f"expected a string, got {_type_name(value)}")
-    return value.strip() or None
+    return value if value.strip() else None  # byte-exact: whitespace matters in code and in training text
 
 
 def opt_list(rec: dict, field: str) -> list:

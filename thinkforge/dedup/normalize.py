@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections import Counter
 
 _LATEX_NOISE = re.compile(r"\\[,;:! ]|\\q?quad\b|\\left\b|\\right\b|~")
@@ -15,8 +16,14 @@ _NUMBER = re.compile(r"(?<![A-Za-z_])\d+(?:\.\d+)?")
 _CONSTANT = re.compile(r"\\(?:pi|alpha|beta|gamma|theta|lambda|mu|sigma|omega|phi|infty)\b")
 
 
+# Signs NFKC leaves alone but that mean the same thing in a problem statement.
+_SIGNS = str.maketrans({"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "*", "\u00f7": "/", "\u2215": "/"})
+
+
 def normalize(text: str) -> str:
-    """Lowercase; drop LaTeX spacing, $ and sentence punctuation; collapse whitespace (operators stay)."""
+    """NFKC (full-width digits, ligatures) and sign folding; lowercase; drop LaTeX spacing, $ and sentence
+    punctuation; collapse whitespace (operators stay)."""
+    text = unicodedata.normalize("NFKC", text).translate(_SIGNS)
     text = _FRAC.sub(r"\\frac", text.lower())
     text = _LATEX_NOISE.sub(" ", text)
     text = _PUNCT.sub(" ", text)
