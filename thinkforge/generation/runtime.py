@@ -42,7 +42,11 @@ class Generator:
         return with_retries(fn, self.retry.max_retries, self.retry.base_delay_s, self.retry.max_delay_s, on_retry)
 
     def generate(self, conversations: list[Messages], params: SamplingParams, n: int = 1) -> list[list[Completion]]:
-        """completions[i][s] is sample s of conversation i (seed = params.seed + s)."""
+        """completions[i][s] is sample s of conversation i (seed = params.seed + s).
+
+        All pending samples go to the backend at once (up to its `max_inflight`; transformers: `batch_size`),
+        and each completion is written to the cache as soon as it arrives, so a killed run resumes exactly.
+        """
         started = time.monotonic()
         prompts = self.backend.render(conversations)
         keys = [[request_key(self.backend.model_id, p, params, s) for s in range(n)] for p in prompts]
@@ -50,32 +54,41 @@ class Generator:
         hits = self.cache.get_many(flat)
         results: dict[str, Completion] = dict(hits)
         todo = [(keys[i][s], prompts[i], params.seed + s) for i in range(len(prompts)) for s in range(n) if keys[i][s] not in hits]
-        todo.sort(key=lambda item: len(item[1]))  # similar lengths share a batch: less padding
+        todo = list({key: item for key, item in ((item[0], item) for item in todo)}.values())  # one call per distinct key
+        todo.sort(key=lambda item: len(item[1]))  # similar lengths side by side: less padding
         self.stats.requested += len(flat)
         self.stats.cache_hits += len(flat) - len(todo)
         self.log(f"{len(flat)} samples: {len(flat) - len(todo)} cached, {len(todo)} to generate with {self.backend.name}")
+        step = self.batch_size if self.backend.name == "transformers" else (self.backend.max_inflight or len(todo) or 1)
+        sent_before = getattr(self.backend, "sent", 0)
         done = 0
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start : start + self.batch_size]
-            completions = self._run_batch(batch, params)
-            self.cache.put_many(self.backend.model_id, [(key, c) for (key, _, _), c in zip(batch, completions)])
-            for (key, _, _), c in zip(batch, completions):
-                results[key] = c
-                self.stats.calls += 1
-                self.stats.failed += not c.ok
-                self.stats.prompt_tokens += c.prompt_tokens
-                self.stats.completion_tokens += c.completion_tokens
-            done += len(batch)
+        for start in range(0, len(todo), step):
+            chunk = todo[start : start + step]
+            pending: list[tuple[str, Completion]] = []
+            last_flush = time.monotonic()
+            stream = self.backend.stream([p for _, p, _ in chunk], params, [s for _, _, s in chunk], self._with_retries,
+                                         self.retry.max_retries)
+            for index, completion in stream:
+                key = chunk[index][0]
+                results[key] = completion
+                pending.append((key, completion))
+                self._count(completion)
+                done += 1
+                if len(pending) >= 32 or time.monotonic() - last_flush > 2.0:
+                    self.cache.put_many(self.backend.model_id, pending)
+                    pending, last_flush = [], time.monotonic()
+                    self.log(f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)")
+            self.cache.put_many(self.backend.model_id, pending)
             self.log(f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)")
+        if hasattr(self.backend, "sent"):
+            self.stats.retries += max(0, self.backend.sent - sent_before - len(todo))
         self.stats.wall_s += time.monotonic() - started
         if todo and self.stats.failed / max(1, self.stats.calls) > self.max_failed_fraction:
             raise TooManyFailures(f"{self.stats.failed} of {self.stats.calls} requests failed (> {self.max_failed_fraction:.0%})")
         return [[results[k] for k in row] for row in keys]
 
-    def _run_batch(self, batch, params: SamplingParams) -> list[Completion]:
-        prompts, seeds = [p for _, p, _ in batch], [s for _, _, s in batch]
-        try:
-            return self._with_retries(lambda: self.backend.generate(prompts, params, seeds, self._with_retries))
-        except Exception as exc:  # noqa: BLE001 - the batch becomes failed rows, recorded downstream
-            self.log(f"batch of {len(batch)} failed: {type(exc).__name__}: {str(exc)[:200]}")
-            return [Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500]) for _ in batch]
+    def _count(self, completion: Completion) -> None:
+        self.stats.calls += 1
+        self.stats.failed += not completion.ok
+        self.stats.prompt_tokens += completion.prompt_tokens
+        self.stats.completion_tokens += completion.completion_tokens

@@ -55,8 +55,8 @@ def test_cache_is_shared_safely_by_processes(tmp_path):
 
 def test_left_padded_batches_match_one_at_a_time(tiny_backend):
     prompts = tiny_backend.render([*convs(1), [{"role": "user", "content": "A much longer question about the electron charge and the sky?"}]])
-    batched = tiny_backend.generate(prompts, PARAMS, [0, 0], None)
-    single = [tiny_backend.generate([p], PARAMS, [0], None)[0] for p in prompts]
+    batched = tiny_backend.generate(prompts, PARAMS, [0, 0])
+    single = [tiny_backend.generate([p], PARAMS, [0])[0] for p in prompts]
     assert [c.text for c in batched] == [c.text for c in single]
     assert batched[0].prompt_tokens < batched[1].prompt_tokens and all(c.completion_tokens == 8 for c in batched)
 
@@ -155,7 +155,7 @@ def test_requests_that_keep_failing_become_failed_rows_not_a_crash(tmp_path):
     cache = RequestCache(tmp_path / "c.sqlite")
     g = Generator(backend, cache, retry=RetryPolicy(max_retries=1, base_delay_s=0.01), max_failed_fraction=1.0)
     out = g.generate(convs(3), PARAMS)
-    assert all(not r[0].ok and "ConnectError" in r[0].error for r in out)
+    assert all(not r[0].ok and "APIConnectionError" in r[0].error for r in out)
     assert g.stats.failed == 3 and len(cache) == 0  # failures are never cached: a later run retries them
     strict = Generator(backend, cache, retry=RetryPolicy(max_retries=0), max_failed_fraction=0.5)
     with pytest.raises(TooManyFailures, match="3 of 3 requests failed"):
