@@ -4,7 +4,7 @@ The group name, the folder under `assets/` and the package under `thinkforge/` a
 seen in the UI leads to its asset module and its library code.
 """
 
-from dagster import AssetsDefinition, load_assets_from_package_module
+from dagster import AssetsDefinition, AutomationCondition, load_assets_from_package_module
 
 from assets import collect, curate, distill, evaluate, models, refine, s2r, stepwise, train
 from assets.common.checks import rows_conserved_check
@@ -13,11 +13,35 @@ MODELS, COLLECT, CURATE, DISTILL = "models", "collect", "curate", "distill"
 REFINE, S2R, TRAIN, STEPWISE, EVALUATE = "refine", "s2r", "train", "stepwise", "evaluate"
 # Groups of the data refresh (never the training groups): raw data → verified responses.
 DATA_GROUPS = [COLLECT, CURATE, DISTILL]
-GROUP_PACKAGES = {MODELS: models, COLLECT: collect, CURATE: curate, DISTILL: distill, REFINE: refine, S2R: s2r, TRAIN: train,
-                  STEPWISE: stepwise, EVALUATE: evaluate}
+GROUP_PACKAGES = {
+    MODELS: models,
+    COLLECT: collect,
+    CURATE: curate,
+    DISTILL: distill,
+    REFINE: refine,
+    S2R: s2r,
+    TRAIN: train,
+    STEPWISE: stepwise,
+    EVALUATE: evaluate,
+}
+
+# Declarative automation: an asset is rebuilt when a dependency was updated, once every blocking check of its
+# dependencies passed (a training asset never starts on data that fails rows_conserved or the training-data checks).
+# raw_problems (the inbox sensor, the nightly schedule or a person starts it) and base_model are not automated.
+AUTOMATION = AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
+NOT_AUTOMATED = {"raw_problems", "base_model"}
+
+
+def _automated(asset: AssetsDefinition) -> AssetsDefinition:
+    if asset.key.to_user_string() in NOT_AUTOMATED:
+        return asset
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=AUTOMATION))
+
 
 ALL_ASSETS: list[AssetsDefinition] = [
-    asset for name, package in GROUP_PACKAGES.items() for asset in load_assets_from_package_module(package, group_name=name)
+    _automated(asset)
+    for name, package in GROUP_PACKAGES.items()
+    for asset in load_assets_from_package_module(package, group_name=name)
 ]
 
 
@@ -33,4 +57,6 @@ def assets_in_groups(*groups: str) -> list[AssetsDefinition]:
 STAGE_ASSETS = [a for a in ALL_ASSETS if is_warehouse_asset(a)]
 ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS]
 # `make demo`'s run config: each group's DEMO_RUN_CONFIG (asset name → config), small CPU defaults.
-DEMO_RUN_CONFIG = {name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "DEMO_RUN_CONFIG", {}).items()}
+DEMO_RUN_CONFIG = {
+    name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "DEMO_RUN_CONFIG", {}).items()
+}

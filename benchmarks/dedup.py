@@ -27,7 +27,22 @@ from thinkforge.dedup import DedupSettings, DedupStore, dedup
 from thinkforge.embedding import embed as embed_texts
 from thinkforge.stage import frame
 
-NAMES = ["Ava", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kira", "Liam", "Mei", "Noah"]
+NAMES = [
+    "Ava",
+    "Ben",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Mei",
+    "Noah",
+]
 ITEMS = ["apples", "pencils", "stickers", "marbles", "books", "cookies", "stamps", "coins", "shells", "cards"]
 TEMPLATES = [
     "{n} has {a} {i}. {n} buys {b} more {i}. How many {i} does {n} have in total?",
@@ -63,16 +78,29 @@ CODE = [
     "Read a string and print YES if it is a palindrome, otherwise NO.",
     "Read two integers a and b and print a to the power b modulo 1000000007.",
 ]
-SYNONYMS = [("How many", "What number of"), ("buys", "purchases"), ("in total", "altogether"), ("What is", "Determine"),
-            ("Find", "Determine"), ("average", "mean"), ("each", "every"), ("equally", "evenly")]
+SYNONYMS = [
+    ("How many", "What number of"),
+    ("buys", "purchases"),
+    ("in total", "altogether"),
+    ("What is", "Determine"),
+    ("Find", "Determine"),
+    ("average", "mean"),
+    ("each", "every"),
+    ("equally", "evenly"),
+]
 
 
 def base_rows(n: int, rng: random.Random) -> list[dict]:
     rows, seen = [], set()
     n_code = n // 20
     while len(rows) < n - n_code:
-        text = rng.choice(TEMPLATES).format(n=rng.choice(NAMES), i=rng.choice(ITEMS), a=rng.randint(2, 999),
-                                            b=rng.randint(2, 99), c=rng.randint(100, 2000))
+        text = rng.choice(TEMPLATES).format(
+            n=rng.choice(NAMES),
+            i=rng.choice(ITEMS),
+            a=rng.randint(2, 999),
+            b=rng.randint(2, 99),
+            c=rng.randint(100, 2000),
+        )
         if text not in seen:
             seen.add(text)
             rows.append({"problem": text, "test_cases": None, "group": len(rows)})
@@ -136,9 +164,26 @@ def main() -> None:
     group = {r["id"]: r["group"] for r in rows}
     texts = [r["problem"] for r in rows]
     embed(["warm-up"])
-    pool = frame([{"id": r["id"], "parent_ids": [], "domain": "math", "source": "bench", "source_file": "gen", "source_row": i,
-                   "problem": r["problem"], "info_type": "test_cases" if r["test_cases"] else "none", "reference_answer": None,
-                   "test_cases": r["test_cases"], "responses": [], "meta": "{}"} for i, r in enumerate(rows)], POOL_SCHEMA)
+    pool = frame(
+        [
+            {
+                "id": r["id"],
+                "parent_ids": [],
+                "domain": "math",
+                "source": "bench",
+                "source_file": "gen",
+                "source_row": i,
+                "problem": r["problem"],
+                "info_type": "test_cases" if r["test_cases"] else "none",
+                "reference_answer": None,
+                "test_cases": r["test_cases"],
+                "responses": [],
+                "meta": "{}",
+            }
+            for i, r in enumerate(rows)
+        ],
+        POOL_SCHEMA,
+    )
     print(f"{len(rows)} problems, {len(truth)} planted duplicate pairs", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,9 +235,16 @@ def main() -> None:
         "guard_blocked": out.report.guard_blocked,
         "kept": out.kept.height,
     }
-    print(f"thinkforge: {result['texts_per_s']} texts/s, precision {precision:.3f}, recall {recall:.3f}, traps merged {result['traps_merged']}")
-    print(f"numpy brute force (no guard): {result['numpy_texts_per_s']} texts/s, precision {numpy_p:.3f}, recall {numpy_r:.3f}, traps merged {result['numpy_traps_merged']}")
-    print(f"MinHash LSH (3-word shingles, J≥0.5): {result['minhash_texts_per_s']} texts/s, precision {minhash_p:.3f}, recall {minhash_r:.3f}")
+    print(
+        f"thinkforge: {result['texts_per_s']} texts/s, precision {precision:.3f}, recall {recall:.3f}, traps merged {result['traps_merged']}"
+    )
+    print(
+        f"numpy brute force (no guard): {result['numpy_texts_per_s']} texts/s, precision {numpy_p:.3f}, "
+        f"recall {numpy_r:.3f}, traps merged {result['numpy_traps_merged']}"
+    )
+    print(
+        f"MinHash LSH (3-word shingles, J≥0.5): {result['minhash_texts_per_s']} texts/s, precision {minhash_p:.3f}, recall {minhash_r:.3f}"
+    )
     print(json.dumps(result))
 
 

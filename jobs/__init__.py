@@ -1,6 +1,13 @@
 """Jobs and schedules. A data refresh selects the data groups only: it never starts training."""
 
-from dagster import AssetSelection, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    define_asset_job,
+    schedule,
+)
 
 from assets import DATA_GROUPS
 from thinkforge import DOMAINS
@@ -12,12 +19,19 @@ refresh_domain = define_asset_job(
 )
 
 
-@schedule(job=refresh_domain, cron_schedule="0 2 * * *", execution_timezone="UTC", default_status=DefaultScheduleStatus.STOPPED)
+@schedule(
+    job=refresh_domain,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+)
 def nightly_refresh(context: ScheduleEvaluationContext):
     """Every night at 02:00 UTC: one refresh run per domain partition (off until switched on)."""
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
     for domain in DOMAINS:
-        yield RunRequest(run_key=f"nightly-{day}-{domain}", partition_key=domain, tags={"thinkforge/trigger": "nightly"})
+        yield RunRequest(
+            run_key=f"nightly-{day}-{domain}", partition_key=domain, tags={"thinkforge/trigger": "nightly"}
+        )
 
 
 ALL_JOBS = [refresh_domain]

@@ -4,5 +4,12 @@ from resources.embedding import EmbedderResource
 from resources.generation import EvaluatorsResource, ModelResource, ModelSpec, role_resources
 from resources.warehouse import WarehouseIOManager, WarehouseResource
 
-__all__ = ["EmbedderResource", "EvaluatorsResource", "ModelResource", "ModelSpec", "WarehouseIOManager", "WarehouseResource",
-           "role_resources"]
+__all__ = [
+    "EmbedderResource",
+    "EvaluatorsResource",
+    "ModelResource",
+    "ModelSpec",
+    "WarehouseIOManager",
+    "WarehouseResource",
+    "role_resources",
+]

@@ -10,16 +10,15 @@ separated values in `THINKFORGE_EVALUATORS_MODEL` (and optionally `_BACKEND` / `
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from dagster import Config, ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from thinkforge import paths
-from thinkforge.generation import (Generator, OpenAIBackend, RequestCache, RetryPolicy, TransformersBackend,
-                                   VLLMBackend)
+from thinkforge.generation import Generator, OpenAIBackend, RequestCache, RetryPolicy, TransformersBackend, VLLMBackend
 from thinkforge.generation.backends import device
 
 DEFAULT_MODEL_DIR = "models/base_model"  # under THINKFORGE_HOME, written by the base_model asset
@@ -36,8 +35,13 @@ def base_model_path() -> str:
 class ModelSpec(Config):
     """Which model answers: a local HF folder, a hub id, or a model served behind an OpenAI-compatible endpoint."""
 
-    backend: str = Field("auto", description="auto (openai when base_url is set, vllm on cuda, else transformers) | vllm | openai | transformers")
-    model: str = Field("", description="HF folder or hub id (the served model name for openai); empty: the base_model asset's folder")
+    backend: str = Field(
+        "auto",
+        description="auto (openai when base_url is set, vllm on cuda, else transformers) | vllm | openai | transformers",
+    )
+    model: str = Field(
+        "", description="HF folder or hub id (the served model name for openai); empty: the base_model asset's folder"
+    )
     revision: str = Field("", description="model revision for hub ids (part of the request-cache key)")
     base_url: str = Field("", description="OpenAI-compatible endpoint, e.g. http://vllm-fleet:8000/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the endpoint's key")
@@ -53,7 +57,9 @@ class _Runtime(ConfigurableResource):
     max_failed_fraction: float = Field(0.1, description="fail the step when more than this share of requests failed")
     tensor_parallel_size: int = Field(1, description="GPUs per vLLM engine (tensor parallel)")
     max_model_len: int = Field(4096, description="context length of a vLLM engine (tokens)")
-    dtype: str = Field("auto", description="weights dtype: auto (bf16 on cuda, fp32 on cpu) | float32 | bfloat16 | float16")
+    dtype: str = Field(
+        "auto", description="weights dtype: auto (bf16 on cuda, fp32 on cpu) | float32 | bfloat16 | float16"
+    )
     cache_dir: str = Field("", description="request cache folder; empty: THINKFORGE_HOME/cache")
 
     def _open(self, spec: ModelSpec, model: str | None, log) -> Generator:
@@ -64,19 +70,34 @@ class _Runtime(ConfigurableResource):
         if name == "openai":
             if not spec.base_url:
                 raise ValueError("the openai backend needs base_url (THINKFORGE_<ROLE>_BASE_URL)")
-            backend = OpenAIBackend(spec.served_model_name or model or spec.model or "default", spec.base_url,
-                                    api_key=os.environ.get(spec.api_key_env, "EMPTY"), revision=spec.revision or None,
-                                    concurrency=self.concurrency)
+            backend = OpenAIBackend(
+                spec.served_model_name or model or spec.model or "default",
+                spec.base_url,
+                api_key=os.environ.get(spec.api_key_env, "EMPTY"),
+                revision=spec.revision or None,
+                concurrency=self.concurrency,
+            )
         elif name == "vllm":
-            backend = VLLMBackend(path, revision=spec.revision or None, dtype=self.dtype,
-                                  tensor_parallel_size=self.tensor_parallel_size, max_model_len=self.max_model_len)
+            backend = VLLMBackend(
+                path,
+                revision=spec.revision or None,
+                dtype=self.dtype,
+                tensor_parallel_size=self.tensor_parallel_size,
+                max_model_len=self.max_model_len,
+            )
         elif name == "transformers":
             backend = TransformersBackend(path, revision=spec.revision or None, dtype=self.dtype)
         else:
             raise ValueError(f"unknown backend {name!r}: use auto, vllm, openai or transformers")
         cache = RequestCache(Path(self.cache_dir or paths.home() / "cache") / "requests.sqlite")
-        return Generator(backend, cache, batch_size=self.batch_size, retry=RetryPolicy(max_retries=self.max_retries),
-                         max_failed_fraction=self.max_failed_fraction, log=log)
+        return Generator(
+            backend,
+            cache,
+            batch_size=self.batch_size,
+            retry=RetryPolicy(max_retries=self.max_retries),
+            max_failed_fraction=self.max_failed_fraction,
+            log=log,
+        )
 
 
 def _close(generator: Generator) -> None:
@@ -96,8 +117,14 @@ class ModelResource(_Runtime):
     served_model_name: str = Field("", description=ModelSpec.model_fields["served_model_name"].description)
 
     def spec(self) -> ModelSpec:
-        return ModelSpec(backend=self.backend, model=self.model, revision=self.revision, base_url=self.base_url,
-                         api_key_env=self.api_key_env, served_model_name=self.served_model_name)
+        return ModelSpec(
+            backend=self.backend,
+            model=self.model,
+            revision=self.revision,
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            served_model_name=self.served_model_name,
+        )
 
     def model_path(self) -> str:
         return self.model or base_model_path()
@@ -115,8 +142,10 @@ class ModelResource(_Runtime):
 class EvaluatorsResource(_Runtime):
     """The multi-model evaluator: a list of models, each scoring every candidate."""
 
-    models: list[ModelSpec] = Field(default_factory=lambda: [ModelSpec()],
-                                    description="one entry per evaluator model (default: one, the base_model folder)")
+    models: list[ModelSpec] = Field(
+        default_factory=lambda: [ModelSpec()],
+        description="one entry per evaluator model (default: one, the base_model folder)",
+    )
 
     @contextmanager
     def generators(self, log=None) -> Iterator[list[Generator]]:
@@ -152,11 +181,14 @@ def evaluators_resource(models: list[str] | None = None) -> EvaluatorsResource:
     backends = split(_env("evaluators", "BACKEND")) or [os.environ.get("THINKFORGE_BACKEND", "auto")]
     urls = split(_env("evaluators", "BASE_URL")) or [os.environ.get("THINKFORGE_OPENAI_BASE_URL", "")]
     pick = lambda values, i: values[i] if len(values) > 1 else values[0]  # noqa: E731
-    return EvaluatorsResource(models=[ModelSpec(model=m, backend=pick(backends, i), base_url=pick(urls, i))
-                                      for i, m in enumerate(models)])
+    return EvaluatorsResource(
+        models=[ModelSpec(model=m, backend=pick(backends, i), base_url=pick(urls, i)) for i, m in enumerate(models)]
+    )
 
 
 def role_resources(model: str = "") -> dict:
     """Resource key → resource for every model role (`model`: one folder for every role, e.g. in tests)."""
-    return {role: evaluators_resource([model] if model else None) if role == "evaluators" else role_resource(role, model)
-            for role in ROLES}
+    return {
+        role: evaluators_resource([model] if model else None) if role == "evaluators" else role_resource(role, model)
+        for role in ROLES
+    }

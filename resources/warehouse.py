@@ -1,6 +1,5 @@
 """Parquet-per-partition storage with a DuckDB catalog (see thinkforge.warehouse)."""
 
-
 from pathlib import Path
 
 import polars as pl
@@ -43,11 +42,13 @@ class WarehouseIOManager(ConfigurableIOManager):
             raise TypeError(f"{asset}: assets stored in the warehouse return a StageOutput, got {type(obj).__name__}")
         root = _root(self.home)
         warehouse.write_partition(root, asset, partition, obj, run_id=context.run_id, log=context.log.warning)
-        context.add_output_metadata({
-            "path": str(warehouse.partition_path(root, asset, partition)),
-            "rejects_path": str(warehouse.partition_path(root, warehouse.rejects_name(asset), partition)),
-            "duckdb_view": asset,
-        })
+        context.add_output_metadata(
+            {
+                "path": str(warehouse.partition_path(root, asset, partition)),
+                "rejects_path": str(warehouse.partition_path(root, warehouse.rejects_name(asset), partition)),
+                "duckdb_view": asset,
+            }
+        )
 
     def load_input(self, context: InputContext) -> pl.DataFrame:
         asset = context.asset_key.path[-1]

@@ -3,8 +3,10 @@
 Each asset group's `DEMO_RUN_CONFIG` keeps its CPU settings small. `DOMAINS=math,code make demo` runs a subset.
 """
 
+import logging
 import os
 import sys
+import threading
 import time
 
 from dagster import DagsterInstance, materialize
@@ -15,7 +17,49 @@ from resources.generation import DEFAULT_MODEL_DIR
 from thinkforge import DOMAINS, paths
 from thinkforge.cli import summary_table
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # full logs stay in the instance / UI
+STARTED = time.monotonic()
+# Lines of a run's event log worth a terminal line: step start/finish, warnings and the stages' progress messages.
+STEP_EVENTS = {"STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION"}
+PROGRESS = (
+    "generated ",
+    "embedded ",
+    "math-verify on",
+    "sandbox tests on",
+    "LLM judge on",
+    "training",
+    "round ",
+    "step ",
+)
+
+
+def _follow(instance: DagsterInstance, stop: threading.Event) -> None:
+    """Print progress from the runs' event logs while `materialize` runs (asset, partition, what, elapsed)."""
+    run_id, cursor = None, None
+    while not stop.wait(2.0):
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            continue
+        if runs[0].run_id != run_id:
+            run_id, cursor = runs[0].run_id, None
+        page = instance.get_records_for_run(run_id=run_id, cursor=cursor, limit=1000)
+        cursor = page.cursor
+        partition = runs[0].tags.get("dagster/partition", "")
+        for record in page.records:
+            entry = record.event_log_entry
+            kind = entry.dagster_event.event_type_value if entry.dagster_event else ""
+            message = entry.user_message or ""
+            if kind in STEP_EVENTS or entry.level >= logging.WARNING or any(w in message for w in PROGRESS):
+                elapsed = time.monotonic() - STARTED
+                print(
+                    f"[{elapsed // 60:02.0f}:{elapsed % 60:04.1f}] {partition:<8} {entry.step_key or '':<22} "
+                    f"{kind or 'log'}: {message[:120]}",
+                    flush=True,
+                )
+
+
+QUIET = {
+    "loggers": {"console": {"config": {"log_level": "ERROR"}}}
+}  # progress comes from the event log  # full logs stay in the instance / UI
 
 
 def main() -> int:
@@ -30,20 +74,48 @@ def main() -> int:
     unpartitioned = [a for a in ALL_ASSETS if a.partitions_def is None]
     run_config = {**QUIET, "ops": {name: {"config": cfg} for name, cfg in DEMO_RUN_CONFIG.items()}}
     started = time.monotonic()
+    step_seconds: dict[str, dict[str, float]] = {}
+    stop = threading.Event()
+    threading.Thread(target=_follow, args=(instance, stop), daemon=True).start()
     if unpartitioned:
-        result = materialize(unpartitioned, instance=instance, resources=resources, run_config=QUIET, raise_on_error=False)
-        print(f"{', '.join(a.key.to_user_string() for a in unpartitioned)}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+        result = materialize(
+            unpartitioned,
+            instance=instance,
+            resources=resources,
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+        print(
+            f"{', '.join(a.key.to_user_string() for a in unpartitioned)}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}"
+        )
         if not result.success:
             return 1
     for domain in domains:
-        result = materialize([*partitioned, *ALL_CHECKS], partition_key=domain, instance=instance, resources=resources,
-                             run_config=run_config, raise_on_error=False)
+        result = materialize(
+            [*partitioned, *ALL_CHECKS],
+            partition_key=domain,
+            instance=instance,
+            resources=resources,
+            run_config=run_config,
+            raise_on_error=False,
+        )
         print(f"{domain}: run {result.run_id[:8]} {'succeeded' if result.success else 'FAILED'}")
+        for event in result.all_events:
+            if event.event_type_value == "STEP_SUCCESS":
+                step_seconds.setdefault(event.step_key, {})[domain] = event.event_specific_data.duration_ms / 1000
         if not result.success:
             return 1
-    print(f"\nmaterialized {len(unpartitioned)} unpartitioned asset(s) and {len(partitioned)} asset(s) x {len(domains)} partitions"
-          f" in {time.monotonic() - started:.1f}s\n")
+    print(
+        f"\nmaterialized {len(unpartitioned)} unpartitioned asset(s) and {len(partitioned)} asset(s) x {len(domains)} partitions"
+        f" in {time.monotonic() - started:.1f}s\n"
+    )
+    stop.set()
     print(summary_table(paths.home()))
+    print("\nwall time per asset (s):")
+    print(f"{'asset':<24}" + "".join(f"{d:>9}" for d in domains) + f"{'total':>9}")
+    for step, by_domain in step_seconds.items():
+        cells = "".join(f"{by_domain.get(d, 0):>9.1f}" for d in domains)
+        print(f"{step:<24}{cells}{sum(by_domain.values()):>9.1f}")
     print(f"\nbase model: {paths.home() / DEFAULT_MODEL_DIR}")
     print(f"warehouse: {paths.warehouse_dir()}  (SQL: duckdb {paths.catalog_path()})")
     print("trace a row:  .venv/bin/thinkforge lineage <row-id>")

@@ -1,6 +1,5 @@
 """New files under THINKFORGE_HOME/inbox/<format>/ trigger a refresh of the domains they feed."""
 
-
 import hashlib
 import json
 from collections import defaultdict

@@ -17,8 +17,20 @@ def pool(problems, overrides=None) -> pl.DataFrame:
     overrides = overrides or {}
     rows = []
     for i, p in enumerate(problems):
-        row = {"id": f"raw{i:03d}", "parent_ids": [], "domain": "math", "source": "s", "source_file": "f", "source_row": i + 1,
-               "problem": p, "info_type": "none", "reference_answer": None, "test_cases": None, "responses": [], "meta": "{}"}
+        row = {
+            "id": f"raw{i:03d}",
+            "parent_ids": [],
+            "domain": "math",
+            "source": "s",
+            "source_file": "f",
+            "source_row": i + 1,
+            "problem": p,
+            "info_type": "none",
+            "reference_answer": None,
+            "test_cases": None,
+            "responses": [],
+            "meta": "{}",
+        }
         row.update(overrides.get(i, {}))
         rows.append(row)
     return frame(rows, POOL_SCHEMA)
@@ -32,12 +44,16 @@ def test_normalization_ignores_case_spacing_latex_spacing_and_punctuation():
     assert normalize("Find  $x$ if \\; 2x = 4 .") == normalize("find x if 2x = 4")
     assert normalize("\\dfrac{1}{2}") == normalize("\\frac{1}{2}")
     assert exact_key("What is 2+3?") != exact_key("What is 2-3?")  # operators stay
-    assert constants("Compute 2^{10} mod 7, then \\pi r^2 for r = 3.50") == constants("For r=3.5: \\pi r^2 and 2^{10} mod 7")
+    assert constants("Compute 2^{10} mod 7, then \\pi r^2 for r = 3.50") == constants(
+        "For r=3.5: \\pi r^2 and 2^{10} mod 7"
+    )
 
 
 def test_exact_duplicates_keep_the_best_representative(tmp_path):
-    rows = pool(["Find x if 2x = 4.", "find  X if 2x = 4", "FIND x IF 2x=4 !"],
-                {1: {"info_type": "reference_answer", "reference_answer": "2"}})
+    rows = pool(
+        ["Find x if 2x = 4.", "find  X if 2x = 4", "FIND x IF 2x=4 !"],
+        {1: {"info_type": "reference_answer", "reference_answer": "2"}},
+    )
     out = run(rows, tmp_path)
     assert out.kept["parent_ids"].to_list() == [["raw001"]]  # the one with a reference answer
     assert out.report.exact_duplicates == 2 and out.kept["cluster_size"].to_list() == [3]
@@ -45,14 +61,16 @@ def test_exact_duplicates_keep_the_best_representative(tmp_path):
 
 
 def test_paraphrases_merge_but_same_template_with_other_numbers_does_not(tmp_path):
-    rows = pool([
-        "A train travels 120 km in 2 hours. What is its average speed?",
-        "What is the average speed of a train that travels 120 km in 2 hours?",          # paraphrase: merged
-        "Sarah has 12 apples and gives 5 to Tom. How many apples does Sarah have left?",
-        "Sarah has 15 apples and gives 6 to Tom. How many apples does Sarah have left?",  # trap: kept
-        "Find the remainder when 2^10 is divided by 7.",
-        "Find the remainder when 2^11 is divided by 7.",                                  # trap: kept
-    ])
+    rows = pool(
+        [
+            "A train travels 120 km in 2 hours. What is its average speed?",
+            "What is the average speed of a train that travels 120 km in 2 hours?",  # paraphrase: merged
+            "Sarah has 12 apples and gives 5 to Tom. How many apples does Sarah have left?",
+            "Sarah has 15 apples and gives 6 to Tom. How many apples does Sarah have left?",  # trap: kept
+            "Find the remainder when 2^10 is divided by 7.",
+            "Find the remainder when 2^11 is divided by 7.",  # trap: kept
+        ]
+    )
     out = run(rows, tmp_path, threshold=0.9)
     assert sorted(r[0] for r in out.kept["parent_ids"]) == ["raw000", "raw002", "raw003", "raw004", "raw005"]
     assert out.report.near_duplicates == 1 and out.report.guard_blocked >= 2
@@ -65,9 +83,14 @@ def test_paraphrases_merge_but_same_template_with_other_numbers_does_not(tmp_pat
 def test_code_with_same_statement_but_other_tests_is_kept(tmp_path):
     tests_a = json.dumps({"kind": "stdio", "cases": [{"input": "1 2\n", "output": "3\n"}]})
     tests_b = json.dumps({"kind": "stdio", "cases": [{"input": "5 5\n", "output": "10\n"}]})
-    rows = pool(["Read two integers and print their sum."] * 3, {
-        0: {"test_cases": tests_a, "info_type": "test_cases"}, 1: {"test_cases": tests_b, "info_type": "test_cases"},
-        2: {"test_cases": tests_a, "info_type": "test_cases"}})
+    rows = pool(
+        ["Read two integers and print their sum."] * 3,
+        {
+            0: {"test_cases": tests_a, "info_type": "test_cases"},
+            1: {"test_cases": tests_b, "info_type": "test_cases"},
+            2: {"test_cases": tests_a, "info_type": "test_cases"},
+        },
+    )
     out = run(rows, tmp_path)
     assert sorted(r[0] for r in out.kept["parent_ids"]) == ["raw000", "raw001"] and out.report.exact_duplicates == 1
 
@@ -77,9 +100,15 @@ def test_incremental_batches_are_deduplicated_against_what_was_kept_before(tmp_p
     out1 = run(first, tmp_path)
     assert out1.kept.height == 2 and out1.report.embedded == 2
     # a later batch repeats a kept problem in other words, with a reference answer (a "better" row)
-    second = pl.concat([first, pool(["For which x does 3x + 5 = 20 hold? Solve for x.", "Name the largest planet."],
-                                     {0: {"id": "new000", "info_type": "reference_answer", "reference_answer": "5"},
-                                        1: {"id": "new001"}})])
+    second = pl.concat(
+        [
+            first,
+            pool(
+                ["For which x does 3x + 5 = 20 hold? Solve for x.", "Name the largest planet."],
+                {0: {"id": "new000", "info_type": "reference_answer", "reference_answer": "5"}, 1: {"id": "new001"}},
+            ),
+        ]
+    )
     out2 = run(second, tmp_path)
     assert out2.report.embedded == 2 and out2.report.embeddings_reused == 2  # the stored index is reused
     kept_parents = sorted(r[0] for r in out2.kept["parent_ids"])
@@ -93,9 +122,13 @@ def test_decontamination_against_humaneval_and_the_heldout_split(tmp_path):
     for name in DEFAULT_EVAL_SETS:
         items.update(load_eval_set(name))
     he = load_eval_set("humaneval")["humaneval/HumanEval/0"]
-    rows = pool([f"Complete the following Python function.\n\n```python\n{he}```",
-                 "A farmer owns 17 sheep, then buys 8 more and sells 5 of them. How many sheep does he own now?",
-                 "What is the capital of Australia?"])
+    rows = pool(
+        [
+            f"Complete the following Python function.\n\n```python\n{he}```",
+            "A farmer owns 17 sheep, then buys 8 more and sells 5 of them. How many sheep does he own now?",
+            "What is the capital of Australia?",
+        ]
+    )
     out = run(rows, tmp_path, eval_items=items)
     assert out.kept["problem"].to_list() == ["What is the capital of Australia?"]
     details = dict(zip([p[0] for p in out.rejects["parent_ids"]], out.rejects["detail"]))

@@ -22,7 +22,11 @@ def test_ids_are_stable_across_runs_and_unique():
 
 
 def test_exact_duplicate_rows_get_distinct_ids_and_reordering_keeps_ids(tmp_path):
-    rows = [{"question": "What is 1+1?", "answer": "2"}, {"question": "What is 2+3?", "answer": "5"}, {"question": "What is 1+1?", "answer": "2"}]
+    rows = [
+        {"question": "What is 1+1?", "answer": "2"},
+        {"question": "What is 2+3?", "answer": "5"},
+        {"question": "What is 1+1?", "answer": "2"},
+    ]
     src = write_jsonl(tmp_path / "a.jsonl", rows)
     spec = collect.load(write_sources(tmp_path / "s.yaml", [{"name": "om", "format": "orca_math", "path": str(src)}]))
     ids = collect.collect(spec, "math").kept["id"].to_list()

@@ -17,8 +17,14 @@ def test_four_partitions_in_parallel_processes(home):
         pass
     env = {**os.environ, "THINKFORGE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
     procs = [
-        subprocess.Popen([DAGSTER, "asset", "materialize", "-f", "definitions.py", "--select", "raw_problems", "--partition", d],
-                         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [DAGSTER, "asset", "materialize", "-f", "definitions.py", "--select", "raw_problems", "--partition", d],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for d in DOMAINS
     ]
     outputs = [p.communicate(timeout=300)[0] for p in procs]

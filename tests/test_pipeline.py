@@ -26,8 +26,14 @@ RAW_ONLY = [raw_problems, *[c for c in ALL_CHECKS if c.check_key.asset_key == ra
 
 
 def run(partition, instance, run_config=None, assets=RAW_ONLY):
-    return materialize(assets, partition_key=partition, instance=instance, resources=RESOURCES,
-                       run_config=run_config, raise_on_error=False)
+    return materialize(
+        assets,
+        partition_key=partition,
+        instance=instance,
+        resources=RESOURCES,
+        run_config=run_config,
+        raise_on_error=False,
+    )
 
 
 @pytest.fixture
@@ -40,8 +46,13 @@ def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, insta
     resources = {**RESOURCES, **role_resources(str(tiny_model))}  # every model role: a tiny local model
     config = {"ops": {"distilled_responses": {"config": {"samples": 2, "max_tokens": 32}}}}
     for domain in DOMAINS:
-        result = materialize([*FIRST_HALF, *FIRST_HALF_CHECKS], partition_key=domain, instance=instance, resources=resources,
-                             run_config=config)
+        result = materialize(
+            [*FIRST_HALF, *FIRST_HALF_CHECKS],
+            partition_key=domain,
+            instance=instance,
+            resources=resources,
+            run_config=config,
+        )
         assert result.success
         mat = result.asset_materializations_for_node("raw_problems")[0]
         meta = {k: v.value for k, v in mat.metadata.items()}
@@ -52,8 +63,12 @@ def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, insta
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         by_domain = dict(con.execute("SELECT domain, count(*) FROM raw_problems GROUP BY domain").fetchall())
         reasons = dict(con.execute("SELECT reason, count(*) FROM raw_problems_rejects GROUP BY reason").fetchall())
-        dedup_reasons = dict(con.execute("SELECT reason, count(*) FROM deduped_problems_rejects GROUP BY reason").fetchall())
-        lineage_ok = con.execute("SELECT count(*) FROM deduped_problems d JOIN raw_problems r ON d.parent_ids[1] = r.id").fetchone()[0]
+        dedup_reasons = dict(
+            con.execute("SELECT reason, count(*) FROM deduped_problems_rejects GROUP BY reason").fetchall()
+        )
+        lineage_ok = con.execute(
+            "SELECT count(*) FROM deduped_problems d JOIN raw_problems r ON d.parent_ids[1] = r.id"
+        ).fetchone()[0]
         total = con.execute("SELECT count(*) FROM deduped_problems").fetchone()[0]
     assert set(by_domain) == set(DOMAINS)
     assert reasons == {"bad_json": 1, "bad_field": 1, "empty_problem": 1}  # the planted bad rows of instructions.jsonl
@@ -62,13 +77,22 @@ def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, insta
     assert selected.height > 0 and selected["difficulty_source"].drop_nulls().len() > 0
     distilled = warehouse.read_partition(home, "distilled_responses", "math")
     assert (distilled["origin"] == "teacher").sum() == 2 * selected.height
-    verified = pl.concat([warehouse.read_partition(home, "verified_responses", "code"),
-                          warehouse.read_partition(home, "verified_responses_rejects", "code")], how="diagonal_relaxed")
+    verified = pl.concat(
+        [
+            warehouse.read_partition(home, "verified_responses", "code"),
+            warehouse.read_partition(home, "verified_responses_rejects", "code"),
+        ],
+        how="diagonal_relaxed",
+    )
     human = verified.filter(pl.col("origin") == "source")
-    assert human.height > 0 and set(human["verdict_correct"]) == {"correct"}  # the sources' own solutions pass their tests
+    assert human.height > 0 and set(human["verdict_correct"]) == {
+        "correct"
+    }  # the sources' own solutions pass their tests
     assert lineage_ok == total > 0
     chat = warehouse.read_partition(home, "raw_problems", "chat")
-    assert chat.schema["responses"] == pl.List(pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String}))
+    assert chat.schema["responses"] == pl.List(
+        pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String})
+    )
 
 
 def test_conservation_check_fails_when_rows_go_missing(home, instance):
@@ -76,7 +100,9 @@ def test_conservation_check_fails_when_rows_go_missing(home, instance):
     path = warehouse.partition_path(home, "raw_problems_rejects", "chat")
     pl.read_parquet(path).head(1).write_parquet(path)  # lose two rejected rows
     job = definitions.defs.resolve_implicit_global_asset_job_def()
-    check_only = job.get_subset(asset_selection=set(), asset_check_selection={AssetCheckKey(raw_problems.key, "rows_conserved")})
+    check_only = job.get_subset(
+        asset_selection=set(), asset_check_selection={AssetCheckKey(raw_problems.key, "rows_conserved")}
+    )
     result = check_only.execute_in_process(partition_key="chat", instance=instance, raise_on_error=False)
     assert not result.success  # the check is blocking: a failed check fails the run
     [check] = result.get_asset_check_evaluations()
@@ -88,13 +114,19 @@ def test_configuration_error_fails_the_run_saying_what_to_fix(home, instance, tm
     result = run("math", instance, run_config={"ops": {"raw_problems": {"config": {"sources_file": str(bad)}}}})
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert "Fix the sources configuration" in str(failure.event_specific_data.error) or "unknown format 'alpaca'" in str(failure.event_specific_data)
+    assert "Fix the sources configuration" in str(
+        failure.event_specific_data.error
+    ) or "unknown format 'alpaca'" in str(failure.event_specific_data)
 
 
 def test_lineage_cli_traces_rows_to_their_source(home, instance):
     result = run("chat", instance)
     kept = warehouse.read_partition(home, "raw_problems", "chat").row(0, named=True)
-    rejected = warehouse.read_partition(home, "raw_problems_rejects", "chat").filter(pl.col("reason") == "empty_problem").row(0, named=True)
+    rejected = (
+        warehouse.read_partition(home, "raw_problems_rejects", "chat")
+        .filter(pl.col("reason") == "empty_problem")
+        .row(0, named=True)
+    )
     env = {**os.environ, "THINKFORGE_HOME": str(home)}
     cli = [sys.executable, "-m", "thinkforge.cli", "lineage"]
     out = subprocess.run([*cli, kept["id"]], env=env, capture_output=True, text=True, check=True).stdout
@@ -115,8 +147,13 @@ def test_inbox_files_join_the_pool(home, instance):
 
 
 def test_demo_script_runs_every_partition(home, tiny_model):
-    env = {**os.environ, "THINKFORGE_MODEL": str(tiny_model)}  # `make demo` itself runs SmolLM2; this checks the mechanics
-    proc = subprocess.run([sys.executable, "-m", "scripts.demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "THINKFORGE_MODEL": str(tiny_model),
+    }  # `make demo` itself runs SmolLM2; this checks the mechanics
+    proc = subprocess.run(
+        [sys.executable, "-m", "scripts.demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for domain in DOMAINS:
         assert f"{domain}: run" in proc.stdout and "succeeded" in proc.stdout

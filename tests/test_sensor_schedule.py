@@ -3,7 +3,14 @@
 import datetime as dt
 import os
 
-from dagster import DagsterInstance, DefaultScheduleStatus, DefaultSensorStatus, SkipReason, build_schedule_context, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+)
 
 from jobs import nightly_refresh, refresh_domain
 from sensors.inbox import inbox_sensor
@@ -18,10 +25,18 @@ def tick(cursor=None):
 def test_inbox_sensor_requests_affected_partitions_once(home):
     assert isinstance(tick(), SkipReason)
     write_jsonl(home / "inbox" / "orca_math" / "b1.jsonl", [{"question": "2+2?", "answer": "4"}])
-    write_jsonl(home / "inbox" / "orca" / "b2.jsonl", [
-        {"id": "x", "system_prompt": "", "question": "Write a limerick about cats.", "response": "..."},
-        {"id": "y", "system_prompt": "", "question": "Implement a Python function to sort a list.", "response": "..."},
-    ])
+    write_jsonl(
+        home / "inbox" / "orca" / "b2.jsonl",
+        [
+            {"id": "x", "system_prompt": "", "question": "Write a limerick about cats.", "response": "..."},
+            {
+                "id": "y",
+                "system_prompt": "",
+                "question": "Implement a Python function to sort a list.",
+                "response": "...",
+            },
+        ],
+    )
     (home / "inbox" / "notes.txt").write_text("ignored: not under inbox/<format>/")
     first = tick()
     assert sorted(r.partition_key for r in first.run_requests) == ["chat", "code", "math"]
@@ -44,7 +59,7 @@ def test_nightly_schedule_is_off_by_default_and_refreshes_every_domain():
     assert nightly_refresh.cron_schedule == "0 2 * * *"
     assert nightly_refresh.default_status == DefaultScheduleStatus.STOPPED
     assert nightly_refresh.job_name == refresh_domain.name
-    ctx = build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 24, 2, tzinfo=dt.timezone.utc))
+    ctx = build_schedule_context(scheduled_execution_time=dt.datetime(2026, 11, 24, 2, tzinfo=dt.UTC))
     requests = list(nightly_refresh(ctx))
     assert [r.partition_key for r in requests] == list(DOMAINS)
     assert requests[0].run_key == "nightly-2026-11-24-math"

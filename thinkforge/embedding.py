@@ -28,5 +28,7 @@ def load(model: str = "", threads: int = 1):
 def embed(texts: list[str], model: str = "", batch_size: int = 128, threads: int = 1) -> np.ndarray:
     """L2-normalized float32 embeddings, one row per text (inner product = cosine)."""
     encoder = load(model, threads)
-    vectors = encoder.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+    vectors = encoder.encode(
+        texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
     return np.asarray(vectors, dtype=np.float32)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
-from typing import Callable
 
 from thinkforge.generation import GenerationStats, Generator, SamplingParams
 
@@ -16,8 +16,17 @@ HELPSTEER_ORDER = ("helpfulness", "correctness", "coherence", "complexity", "ver
 
 def rubric_prompt(row: dict) -> list[dict]:
     answer = (row["response"] or "").split("</think>")[-1].strip()
-    return [{"role": "user", "content": RUBRIC.format(domain=row["domain"], problem=row["problem"][:4000],
-                                                      reference=row.get("reference_answer") or "", answer=answer[:6000])}]
+    return [
+        {
+            "role": "user",
+            "content": RUBRIC.format(
+                domain=row["domain"],
+                problem=row["problem"][:4000],
+                reference=row.get("reference_answer") or "",
+                answer=answer[:6000],
+            ),
+        }
+    ]
 
 
 def parse_rubric(text: str | None) -> dict:
@@ -48,13 +57,19 @@ class RewardModel:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).to(self.device).eval()
+        self.model = (
+            AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).to(self.device).eval()
+        )
         if self.model.config.pad_token_id is None:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         labels = self.model.config.num_labels
-        self.columns = [f"score_reward_{d}" for d in HELPSTEER_ORDER] if labels == 5 else ["score_reward"] * (labels == 1)
+        self.columns = (
+            [f"score_reward_{d}" for d in HELPSTEER_ORDER] if labels == 5 else ["score_reward"] * (labels == 1)
+        )
         if not self.columns:
-            raise ValueError(f"{path}: reward model with {labels} outputs; expected 1 or 5 (helpfulness, correctness, coherence, complexity, verbosity)")
+            raise ValueError(
+                f"{path}: reward model with {labels} outputs; expected 1 or 5 (helpfulness, correctness, coherence, complexity, verbosity)"
+            )
 
     def score(self, rows: list[dict]) -> list[dict]:
         import torch
@@ -62,12 +77,20 @@ class RewardModel:
         texts = []
         for r in rows:
             chat = [{"role": "user", "content": r["problem"]}, {"role": "assistant", "content": r["response"] or ""}]
-            texts.append(self.tokenizer.apply_chat_template(chat, tokenize=False) if self.tokenizer.chat_template
-                         else f"{r['problem']}\n\n{r['response']}")
+            texts.append(
+                self.tokenizer.apply_chat_template(chat, tokenize=False)
+                if self.tokenizer.chat_template
+                else f"{r['problem']}\n\n{r['response']}"
+            )
         out = []
         for start in range(0, len(texts), self.batch_size):
-            enc = self.tokenizer(texts[start : start + self.batch_size], return_tensors="pt", padding=True, truncation=True,
-                                 max_length=2048).to(self.device)
+            enc = self.tokenizer(
+                texts[start : start + self.batch_size],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=2048,
+            ).to(self.device)
             with torch.inference_mode():
                 logits = self.model(**enc).logits.float().cpu().tolist()
             out += [dict(zip(self.columns, row)) for row in logits]
@@ -77,7 +100,9 @@ class RewardModel:
 class LazyJudge:
     """Greedy replies from a model that is loaded only on first use (and released with `stack`)."""
 
-    def __init__(self, open_generator: Callable[[], AbstractContextManager[Generator]], stack: ExitStack, max_tokens: int):
+    def __init__(
+        self, open_generator: Callable[[], AbstractContextManager[Generator]], stack: ExitStack, max_tokens: int
+    ):
         self.open_generator, self.stack, self.max_tokens = open_generator, stack, max_tokens
         self.generator: Generator | None = None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import polars as pl
 from pydantic import Field
@@ -23,20 +23,28 @@ from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
 from thinkforge.ids import row_id
 from thinkforge.judging import DIMENSIONS, HELPSTEER_ORDER, RewardModel, parse_rubric, rubric_prompt
 from thinkforge.selection.language import detect
-from thinkforge.stage import StageOutput, frame, StageSettings
+from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
 
 STAGE = "verified_responses"
 RULES = ("format", "repetition", "length", "language", "safety")
 VERDICTS = {f"verdict_{name}": pl.String for name in (*RULES, "correct")}
-SCORES = {**{f"score_judge_{d}": pl.Int64 for d in DIMENSIONS}, "judge_verdict": pl.String, "judge_safe": pl.Boolean,
-          "score_reward": pl.Float64, **{f"score_reward_{d}": pl.Float64 for d in HELPSTEER_ORDER}}
+SCORES = {
+    **{f"score_judge_{d}": pl.Int64 for d in DIMENSIONS},
+    "judge_verdict": pl.String,
+    "judge_safe": pl.Boolean,
+    "score_reward": pl.Float64,
+    **{f"score_reward_{d}": pl.Float64 for d in HELPSTEER_ORDER},
+}
 EXTRA = {**VERDICTS, "verdict_detail": pl.String, **SCORES, "pass_rate": pl.Float64, "pass_rate_difficulty": pl.Int64}
 Judge = Callable[[list[list[dict]]], list[str | None]]
 SCHEMA = {**RESPONSE_SCHEMA, **EXTRA}
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
-DEFAULT_SAFETY = [r"\b(synthesi[sz]e|make|build)\b.{0,40}\b(nerve agent|sarin|ricin|pipe bomb|explosive device)\b",
-                  r"\b(ransomware|keylogger)\b.{0,40}\b(code|source|build)\b", r"\bchild sexual\b"]
+DEFAULT_SAFETY = [
+    r"\b(synthesi[sz]e|make|build)\b.{0,40}\b(nerve agent|sarin|ricin|pipe bomb|explosive device)\b",
+    r"\b(ransomware|keylogger)\b.{0,40}\b(code|source|build)\b",
+    r"\bchild sexual\b",
+]
 
 
 class VerificationSettings(StageSettings):
@@ -44,23 +52,37 @@ class VerificationSettings(StageSettings):
 
     ngram: int = Field(20, description="n-gram length (tokens) of the repetition rule")
     max_repeats: int = Field(20, description="a long output fails when one n-gram repeats more than this many times")
-    long_tokens: int = Field(2000, description="below this many tokens the allowed repeats scale down (never under min_repeats)")
+    long_tokens: int = Field(
+        2000, description="below this many tokens the allowed repeats scale down (never under min_repeats)"
+    )
     min_repeats: int = Field(3, description="floor of the allowed repeats in short outputs")
-    max_chars: dict[str, int] = Field(default_factory=lambda: {"math": 32000, "code": 32000, "science": 16000, "chat": 16000},
-                                      description="per domain: maximum response length in characters")
+    max_chars: dict[str, int] = Field(
+        default_factory=lambda: {"math": 32000, "code": 32000, "science": 16000, "chat": 16000},
+        description="per domain: maximum response length in characters",
+    )
     min_chars: int = Field(1, description="minimum response length in characters")
-    safety_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_SAFETY), description="regexes that fail the safety rule")
+    safety_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SAFETY), description="regexes that fail the safety rule"
+    )
     math_workers: int = Field(2, description="math-verify worker processes")
     math_timeout_s: int = Field(5, description="math-verify time limit per answer (seconds)")
     sandbox_timeout_s: float = Field(5.0, description="wall-time limit of one sandboxed program run (seconds)")
     sandbox_memory_mb: int = Field(512, description="address-space limit of a sandboxed program (MiB)")
     judge: bool = Field(True, description="LLM-as-a-judge rubric (judge role) on responses that passed the rules")
-    judge_verified: bool = Field(False, description="also judge responses math-verify / the sandbox already found correct")
+    judge_verified: bool = Field(
+        False, description="also judge responses math-verify / the sandbox already found correct"
+    )
     judge_max_tokens: int = Field(96, description="maximum tokens of a judge rubric reply")
-    judge_min_correctness: int = Field(2, description="reject when the judge rates correctness below this (1-5); 0: off")
+    judge_min_correctness: int = Field(
+        2, description="reject when the judge rates correctness below this (1-5); 0: off"
+    )
     reward_model: str = Field("", description="HF sequence-classification reward model folder or hub id; empty: none")
-    reward_min: float | None = Field(None, description="reject below this absolute reward score; empty: no absolute threshold")
-    reward_percentile: float = Field(0.0, description="reject this bottom share (0-100) of the partition's scored responses")
+    reward_min: float | None = Field(
+        None, description="reject below this absolute reward score; empty: no absolute threshold"
+    )
+    reward_percentile: float = Field(
+        0.0, description="reject this bottom share (0-100) of the partition's scored responses"
+    )
 
 
 def check_format(row: dict) -> str:
@@ -92,11 +114,19 @@ def repetition_tokens(text: str) -> list[str]:
 def check_repetition(text: str, s: VerificationSettings) -> str:
     tokens = repetition_tokens(text)
     n = s.ngram
-    limit = s.max_repeats if len(tokens) >= s.long_tokens else max(s.min_repeats, round(s.max_repeats * len(tokens) / s.long_tokens))
+    limit = (
+        s.max_repeats
+        if len(tokens) >= s.long_tokens
+        else max(s.min_repeats, round(s.max_repeats * len(tokens) / s.long_tokens))
+    )
     if len(tokens) < n:
         return "pass"
     gram, count = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)).most_common(1)[0]
-    return f"fail: a {n}-token n-gram repeats {count} times (> {limit}): {' '.join(gram)[:80]!r}" if count > limit else "pass"
+    return (
+        f"fail: a {n}-token n-gram repeats {count} times (> {limit}): {' '.join(gram)[:80]!r}"
+        if count > limit
+        else "pass"
+    )
 
 
 def check_length(row: dict, s: VerificationSettings) -> str:
@@ -139,17 +169,27 @@ def _correctness(rows: list[dict], math: MathVerifier | None, sandbox: Sandbox |
     return out
 
 
-def _model_scores(rows: list[dict], judge: Judge | None, reward: RewardModel | None, settings: VerificationSettings, log) -> None:
+def _model_scores(
+    rows: list[dict], judge: Judge | None, reward: RewardModel | None, settings: VerificationSettings, log
+) -> None:
     """Judge rubric and reward scores for the responses that survived the rules (cheap checks first)."""
     for r in rows:
         r.update({k: None for k in SCORES})
-    todo = [r for r in rows if not any(r[f"verdict_{n}"].startswith("fail") for n in RULES) and r["verdict_correct"] in ("correct", "skip")]
+    todo = [
+        r
+        for r in rows
+        if not any(r[f"verdict_{n}"].startswith("fail") for n in RULES) and r["verdict_correct"] in ("correct", "skip")
+    ]
     to_judge = [r for r in todo if settings.judge_verified or r["verdict_correct"] == "skip"]
     if judge is not None and to_judge:
         log(f"LLM judge on {len(to_judge)} responses")
         for r, reply in zip(to_judge, judge([rubric_prompt(r) for r in to_judge])):
             r.update(parse_rubric(reply))
-            if r["domain"] in ("science", "chat") and r["reference_answer"] and r["judge_verdict"] in ("correct", "incorrect"):
+            if (
+                r["domain"] in ("science", "chat")
+                and r["reference_answer"]
+                and r["judge_verdict"] in ("correct", "incorrect")
+            ):
                 r["verdict_correct"] = "correct" if r["judge_verdict"] == "correct" else "wrong"
                 r["verdict_detail"] = "LLM judge against the reference answer"
             if r["judge_safe"] is False:
@@ -170,9 +210,15 @@ def _reward_cutoff(rows: list[dict], settings: VerificationSettings) -> float | 
     return max(cutoffs) if cutoffs else None
 
 
-def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox: Sandbox | None, settings: VerificationSettings,
-                     log: Callable[[str], None] = lambda _: None, judge: Judge | None = None,
-                     reward: RewardModel | None = None) -> StageOutput:
+def verify_responses(
+    responses: pl.DataFrame,
+    math: MathVerifier | None,
+    sandbox: Sandbox | None,
+    settings: VerificationSettings,
+    log: Callable[[str], None] = lambda _: None,
+    judge: Judge | None = None,
+    reward: RewardModel | None = None,
+) -> StageOutput:
     rows = responses.to_dicts()
     for r in rows:
         r["verdict_format"] = check_format(r)
@@ -201,13 +247,22 @@ def verify_responses(responses: pl.DataFrame, math: MathVerifier | None, sandbox
         elif r["verdict_correct"] not in ("correct", "skip"):
             rejects.append({**r, "reason": "incorrect", "detail": f"{r['verdict_correct']}: {r['verdict_detail']}"})
         elif settings.judge_min_correctness and (r["score_judge_correctness"] or 5) < settings.judge_min_correctness:
-            rejects.append({**r, "reason": "judge", "detail": f"judge correctness {r['score_judge_correctness']} < {settings.judge_min_correctness}"})
+            rejects.append(
+                {
+                    **r,
+                    "reason": "judge",
+                    "detail": f"judge correctness {r['score_judge_correctness']} < {settings.judge_min_correctness}",
+                }
+            )
         elif cutoff is not None and r["score_reward"] is not None and r["score_reward"] < cutoff:
-            rejects.append({**r, "reason": "reward", "detail": f"reward {r['score_reward']:.3f} < cutoff {cutoff:.3f}"})
+            rejects.append(
+                {**r, "reason": "reward", "detail": f"reward {r['score_reward']:.3f} < cutoff {cutoff:.3f}"}
+            )
         else:
             kept.append(r)
-    return StageOutput(kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(rows),
-                       report=_report(rows, kept))
+    return StageOutput(
+        kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(rows), report=_report(rows, kept)
+    )
 
 
 def _report(rows: list[dict], kept: list[dict]) -> dict:
@@ -215,7 +270,9 @@ def _report(rows: list[dict], kept: list[dict]) -> dict:
     verdicts = {name: dict(Counter(r[name].split(":")[0] for r in rows).most_common()) for name in VERDICTS}
     teacher = [r for r in rows if r["origin"] == "teacher"]
     kept_ids = {r["id"] for r in kept}
-    failing = Counter(r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] not in ("correct", "skip"))
+    failing = Counter(
+        r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] not in ("correct", "skip")
+    )
     checked = Counter(r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] != "skip")
     return {
         "verdicts": verdicts,

@@ -16,10 +16,10 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import polars as pl
@@ -56,8 +56,16 @@ def _atomic_write_text(text: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_partition(root: Path, asset: str, partition: str | None, out: StageOutput, run_id: str, extra: dict | None = None,
-                    catalog_timeout_s: float = 10.0, log=lambda _: None) -> dict:
+def write_partition(
+    root: Path,
+    asset: str,
+    partition: str | None,
+    out: StageOutput,
+    run_id: str,
+    extra: dict | None = None,
+    catalog_timeout_s: float = 10.0,
+    log=lambda _: None,
+) -> dict:
     """Write kept rows, rejects and the partition's info file; add missing catalog views (never fails on a busy catalog)."""
     _atomic_write_parquet(out.kept, partition_path(root, asset, partition))
     _atomic_write_parquet(out.rejects, partition_path(root, rejects_name(asset), partition))
@@ -65,7 +73,7 @@ def write_partition(root: Path, asset: str, partition: str | None, out: StageOut
         "asset": asset,
         "partition": partition or UNPARTITIONED,
         "run_id": run_id,
-        "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **out.counts(),
         "reject_reasons": reason_counts(out.rejects),
         **(extra or {}),
@@ -78,7 +86,9 @@ def write_partition(root: Path, asset: str, partition: str | None, out: StageOut
 def read_partition(root: Path, asset: str, partition: str | None) -> pl.DataFrame:
     path = partition_path(root, asset, partition)
     if not path.exists():
-        raise FileNotFoundError(f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)")
+        raise FileNotFoundError(
+            f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)"
+        )
     return pl.read_parquet(path)
 
 
@@ -88,7 +98,9 @@ def count_rows(root: Path, asset: str, partition: str | None) -> int:
 
     path = partition_path(root, asset, partition)
     if not path.exists():
-        raise FileNotFoundError(f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)")
+        raise FileNotFoundError(
+            f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)"
+        )
     return pq.ParquetFile(path).metadata.num_rows
 
 
@@ -147,10 +159,16 @@ def refresh_catalog(root: Path, assets: list[str], timeout_s: float = 10.0, log=
                 pattern = paths.warehouse_dir(root) / asset / "*.parquet"
                 if asset in existing and str(pattern) in (existing[asset] or ""):
                     continue
-                con.execute(f"CREATE OR REPLACE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)")
-            known |= set(todo) | {a for a in existing if str(paths.warehouse_dir(root) / a / "*.parquet") in (existing[a] or "")}
+                con.execute(
+                    f"CREATE OR REPLACE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+                )
+            known |= set(todo) | {
+                a for a in existing if str(paths.warehouse_dir(root) / a / "*.parquet") in (existing[a] or "")
+            }
     except duckdb.IOException as exc:
-        log(f"warehouse.duckdb is busy ({exc}); the data is written, views for {todo} will be created by the next write")
+        log(
+            f"warehouse.duckdb is busy ({exc}); the data is written, views for {todo} will be created by the next write"
+        )
         return False
     _atomic_write_text(json.dumps(sorted(known)), known_file)
     return True

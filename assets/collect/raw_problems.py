@@ -14,8 +14,12 @@ from thinkforge.stage import StageOutput
 
 
 class RawProblemsConfig(Config):
-    sources_file: str = Field("", description="the sources YAML for this run; empty: THINKFORGE_SOURCES, else data/sources.yaml")
-    include_inbox: bool = Field(True, description="also read files dropped under THINKFORGE_HOME/inbox/<format>/[<domain>/]")
+    sources_file: str = Field(
+        "", description="the sources YAML for this run; empty: THINKFORGE_SOURCES, else data/sources.yaml"
+    )
+    include_inbox: bool = Field(
+        True, description="also read files dropped under THINKFORGE_HOME/inbox/<format>/[<domain>/]"
+    )
 
 
 @asset(
@@ -40,10 +44,12 @@ def raw_problems(context: AssetExecutionContext, config: RawProblemsConfig) -> O
     context.log.info(f"collecting {domain} from {sum(s.may_yield(domain) for s in specs)} sources in {path}")
     out = collect.collect(specs, domain, log=context.log.info)
     metadata = stage_metadata(out, ["id", "source", "info_type", "problem", "reference_answer"])
-    metadata.update({
-        "sources_file": str(path),
-        "rows_by_source": MetadataValue.json(counts_table(out.kept, "source")),
-        "info_types": MetadataValue.json(counts_table(out.kept, "info_type")),
-        "with_existing_responses": int((out.kept["responses"].list.len() > 0).sum()) if out.kept.height else 0,
-    })
+    metadata.update(
+        {
+            "sources_file": str(path),
+            "rows_by_source": MetadataValue.json(counts_table(out.kept, "source")),
+            "info_types": MetadataValue.json(counts_table(out.kept, "info_type")),
+            "with_existing_responses": int((out.kept["responses"].list.len() > 0).sum()) if out.kept.height else 0,
+        }
+    )
     return Output(out, metadata=metadata)

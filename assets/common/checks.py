@@ -1,6 +1,5 @@
 """Asset checks shared by every stage."""
 
-
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetsDefinition, asset_check
 
 from resources.warehouse import WarehouseResource
@@ -11,8 +10,13 @@ def rows_conserved_check(asset_def: AssetsDefinition):
     """rows in = rows out + rows rejected, counted from the stored partition files."""
     asset_name = asset_def.key.path[-1]
 
-    @asset_check(asset=asset_def, name="rows_conserved", partitions_def=asset_def.partitions_def, blocking=True,
-                 description="Every input row is either kept or stored in the rejects table with a reason (rows in = out + rejected).")
+    @asset_check(
+        asset=asset_def,
+        name="rows_conserved",
+        partitions_def=asset_def.partitions_def,
+        blocking=True,
+        description="Every input row is either kept or stored in the rejects table with a reason (rows in = out + rejected).",
+    )
     def _check(context: AssetCheckExecutionContext, warehouse_store: WarehouseResource) -> AssetCheckResult:
         partition = context.partition_key if asset_def.partitions_def else None
         info = warehouse_store.info(asset_name, partition) or {}
@@ -22,7 +26,12 @@ def rows_conserved_check(asset_def: AssetsDefinition):
         return AssetCheckResult(
             passed=rows_in == kept + rejected,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"rows_in": rows_in, "rows_out": kept, "rows_rejected": rejected, "missing": rows_in - kept - rejected},
+            metadata={
+                "rows_in": rows_in,
+                "rows_out": kept,
+                "rows_rejected": rejected,
+                "missing": rows_in - kept - rejected,
+            },
         )
 
     return _check

@@ -21,4 +21,6 @@ def run_config(settings_cls: type[StageSettings], name: str | None = None) -> ty
     """A Dagster Config class with exactly the settings' fields (types, defaults, descriptions)."""
     fields = {key: (field.annotation, field) for key, field in settings_cls.model_fields.items()}
     name = name or settings_cls.__name__.removesuffix("Settings") + "Config"
-    return create_model(name, __base__=Config, __doc__=settings_cls.__doc__, __module__=settings_cls.__module__, **fields)
+    return create_model(
+        name, __base__=Config, __doc__=settings_cls.__doc__, __module__=settings_cls.__module__, **fields
+    )

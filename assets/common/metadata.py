@@ -39,7 +39,9 @@ def stage_metadata(out: StageOutput, sample_columns: list[str]) -> dict:
         "rows_rejected": out.rejects.height,
         "dagster/partition_row_count": kept.height,
         "reject_reasons": MetadataValue.json(reason_counts(out.rejects)),
-        "dagster/column_schema": TableSchema(columns=[TableColumn(name, str(dtype)) for name, dtype in kept.schema.items()]),
+        "dagster/column_schema": TableSchema(
+            columns=[TableColumn(name, str(dtype)) for name, dtype in kept.schema.items()]
+        ),
         "sample_rows": MetadataValue.md(markdown_table(kept, sample_columns)),
     }
     if out.rejects.height:

@@ -15,7 +15,11 @@ def code_version(*relative: str) -> str:
     digest = hashlib.sha256()
     for rel in relative:
         target = LIB / rel
-        files = sorted(p for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if target.is_dir() else [target]
+        files = (
+            sorted(p for p in target.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if target.is_dir()
+            else [target]
+        )
         for path in files:
             digest.update(path.relative_to(LIB).as_posix().encode())
             digest.update(path.read_bytes())

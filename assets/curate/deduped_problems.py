@@ -4,16 +4,15 @@ import numpy as np
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from assets.common.config import run_config
 from assets.common.metadata import markdown_table, stage_metadata
 from assets.common.partitions import domain_partitions
-from assets.common.config import run_config
 from assets.common.versions import code_version
 from resources.embedding import EmbedderResource
 from thinkforge import paths
 from thinkforge.dedup import DedupSettings, DedupStore, dedup
 from thinkforge.evalsets import load_eval_set
 from thinkforge.stage import StageOutput
-
 
 DedupConfig = run_config(DedupSettings)
 
@@ -26,11 +25,16 @@ def _histogram(values: list[float]) -> str:
     return "\n".join(rows)
 
 
-@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", kinds={"parquet", "faiss"},
-       code_version=code_version("dedup", "evalsets.py"),
-       description="Problems after decontamination against eval sets, exact dedup and template-aware embedding dedup (FAISS).")
-def deduped_problems(context: AssetExecutionContext, config: DedupConfig, embedder: EmbedderResource,
-                     raw_problems: pl.DataFrame) -> Output[StageOutput]:
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet", "faiss"},
+    code_version=code_version("dedup", "evalsets.py"),
+    description="Problems after decontamination against eval sets, exact dedup and template-aware embedding dedup (FAISS).",
+)
+def deduped_problems(
+    context: AssetExecutionContext, config: DedupConfig, embedder: EmbedderResource, raw_problems: pl.DataFrame
+) -> Output[StageOutput]:
     domain = context.partition_key
     eval_items: dict[str, str] = {}
     dedup_settings = DedupSettings.from_config(config)
@@ -41,18 +45,26 @@ def deduped_problems(context: AssetExecutionContext, config: DedupConfig, embedd
     out = dedup(raw_problems, embedder.embed, store, dedup_settings, eval_items, eval_store, log=context.log.info)
     metadata = stage_metadata(out, ["id", "source", "cluster_size", "problem"])
     merged = [{"problem": a, "kept": b, "cosine": round(s, 3)} for a, b, s in out.report.pairs_merged]
-    apart = [{"problem": a, "other": b, "cosine": round(s, 3), "why": why} for a, b, s, why in out.report.pairs_kept_apart]
-    metadata.update({
-        "exact_duplicates": out.report.exact_duplicates,
-        "near_duplicates": out.report.near_duplicates,
-        "contaminated": out.report.contaminated,
-        "template_guard_blocked": out.report.guard_blocked,
-        "clusters_merged": out.report.clusters,
-        "embedded_new": out.report.embedded,
-        "embeddings_reused": out.report.embeddings_reused,
-        "similarity_histogram": MetadataValue.md(_histogram(out.report.max_similarity)),
-        "pairs_merged": MetadataValue.md(markdown_table(pl.DataFrame(merged), ["cosine", "problem", "kept"]) if merged else "none"),
-        "pairs_kept_apart": MetadataValue.md(markdown_table(pl.DataFrame(apart), ["cosine", "why", "problem", "other"]) if apart else "none"),
-        "eval_items": len(eval_items),
-    })
+    apart = [
+        {"problem": a, "other": b, "cosine": round(s, 3), "why": why} for a, b, s, why in out.report.pairs_kept_apart
+    ]
+    metadata.update(
+        {
+            "exact_duplicates": out.report.exact_duplicates,
+            "near_duplicates": out.report.near_duplicates,
+            "contaminated": out.report.contaminated,
+            "template_guard_blocked": out.report.guard_blocked,
+            "clusters_merged": out.report.clusters,
+            "embedded_new": out.report.embedded,
+            "embeddings_reused": out.report.embeddings_reused,
+            "similarity_histogram": MetadataValue.md(_histogram(out.report.max_similarity)),
+            "pairs_merged": MetadataValue.md(
+                markdown_table(pl.DataFrame(merged), ["cosine", "problem", "kept"]) if merged else "none"
+            ),
+            "pairs_kept_apart": MetadataValue.md(
+                markdown_table(pl.DataFrame(apart), ["cosine", "why", "problem", "other"]) if apart else "none"
+            ),
+            "eval_items": len(eval_items),
+        }
+    )
     return Output(out, metadata=metadata)

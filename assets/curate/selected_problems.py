@@ -5,25 +5,32 @@ from contextlib import ExitStack
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import counts_table, generation_metadata, stage_metadata
 from assets.common.partitions import domain_partitions
-from assets.common.config import run_config
 from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.judging import LazyJudge
 from thinkforge.selection import SelectSettings, select
 from thinkforge.stage import StageOutput
 
-
 SelectConfig = run_config(SelectSettings)
 
 
-@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", kinds={"parquet"},
-       pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=["base_model"], code_version=code_version("selection", "templates/select_judge.txt"),
-       description="Problems that pass the select rules, with language, difficulty (1-10), quality (1-10) and category.")
-def selected_problems(context: AssetExecutionContext, config: SelectConfig, judge: ModelResource,
-                      deduped_problems: pl.DataFrame) -> Output[StageOutput]:
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["base_model"],
+    code_version=code_version("selection", "templates/select_judge.txt"),
+    description="Problems that pass the select rules, with language, difficulty (1-10), quality (1-10) and category.",
+)
+def selected_problems(
+    context: AssetExecutionContext, config: SelectConfig, judge: ModelResource, deduped_problems: pl.DataFrame
+) -> Output[StageOutput]:
     domain = context.partition_key
     with ExitStack() as stack:
         rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, config.judge_max_tokens)
@@ -32,12 +39,16 @@ def selected_problems(context: AssetExecutionContext, config: SelectConfig, judg
         out = select(deduped_problems, domain, rater if config.judge else None, settings, log=context.log.info)
     metadata = stage_metadata(out, ["id", "difficulty", "quality", "category", "language", "problem"])
     metadata.update(generation_metadata(rater.stats))
-    metadata.update({
-        "judged_rows": out.report.judged,
-        "judge_parse_rate": round(out.report.judge_parsed / out.report.judged, 3) if out.report.judged else 1.0,
-        "rated_from_metadata": out.report.from_metadata,
-        "difficulty": MetadataValue.json(counts_table(out.kept.with_columns(pl.col("difficulty").cast(pl.String)), "difficulty")),
-        "categories": MetadataValue.json(counts_table(out.kept, "category")),
-        "languages": MetadataValue.json(counts_table(out.kept, "language")),
-    })
+    metadata.update(
+        {
+            "judged_rows": out.report.judged,
+            "judge_parse_rate": round(out.report.judge_parsed / out.report.judged, 3) if out.report.judged else 1.0,
+            "rated_from_metadata": out.report.from_metadata,
+            "difficulty": MetadataValue.json(
+                counts_table(out.kept.with_columns(pl.col("difficulty").cast(pl.String)), "difficulty")
+            ),
+            "categories": MetadataValue.json(counts_table(out.kept, "category")),
+            "languages": MetadataValue.json(counts_table(out.kept, "language")),
+        }
+    )
     return Output(out, metadata=metadata)

@@ -3,40 +3,57 @@
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import counts_table, generation_metadata, stage_metadata
 from assets.common.partitions import domain_partitions
-from assets.common.config import run_config
 from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.distill import DistillSettings, distill
 from thinkforge.generation import GenerationStats
 from thinkforge.stage import StageOutput
 
-
 DistillConfig = run_config(DistillSettings)
 
 
-@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", kinds={"parquet"},
-       pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=["base_model"],
-       code_version=code_version("distill.py", "templates/distill_math.txt", "templates/distill_code.txt",
-                                 "templates/distill_science.txt", "templates/distill_chat.txt"),
-       description="Candidate responses: existing ones from the sources and K teacher samples per problem (<think>…</think> + answer).")
-def distilled_responses(context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource,
-                        selected_problems: pl.DataFrame) -> Output[StageOutput]:
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["base_model"],
+    code_version=code_version(
+        "distill.py",
+        "templates/distill_math.txt",
+        "templates/distill_code.txt",
+        "templates/distill_science.txt",
+        "templates/distill_chat.txt",
+    ),
+    description="Candidate responses: existing ones from the sources and K teacher samples per problem (<think>…</think> + answer).",
+)
+def distilled_responses(
+    context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource, selected_problems: pl.DataFrame
+) -> Output[StageOutput]:
     settings = DistillSettings.from_config(config)
     stats = GenerationStats()
     if selected_problems.height and settings.samples:
         with teacher.generator(log=context.log.info) as generator:
-            out = distill(selected_problems, context.partition_key, generator.generate, generator.backend.model_id, settings)
+            out = distill(
+                selected_problems, context.partition_key, generator.generate, generator.backend.model_id, settings
+            )
             stats = generator.stats
     else:
         out = distill(selected_problems, context.partition_key, None, "", settings)
     metadata = stage_metadata(out, ["id", "origin", "model", "finish_reason", "response"])
     metadata.update(generation_metadata(stats))
-    metadata.update({
-        "origins": MetadataValue.json(counts_table(out.kept, "origin")),
-        "finish_reasons": MetadataValue.json(counts_table(out.kept.filter(pl.col("origin") == "teacher"), "finish_reason")),
-        "problems": selected_problems.height,
-    })
+    metadata.update(
+        {
+            "origins": MetadataValue.json(counts_table(out.kept, "origin")),
+            "finish_reasons": MetadataValue.json(
+                counts_table(out.kept.filter(pl.col("origin") == "teacher"), "finish_reason")
+            ),
+            "problems": selected_problems.height,
+        }
+    )
     return Output(out, metadata=metadata)

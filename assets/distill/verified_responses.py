@@ -5,45 +5,69 @@ from contextlib import ExitStack
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import generation_metadata, stage_metadata
 from assets.common.partitions import domain_partitions
-from assets.common.config import run_config
 from assets.common.versions import code_version
 from resources.generation import ModelResource
-from thinkforge.judging import LazyJudge
-from thinkforge.judging import RewardModel
-from thinkforge.verification import VerificationSettings, verify_responses
+from thinkforge.judging import LazyJudge, RewardModel
 from thinkforge.stage import StageOutput
+from thinkforge.verification import VerificationSettings, verify_responses
 from thinkforge.verify import Limits, MathVerifier, Sandbox
-
 
 VerificationConfig = run_config(VerificationSettings)
 
 
-@asset(partitions_def=domain_partitions, io_manager_key="warehouse_io", kinds={"parquet"},
-       pool=GPU_POOL, op_tags=GPU_OP_TAGS, deps=["base_model"],
-       code_version=code_version("verification.py", "verify", "judging.py", "templates/judge_rubric.txt"),
-       description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
-                   "(math-verify for math, the bubblewrap sandbox for code); every verdict is a column.")
-def verified_responses(context: AssetExecutionContext, config: VerificationConfig, judge: ModelResource,
-                       distilled_responses: pl.DataFrame) -> Output[StageOutput]:
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["base_model"],
+    code_version=code_version("verification.py", "verify", "judging.py", "templates/judge_rubric.txt"),
+    description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
+    "(math-verify for math, the bubblewrap sandbox for code); every verdict is a column.",
+)
+def verified_responses(
+    context: AssetExecutionContext, config: VerificationConfig, judge: ModelResource, distilled_responses: pl.DataFrame
+) -> Output[StageOutput]:
     domain = context.partition_key
     settings = VerificationSettings.from_config(config)
-    sandbox = Sandbox(limits=Limits(timeout_s=config.sandbox_timeout_s, memory_mb=config.sandbox_memory_mb)) if domain == "code" else None
+    sandbox = (
+        Sandbox(limits=Limits(timeout_s=config.sandbox_timeout_s, memory_mb=config.sandbox_memory_mb))
+        if domain == "code"
+        else None
+    )
     with ExitStack() as stack:
         rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, config.judge_max_tokens)
 
-        math = stack.enter_context(MathVerifier(workers=config.math_workers, timeout_s=config.math_timeout_s)) if domain == "math" else None
+        math = (
+            stack.enter_context(MathVerifier(workers=config.math_workers, timeout_s=config.math_timeout_s))
+            if domain == "math"
+            else None
+        )
         reward = RewardModel(config.reward_model) if config.reward_model else None
-        out = verify_responses(distilled_responses, math, sandbox, settings, log=context.log.info,
-                               judge=rater if config.judge else None, reward=reward)
-    metadata = stage_metadata(out, ["id", "origin", "verdict_correct", "score_judge_correctness", "pass_rate", "response"])
+        out = verify_responses(
+            distilled_responses,
+            math,
+            sandbox,
+            settings,
+            log=context.log.info,
+            judge=rater if config.judge else None,
+            reward=reward,
+        )
+    metadata = stage_metadata(
+        out, ["id", "origin", "verdict_correct", "score_judge_correctness", "pass_rate", "response"]
+    )
     metadata.update(generation_metadata(rater.stats))
-    metadata.update({
-        "verdicts": MetadataValue.json(out.report["verdicts"]),
-        "teacher_accept_rate": out.report["teacher_accept_rate"],
-        "problems_with_pass_rate": out.report["problems_with_pass_rate"],
-        "source_solutions_failing": MetadataValue.json(out.report["source_solutions_failing"]),
-    })
+    metadata.update(
+        {
+            "verdicts": MetadataValue.json(out.report["verdicts"]),
+            "teacher_accept_rate": out.report["teacher_accept_rate"],
+            "problems_with_pass_rate": out.report["problems_with_pass_rate"],
+            "source_solutions_failing": MetadataValue.json(out.report["source_solutions_failing"]),
+        }
+    )
     return Output(out, metadata=metadata)

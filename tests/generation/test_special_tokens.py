@@ -7,8 +7,10 @@ from transformers import AutoTokenizer
 
 from thinkforge.generation.backends import TransformersBackend, VLLMBackend
 
-BOS_TEMPLATE = ("{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+BOS_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 
 
 def _bos_tokenizer(tiny_model):
@@ -16,15 +18,18 @@ def _bos_tokenizer(tiny_model):
     tok.bos_token = "<|endoftext|>"
     bos = tok.convert_tokens_to_ids("<|endoftext|>")
     # like Llama 3's tokenizer: the tokenizer itself prepends BOS when asked for special tokens
-    tok._tokenizer.post_processor = processors.TemplateProcessing(single="<|endoftext|> $A", special_tokens=[("<|endoftext|>", bos)])
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|endoftext|> $A", special_tokens=[("<|endoftext|>", bos)]
+    )
     tok.chat_template = BOS_TEMPLATE
     return tok, bos
 
 
 def test_vllm_backend_hands_the_engine_token_ids_with_one_bos(tiny_model):
     tok, bos = _bos_tokenizer(tiny_model)
-    rendered = tok.apply_chat_template([{"role": "user", "content": "What is two plus two?"}], tokenize=False,
-                                       add_generation_prompt=True)
+    rendered = tok.apply_chat_template(
+        [{"role": "user", "content": "What is two plus two?"}], tokenize=False, add_generation_prompt=True
+    )
     assert tok(rendered)["input_ids"].count(bos) == 2  # what LLM.generate(text) would have tokenized
     (prompt,) = VLLMBackend.token_prompts(SimpleNamespace(tokenizer=tok), [rendered])
     assert prompt["prompt_token_ids"].count(bos) == 1 and prompt["prompt_token_ids"][0] == bos

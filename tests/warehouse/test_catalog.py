@@ -17,16 +17,25 @@ def _out(n: int) -> StageOutput:
 
 def test_writes_go_on_while_a_notebook_holds_the_catalog(tmp_path):
     warehouse.write_partition(tmp_path, "a", "math", _out(2), run_id="r1")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"),
-        str(tmp_path / "warehouse.duckdb")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            ("import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(60)"),
+            str(tmp_path / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
         warehouse.write_partition(tmp_path, "a", "code", _out(3), run_id="r2")  # its views exist: no catalog access
         assert time.monotonic() - started < 1.0
         messages = []
-        warehouse.write_partition(tmp_path, "b", "math", _out(1), run_id="r3", catalog_timeout_s=1.0, log=messages.append)
+        warehouse.write_partition(
+            tmp_path, "b", "math", _out(1), run_id="r3", catalog_timeout_s=1.0, log=messages.append
+        )
         assert warehouse.count_rows(tmp_path, "b", "math") == 1 and "busy" in messages[0]
     finally:
         holder.kill()

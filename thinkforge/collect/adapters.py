@@ -7,8 +7,9 @@ FieldError naming the field that is missing or malformed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from thinkforge.answers import final_number, last_boxed
 from thinkforge.collect.fields import FieldError, json_field, opt_dict, opt_list, opt_str, req_str
@@ -35,7 +36,9 @@ class Parsed:
         return "ground_truth" if self.ground_truth else "none"
 
 
-def response(text: str | None, model: str | None = None, correct: bool | None = None, finish_reason: str | None = None):
+def response(
+    text: str | None, model: str | None = None, correct: bool | None = None, finish_reason: str | None = None
+):
     return {"model": model, "text": text, "correct": correct, "finish_reason": finish_reason}
 
 
@@ -66,7 +69,11 @@ def _answer_or_boxed(answer: str | None, solution: str | None) -> str | None:
 def numinamath(rec: dict) -> Parsed:
     solution = opt_str(rec, "solution")
     reference = _answer_or_boxed(opt_str(rec, "answer"), solution)
-    meta = {k: rec.get(k) for k in ("source", "problem_type", "question_type", "problem_is_valid", "solution_is_valid", "synthetic") if k in rec}
+    meta = {
+        k: rec.get(k)
+        for k in ("source", "problem_type", "question_type", "problem_is_valid", "solution_is_valid", "synthetic")
+        if k in rec
+    }
     return Parsed(
         problem=req_str(rec, "problem"),
         reference_answer=reference,
@@ -163,7 +170,12 @@ def apps(rec: dict) -> Parsed:
         problem=problem,
         test_cases=test_spec,
         responses=[response(code, "human", True) for code in solutions if isinstance(code, str)],
-        meta={"problem_id": rec.get("problem_id"), "difficulty": rec.get("difficulty"), "url": rec.get("url"), "starter_code": starter},
+        meta={
+            "problem_id": rec.get("problem_id"),
+            "difficulty": rec.get("difficulty"),
+            "url": rec.get("url"),
+            "starter_code": starter,
+        },
     )
 
 
@@ -192,7 +204,9 @@ def code_contests(rec: dict) -> Parsed:
     cases = [c for name in split for c in split[name]]
     return Parsed(
         problem=req_str(rec, "description"),
-        test_cases=tests("stdio", cases, time_limit_s=seconds or None, memory_limit_mb=memory // 2**20 if memory else None),
+        test_cases=tests(
+            "stdio", cases, time_limit_s=seconds or None, memory_limit_mb=memory // 2**20 if memory else None
+        ),
         responses=_cc_solutions(rec, "solutions", True) + _cc_solutions(rec, "incorrect_solutions", False),
         meta={
             "name": rec.get("name"),
@@ -212,7 +226,9 @@ def codeforces(rec: dict) -> Parsed:
             parts.append(f"## {title}\n\n{rec[key]}")
     examples = [e for e in opt_list(rec, "examples") if isinstance(e, dict)]
     for n, ex in enumerate(examples, start=1):
-        parts.append(f"## Example {n}\n\nInput:\n```\n{ex.get('input', '')}\n```\nOutput:\n```\n{ex.get('output', '')}\n```")
+        parts.append(
+            f"## Example {n}\n\nInput:\n```\n{ex.get('input', '')}\n```\nOutput:\n```\n{ex.get('output', '')}\n```"
+        )
     if opt_str(rec, "note"):
         parts.append(f"## Note\n\n{rec['note']}")
     official = [t for t in opt_list(rec, "official_tests") if isinstance(t, dict)]
@@ -251,7 +267,11 @@ def champ(rec: dict) -> Parsed:
         problem=req_str(rec, "problem"),
         reference_answer=_stripped(opt_str(rec, "answer")),
         responses=responses,
-        meta={"identifier": rec.get("identifier"), "category": rec.get("category"), "prompting": sorted(opt_dict(rec, "model_answers"))},
+        meta={
+            "identifier": rec.get("identifier"),
+            "category": rec.get("category"),
+            "prompting": sorted(opt_dict(rec, "model_answers")),
+        },
         ground_truth=bool(steps),
     )
 
@@ -263,6 +283,7 @@ GENERIC_FIELDS = ("problem", "reference_answer", "test_cases", "responses", "dom
 
 def generic(rec: dict, columns: dict[str, str]) -> Parsed:
     """Generic JSONL / Parquet / CSV rows; `columns` maps pool fields to the file's columns."""
+
     def col(name: str) -> str:
         return columns.get(name, name)
 
@@ -343,14 +364,17 @@ def champ_records() -> Iterator[tuple[int, dict]]:
             replies = [m.text for m in conv.messages or [] if m.role.startswith("Model.") and m.text]
             if name.endswith("|0-Shot") and replies:
                 answers[name] = "\n\n".join(replies)
-        yield number, {
-            "identifier": key,
-            "problem": p.text,
-            "answer": p.answer,
-            "category": p.category,
-            "solution_steps": [s.text for s in (p.solution.steps if p.solution else None) or []],
-            "model_answers": answers,
-        }
+        yield (
+            number,
+            {
+                "identifier": key,
+                "problem": p.text,
+                "answer": p.answer,
+                "category": p.category,
+                "solution_steps": [s.text for s in (p.solution.steps if p.solution else None) or []],
+                "model_answers": answers,
+            },
+        )
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ def _resolve_files(raw_path: str, base: Path, where: str) -> tuple[Path, ...]:
     elif path.is_file():
         files = [path]
     else:
-        raise ConfigError(f"{where}: path {raw_path!r} does not exist (resolved to {path}); fix the path or remove the entry")
+        raise ConfigError(
+            f"{where}: path {raw_path!r} does not exist (resolved to {path}); fix the path or remove the entry"
+        )
     if not files:
         raise ConfigError(f"{where}: path {raw_path!r} matched no files (resolved to {path})")
     return tuple(files)
@@ -108,8 +110,15 @@ def parse_entry(entry: Any, index: int, base: Path, formats: set[str], default_m
     if spec.path is None and spec.format not in PACKAGED_FORMATS:
         raise ConfigError(f"{where}.path: required for format {spec.format!r}")
     files = _resolve_files(spec.path, base, where) if spec.path is not None else ()
-    return SourceSpec(name=spec.name, format=spec.format, files=files, domain=spec.domain, limit=spec.limit, columns=columns,
-                      max_row_bytes=spec.max_row_bytes or default_max_bytes)
+    return SourceSpec(
+        name=spec.name,
+        format=spec.format,
+        files=files,
+        domain=spec.domain,
+        limit=spec.limit,
+        columns=columns,
+        max_row_bytes=spec.max_row_bytes or default_max_bytes,
+    )
 
 
 def load_sources(path: Path, formats: set[str]) -> list[SourceSpec]:

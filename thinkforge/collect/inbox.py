@@ -17,7 +17,10 @@ def inbox_files(inbox: Path) -> tuple[list[Path], list[str]]:
     for path in sorted(p for p in inbox.rglob("*") if p.is_file() and not p.name.startswith(".")):
         rel = path.relative_to(inbox)
         if len(rel.parts) < 2 or rel.parts[0] not in FORMATS or not _readable_suffix(path):
-            warnings.append(f"inbox file {rel} ignored: put it under inbox/<format>/ with a .jsonl/.jsonl.gz/.json/.parquet/.csv name; formats: {', '.join(sorted(FORMATS))}")
+            warnings.append(
+                f"inbox file {rel} ignored: put it under inbox/<format>/ with a .jsonl/.jsonl.gz/.json/.parquet/.csv name; "
+                f"formats: {', '.join(sorted(FORMATS))}"
+            )
             continue
         files.append(path)
     return files, warnings
@@ -27,7 +30,14 @@ def inbox_spec(inbox: Path, path: Path) -> SourceSpec:
     rel = path.relative_to(inbox)
     domain = rel.parts[1] if len(rel.parts) > 2 and rel.parts[1] in DOMAINS else "auto"
     columns = {"problem": "problem"} if FORMATS[rel.parts[0]].generic else {}
-    return SourceSpec(name=f"inbox/{rel.as_posix()}", format=rel.parts[0], files=(path,), domain=domain, columns=columns, max_row_bytes=DEFAULT_MAX_ROW_BYTES)
+    return SourceSpec(
+        name=f"inbox/{rel.as_posix()}",
+        format=rel.parts[0],
+        files=(path,),
+        domain=domain,
+        columns=columns,
+        max_row_bytes=DEFAULT_MAX_ROW_BYTES,
+    )
 
 
 def inbox_sources(inbox: Path) -> tuple[list[SourceSpec], list[str]]:

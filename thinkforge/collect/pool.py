@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import polars as pl
 
@@ -47,7 +48,9 @@ def _records(spec: SourceSpec) -> Iterator[tuple[str, str, int, Any]]:
     if adapter.packaged and not spec.files:
         rows = ((f"package:{spec.format}", "row", n, rec) for n, rec in adapter.packaged())
     else:
-        rows = ((str(path), unit(path), n, rec) for path in spec.files for n, rec in read_records(path, spec.max_row_bytes))
+        rows = (
+            (str(path), unit(path), n, rec) for path in spec.files for n, rec in read_records(path, spec.max_row_bytes)
+        )
     for count, item in enumerate(rows):
         if spec.limit is not None and count >= spec.limit:
             return
@@ -66,7 +69,9 @@ def _row_domain(spec: SourceSpec, parsed: Parsed) -> str:
         return spec.domain
     if parsed.domain is not None:
         if parsed.domain not in DOMAINS:
-            raise FieldError(spec.columns.get("domain", "domain"), f"{parsed.domain!r} is not one of {', '.join(DOMAINS)}")
+            raise FieldError(
+                spec.columns.get("domain", "domain"), f"{parsed.domain!r} is not one of {', '.join(DOMAINS)}"
+            )
         return parsed.domain
     return FORMATS[spec.format].domain or classify_domain(parsed.problem, bool(parsed.test_cases))
 
@@ -82,29 +87,63 @@ def iter_rows(spec: SourceSpec) -> Iterator[tuple[str, bool, dict]]:
         where = f"source {spec.name!r} file {file_label} {row_unit} {number}"
         base = {"parent_ids": [], "source": spec.name, "source_file": file_label, "source_row": number}
         if isinstance(record, BadRow):
-            yield _fallback_domain(spec), False, {**base, "domain": _fallback_domain(spec), "reason": record.reason, "detail": f"{where}: {record.detail}", "raw": record.raw}
+            yield (
+                _fallback_domain(spec),
+                False,
+                {
+                    **base,
+                    "domain": _fallback_domain(spec),
+                    "reason": record.reason,
+                    "detail": f"{where}: {record.detail}",
+                    "raw": record.raw,
+                },
+            )
             continue
         raw = json.dumps(record, ensure_ascii=False, default=str)
         try:
             parsed = _parse(spec, record)
             domain = _row_domain(spec, parsed)
         except FieldError as exc:
-            yield _fallback_domain(spec), False, {**base, "domain": _fallback_domain(spec), "reason": exc.reason, "detail": f"{where}: {exc}", "raw": raw}
+            yield (
+                _fallback_domain(spec),
+                False,
+                {
+                    **base,
+                    "domain": _fallback_domain(spec),
+                    "reason": exc.reason,
+                    "detail": f"{where}: {exc}",
+                    "raw": raw,
+                },
+            )
             continue
         if not parsed.problem.strip():
             field = spec.columns.get("problem", "problem") if FORMATS[spec.format].generic else "problem"
-            yield domain, False, {**base, "domain": domain, "reason": "empty_problem", "detail": f"{where}: field {field!r}: problem text is empty", "raw": raw}
+            yield (
+                domain,
+                False,
+                {
+                    **base,
+                    "domain": domain,
+                    "reason": "empty_problem",
+                    "detail": f"{where}: field {field!r}: problem text is empty",
+                    "raw": raw,
+                },
+            )
             continue
-        yield domain, True, {
-            **base,
-            "domain": domain,
-            "problem": parsed.problem,
-            "info_type": parsed.info_type,
-            "reference_answer": parsed.reference_answer,
-            "test_cases": json.dumps(parsed.test_cases, ensure_ascii=False) if parsed.test_cases else None,
-            "responses": parsed.responses,
-            "meta": canonical_json(parsed.meta),
-        }
+        yield (
+            domain,
+            True,
+            {
+                **base,
+                "domain": domain,
+                "problem": parsed.problem,
+                "info_type": parsed.info_type,
+                "reference_answer": parsed.reference_answer,
+                "test_cases": json.dumps(parsed.test_cases, ensure_ascii=False) if parsed.test_cases else None,
+                "responses": parsed.responses,
+                "meta": canonical_json(parsed.meta),
+            },
+        )
 
 
 def collect(specs: list[SourceSpec], domain: str, log: Callable[[str], None] = lambda _: None) -> StageOutput:
@@ -126,11 +165,15 @@ def collect(specs: list[SourceSpec], domain: str, log: Callable[[str], None] = l
                 kept.append(row)
                 n_kept += 1
             else:
-                row["id"] = row_id(f"{STAGE}_rejects", [], [row["source"], row["source_file"], row["source_row"], row["raw"]])
+                row["id"] = row_id(
+                    f"{STAGE}_rejects", [], [row["source"], row["source_file"], row["source_row"], row["raw"]]
+                )
                 rejects.append(row)
                 n_rejected += 1
         log(f"source {spec.name} ({spec.format}) → {domain}: {n_kept} kept, {n_rejected} rejected")
-    return StageOutput(kept=frame(kept, POOL_SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(kept) + len(rejects))
+    return StageOutput(
+        kept=frame(kept, POOL_SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(kept) + len(rejects)
+    )
 
 
 def domains_of(spec: SourceSpec) -> set[str]:

@@ -10,9 +10,10 @@ import csv
 import gzip
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -58,13 +59,17 @@ def _json_lines(path: Path, max_row_bytes: int) -> Iterator[Item]:
             yield number, _parse_json_line(line.rstrip(b"\r\n"), max_row_bytes)
 
 
-def _parse_json_line(line: bytes, max_row_bytes: int) -> "dict[str, Any] | BadRow":
+def _parse_json_line(line: bytes, max_row_bytes: int) -> dict[str, Any] | BadRow:
     if len(line) > max_row_bytes:
-        return BadRow("oversized", f"{len(line)} bytes > max_row_bytes={max_row_bytes}", line.decode("utf-8", "backslashreplace"))
+        return BadRow(
+            "oversized", f"{len(line)} bytes > max_row_bytes={max_row_bytes}", line.decode("utf-8", "backslashreplace")
+        )
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return BadRow("bad_encoding", f"not UTF-8 at byte {exc.start}: {exc.reason}", line.decode("utf-8", "backslashreplace"))
+        return BadRow(
+            "bad_encoding", f"not UTF-8 at byte {exc.start}: {exc.reason}", line.decode("utf-8", "backslashreplace")
+        )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -88,7 +93,7 @@ def _json_file(path: Path, max_row_bytes: int) -> Iterator[Item]:
         yield number, _check_value(value, max_row_bytes)
 
 
-def _check_value(value: Any, max_row_bytes: int) -> "dict[str, Any] | BadRow":
+def _check_value(value: Any, max_row_bytes: int) -> dict[str, Any] | BadRow:
     raw = json.dumps(value, ensure_ascii=False, default=str)
     if len(raw.encode("utf-8", "surrogatepass")) > max_row_bytes:
         return BadRow("oversized", f"{len(raw)} chars > max_row_bytes={max_row_bytes}", raw)

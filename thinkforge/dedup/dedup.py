@@ -9,19 +9,19 @@ normalized text, or is within `threshold` cosine of a kept row *and* has the sam
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
-from pydantic import Field
 import polars as pl
+from pydantic import Field
 
 from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
 from thinkforge.dedup.semantic import build_index, neighbors
 from thinkforge.dedup.store import DedupStore
-from thinkforge.ids import row_id
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame, StageSettings
 from thinkforge.evalsets import DEFAULT_EVAL_SETS
+from thinkforge.ids import row_id
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
 STAGE = "deduped_problems"
 INFO_RANK = {"test_cases": 2, "reference_answer": 2, "ground_truth": 1, "none": 0}
@@ -33,16 +33,28 @@ Embed = Callable[[list[str]], np.ndarray]
 class DedupSettings(StageSettings):
     """Decontamination, exact dedup and template-aware embedding dedup."""
 
-    threshold: float = Field(0.9, description="cosine at or above which a pair is a near duplicate (the AM team used > 0.9)")
+    threshold: float = Field(
+        0.9, description="cosine at or above which a pair is a near duplicate (the AM team used > 0.9)"
+    )
     index: str = Field("flat", description="FAISS index: flat (exact) | ivf (approximate, for large pools)")
     nprobe: int = Field(8, description="IVF lists searched per query (ivf only)")
-    template_guard: bool = Field(True, description="same template with other numbers/constants/tests is not a duplicate")
-    source_preference: list[str] = Field(default_factory=list, description="source names, earlier wins ties between duplicates")
-    near_miss_margin: float = Field(0.1, description="pairs this far below the threshold are shown in metadata as kept apart")
-    eval_sets: list[str] = Field(default_factory=lambda: list(DEFAULT_EVAL_SETS),
-                                 description="evaluation sets to decontaminate against: 'humaneval' or JSONL files with `problem`")
+    template_guard: bool = Field(
+        True, description="same template with other numbers/constants/tests is not a duplicate"
+    )
+    source_preference: list[str] = Field(
+        default_factory=list, description="source names, earlier wins ties between duplicates"
+    )
+    near_miss_margin: float = Field(
+        0.1, description="pairs this far below the threshold are shown in metadata as kept apart"
+    )
+    eval_sets: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EVAL_SETS),
+        description="evaluation sets to decontaminate against: 'humaneval' or JSONL files with `problem`",
+    )
     ngram: int = Field(8, description="word n-gram length of the decontamination overlap test (as open-r1)")
-    contamination_threshold: float = Field(0.95, description="cosine to an eval item at or above which a problem is contaminated")
+    contamination_threshold: float = Field(
+        0.95, description="cosine to an eval item at or above which a problem is contaminated"
+    )
 
 
 @dataclass
@@ -105,13 +117,22 @@ def _score(row: dict, preference: list[str]) -> tuple:
     return (-INFO_RANK.get(row["info_type"], 0), -longest, rank, row["id"])
 
 
-def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSettings,
-          eval_items: dict[str, str] | None = None, eval_store: DedupStore | None = None,
-          log: Callable[[str], None] = lambda _: None) -> tuple[StageOutput, DedupReport]:
+def dedup(
+    rows: pl.DataFrame,
+    embed: Embed,
+    store: DedupStore,
+    settings: DedupSettings,
+    eval_items: dict[str, str] | None = None,
+    eval_store: DedupStore | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[StageOutput, DedupReport]:
     report = DedupReport()
     records = rows.to_dicts()
     previously_kept = store.kept_ids()
-    order = sorted(range(len(records)), key=lambda i: (records[i]["id"] not in previously_kept, _score(records[i], settings.source_preference)))
+    order = sorted(
+        range(len(records)),
+        key=lambda i: (records[i]["id"] not in previously_kept, _score(records[i], settings.source_preference)),
+    )
     keys = [exact_key(r["problem"], r["test_cases"]) for r in records]
     consts = [constants(r["problem"]) for r in records]
     tests = [tests_signature(r["test_cases"]) for r in records]
@@ -133,13 +154,17 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
             eval_store.save_vectors(eval_cache)
         eval_vectors = np.stack([eval_cache[text_key(t)] for t in eval_items.values()])
         contaminated = Contamination(eval_items, eval_vectors, settings.ngram, settings.contamination_threshold).check(
-            [r["problem"] for r in records], vectors)
+            [r["problem"] for r in records], vectors
+        )
 
     index = build_index(vectors, settings.index, settings.nprobe) if records else None
     found = neighbors(index, vectors, settings.threshold) if records else []
     if records:  # nearest other row of each, for the similarity histogram and the near misses shown in metadata
         sims, ids = index.search(vectors, 2)
-        nearest = [next(((int(j), float(d)) for j, d in zip(ids[i], sims[i]) if j != i and j >= 0), (-1, 0.0)) for i in range(len(records))]
+        nearest = [
+            next(((int(j), float(d)) for j, d in zip(ids[i], sims[i]) if j != i and j >= 0), (-1, 0.0))
+            for i in range(len(records))
+        ]
         report.max_similarity = [d for _, d in nearest]
         low = settings.threshold - settings.near_miss_margin
         for i, (j, d) in enumerate(nearest):
@@ -152,8 +177,18 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
 
     def reject(i: int, reason: str, detail: str, of: int | None = None, sim: float | None = None) -> None:
         r = records[i]
-        rejects.append({"parent_ids": [r["id"]], "domain": r["domain"], "source": r["source"], "reason": reason, "detail": detail,
-                        "problem": r["problem"], "duplicate_of": of, "similarity": sim})
+        rejects.append(
+            {
+                "parent_ids": [r["id"]],
+                "domain": r["domain"],
+                "source": r["source"],
+                "reason": reason,
+                "detail": detail,
+                "problem": r["problem"],
+                "duplicate_of": of,
+                "similarity": sim,
+            }
+        )
         if of is not None:
             absorbed[of] = absorbed.get(of, 0) + 1
 
@@ -165,7 +200,13 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
             continue
         if keys[i] in first_of_key:
             report.exact_duplicates += 1
-            reject(i, "exact_duplicate", f"same normalized text as {records[first_of_key[keys[i]]]['id']}", first_of_key[keys[i]], 1.0)
+            reject(
+                i,
+                "exact_duplicate",
+                f"same normalized text as {records[first_of_key[keys[i]]]['id']}",
+                first_of_key[keys[i]],
+                1.0,
+            )
             continue
         first_of_key[keys[i]] = i
         match = None
@@ -184,13 +225,22 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
             report.near_duplicates += 1
             if len(report.pairs_merged) < 10:
                 report.pairs_merged.append((r["problem"], records[match[0]]["problem"], match[1]))
-            reject(i, "near_duplicate", f"cosine {match[1]:.3f} with {records[match[0]]['id']}, same constants", match[0], match[1])
+            reject(
+                i,
+                "near_duplicate",
+                f"cosine {match[1]:.3f} with {records[match[0]]['id']}, same constants",
+                match[0],
+                match[1],
+            )
             continue
         kept.append(i)
         kept_set.add(i)
 
     new_id = {i: row_id(STAGE, [records[i]["id"]], {"problem": records[i]["problem"]}) for i in kept}
-    out_rows = [{**records[i], "id": new_id[i], "parent_ids": [records[i]["id"]], "cluster_size": 1 + absorbed.get(i, 0)} for i in sorted(kept)]
+    out_rows = [
+        {**records[i], "id": new_id[i], "parent_ids": [records[i]["id"]], "cluster_size": 1 + absorbed.get(i, 0)}
+        for i in sorted(kept)
+    ]
     for rej in rejects:
         of = rej["duplicate_of"]
         rej["duplicate_of"] = new_id.get(of) if of is not None else None
@@ -198,4 +248,6 @@ def dedup(rows: pl.DataFrame, embed: Embed, store: DedupStore, settings: DedupSe
     report.clusters = sum(1 for i in kept if absorbed.get(i))
     store.save(cached, [records[i]["id"] for i in kept])
     schema = {**rows.schema, "cluster_size": pl.Int64}
-    return StageOutput(kept=frame(out_rows, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report)
+    return StageOutput(
+        kept=frame(out_rows, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report
+    )

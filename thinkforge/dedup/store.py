@@ -38,8 +38,13 @@ class DedupStore:
 
     def save_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         keys = sorted(vectors)
-        self._write("vectors", pl.DataFrame({"key": keys, "vector": [vectors[k].tolist() for k in keys]},
-                                            schema={"key": pl.String, "vector": pl.List(pl.Float32)}))
+        self._write(
+            "vectors",
+            pl.DataFrame(
+                {"key": keys, "vector": [vectors[k].tolist() for k in keys]},
+                schema={"key": pl.String, "vector": pl.List(pl.Float32)},
+            ),
+        )
 
     def save(self, vectors: dict[str, np.ndarray], kept_ids: list[str]) -> None:
         self.save_vectors(vectors)

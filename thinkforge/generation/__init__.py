@@ -5,5 +5,16 @@ from thinkforge.generation.cache import RequestCache
 from thinkforge.generation.runtime import Generator, RetryPolicy, TooManyFailures
 from thinkforge.generation.types import Completion, GenerationStats, SamplingParams
 
-__all__ = ["Backend", "OpenAIBackend", "TransformersBackend", "VLLMBackend", "RequestCache", "Generator", "RetryPolicy",
-           "TooManyFailures", "Completion", "GenerationStats", "SamplingParams"]
+__all__ = [
+    "Backend",
+    "OpenAIBackend",
+    "TransformersBackend",
+    "VLLMBackend",
+    "RequestCache",
+    "Generator",
+    "RetryPolicy",
+    "TooManyFailures",
+    "Completion",
+    "GenerationStats",
+    "SamplingParams",
+]

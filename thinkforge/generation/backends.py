@@ -10,9 +10,9 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable, Iterator
 
 from thinkforge.generation.types import Completion, Messages, SamplingParams
 
@@ -65,8 +65,9 @@ class Backend(ABC):
     def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
         """One completion per prompt; prompts[i] is sampled with seeds[i]. Raises on failure (the caller retries)."""
 
-    def stream(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry,
-               max_retries: int) -> Iterator[tuple[int, Completion]]:
+    def stream(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry, max_retries: int
+    ) -> Iterator[tuple[int, Completion]]:
         """(index, completion) pairs as they finish. Engines return the whole call at once, retried with `retry`;
         a failure after the retries makes every prompt of the call a failed completion."""
         try:
@@ -75,7 +76,7 @@ class Backend(ABC):
             completions = [Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500]) for _ in prompts]
         yield from enumerate(completions)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most backends have nothing to release
         """Release the model."""
 
 
@@ -83,7 +84,9 @@ class _ChatTemplateMixin:
     tokenizer = None
 
     def render(self, conversations: list[Messages]) -> list[str]:
-        return [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in conversations]
+        return [
+            self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in conversations
+        ]
 
 
 class TransformersBackend(_ChatTemplateMixin, Backend):
@@ -108,9 +111,15 @@ class TransformersBackend(_ChatTemplateMixin, Backend):
         self.tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        torch_dtype = {"auto": torch.bfloat16 if self.device == "cuda" else torch.float32, "float32": torch.float32,
-                       "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
-        self.model = AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=torch_dtype).to(self.device).eval()
+        torch_dtype = {
+            "auto": torch.bfloat16 if self.device == "cuda" else torch.float32,
+            "float32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "float16": torch.float16,
+        }[dtype]
+        self.model = (
+            AutoModelForCausalLM.from_pretrained(model, revision=revision, dtype=torch_dtype).to(self.device).eval()
+        )
         self.model_id = f"{model}@{model_revision(model, revision)}"
 
     def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
@@ -130,15 +139,28 @@ class TransformersBackend(_ChatTemplateMixin, Backend):
                 top_k=None,
                 pad_token_id=self.tokenizer.pad_token_id,
             )
-        new = out[:, enc["input_ids"].shape[1]:]
-        eos = {self.tokenizer.eos_token_id, *([self.model.generation_config.eos_token_id] if isinstance(self.model.generation_config.eos_token_id, int) else self.model.generation_config.eos_token_id or [])}
+        new = out[:, enc["input_ids"].shape[1] :]
+        eos = {
+            self.tokenizer.eos_token_id,
+            *(
+                [self.model.generation_config.eos_token_id]
+                if isinstance(self.model.generation_config.eos_token_id, int)
+                else self.model.generation_config.eos_token_id or []
+            ),
+        }
         results = []
         for row, mask in zip(new.tolist(), enc["attention_mask"]):
             end = next((i for i, t in enumerate(row) if t in eos), None)
             tokens = row if end is None else row[:end]
             text, stopped = _cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), params.stop)
-            results.append(Completion(text=text, prompt_tokens=int(mask.sum()), completion_tokens=len(tokens) + (end is not None),
-                                      finish_reason="stop" if end is not None or stopped else "length"))
+            results.append(
+                Completion(
+                    text=text,
+                    prompt_tokens=int(mask.sum()),
+                    completion_tokens=len(tokens) + (end is not None),
+                    finish_reason="stop" if end is not None or stopped else "length",
+                )
+            )
         return results
 
     def close(self) -> None:
@@ -151,14 +173,29 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
     name = "vllm"
     max_inflight = 4096  # continuous batching over everything pending (bounded so a killed run keeps its cache)
 
-    def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", tensor_parallel_size: int = 1,
-                 max_model_len: int | None = 4096, gpu_memory_utilization: float = 0.85, enforce_eager: bool = True,
-                 cpu_kv_cache_gib: int = 4):
+    def __init__(
+        self,
+        model: str,
+        revision: str | None = None,
+        dtype: str = "auto",
+        tensor_parallel_size: int = 1,
+        max_model_len: int | None = 4096,
+        gpu_memory_utilization: float = 0.85,
+        enforce_eager: bool = True,
+        cpu_kv_cache_gib: int = 4,
+    ):
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kv_cache_gib))
         from vllm import LLM
 
-        kwargs = dict(model=model, revision=revision, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-                      max_model_len=max_model_len, enforce_eager=enforce_eager, seed=0)
+        kwargs = dict(
+            model=model,
+            revision=revision,
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            seed=0,
+        )
         if device() == "cuda":
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         self.llm = LLM(**kwargs)
@@ -173,14 +210,29 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
     def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
         from vllm import SamplingParams as VP
 
-        sampling = [VP(n=1, temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
-                       stop=list(params.stop) or None, seed=seed) for seed in seeds]
+        sampling = [
+            VP(
+                n=1,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                stop=list(params.stop) or None,
+                seed=seed,
+            )
+            for seed in seeds
+        ]
         outputs = self.llm.generate(self.token_prompts(prompts), sampling, use_tqdm=False)
         results = []
         for out in outputs:
             best = out.outputs[0]
-            results.append(Completion(text=best.text, prompt_tokens=len(out.prompt_token_ids or []),
-                                      completion_tokens=len(best.token_ids), finish_reason=best.finish_reason))
+            results.append(
+                Completion(
+                    text=best.text,
+                    prompt_tokens=len(out.prompt_token_ids or []),
+                    completion_tokens=len(best.token_ids),
+                    finish_reason=best.finish_reason,
+                )
+            )
         return results
 
     def close(self) -> None:
@@ -193,8 +245,15 @@ class OpenAIBackend(Backend):
 
     name = "openai"
 
-    def __init__(self, model: str, base_url: str, api_key: str = "EMPTY", revision: str | None = None,
-                 concurrency: int = 16, timeout_s: float = 300.0):
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key: str = "EMPTY",
+        revision: str | None = None,
+        concurrency: int = 16,
+        timeout_s: float = 300.0,
+    ):
         import threading
 
         import httpx
@@ -210,9 +269,12 @@ class OpenAIBackend(Backend):
             with self._lock:
                 self.sent += 1
 
-        self.http = httpx.Client(event_hooks={"request": [count]}, limits=httpx.Limits(max_connections=concurrency),
-                                 timeout=timeout_s)
-        self.client = openai.OpenAI(base_url=base_url.rstrip("/"), api_key=api_key, http_client=self.http, timeout=timeout_s)
+        self.http = httpx.Client(
+            event_hooks={"request": [count]}, limits=httpx.Limits(max_connections=concurrency), timeout=timeout_s
+        )
+        self.client = openai.OpenAI(
+            base_url=base_url.rstrip("/"), api_key=api_key, http_client=self.http, timeout=timeout_s
+        )
 
     def render(self, conversations: list[Messages]) -> list[str]:
         return [json.dumps(m, ensure_ascii=False, sort_keys=True) for m in conversations]
@@ -220,13 +282,24 @@ class OpenAIBackend(Backend):
     def _one(self, client, prompt: str, params: SamplingParams, seed: int) -> Completion:
         try:
             response = client.chat.completions.create(
-                model=self.model, messages=json.loads(prompt), temperature=params.temperature, top_p=params.top_p,
-                max_tokens=params.max_tokens, seed=seed, n=1, stop=list(params.stop) or None)
+                model=self.model,
+                messages=json.loads(prompt),
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_tokens,
+                seed=seed,
+                n=1,
+                stop=list(params.stop) or None,
+            )
         except Exception as exc:  # noqa: BLE001 - recorded on the row, never dropped
             return Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500])
         choice, usage = response.choices[0], response.usage
-        return Completion(text=choice.message.content or "", prompt_tokens=usage.prompt_tokens if usage else 0,
-                          completion_tokens=usage.completion_tokens if usage else 0, finish_reason=choice.finish_reason)
+        return Completion(
+            text=choice.message.content or "",
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            finish_reason=choice.finish_reason,
+        )
 
     def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
         out: list[Completion | None] = [None] * len(prompts)
@@ -234,8 +307,9 @@ class OpenAIBackend(Backend):
             out[i] = completion
         return out
 
-    def stream(self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry | None,
-               max_retries: int) -> Iterator[tuple[int, Completion]]:
+    def stream(
+        self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry | None, max_retries: int
+    ) -> Iterator[tuple[int, Completion]]:
         """Every prompt in flight (at most `concurrency` at a time); each completion as soon as it arrives."""
         client = self.client.with_options(max_retries=max_retries)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:

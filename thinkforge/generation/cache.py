@@ -47,14 +47,21 @@ class RequestCache:
             chunk = keys[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._con.execute(
-                f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM completions WHERE key IN ({marks})", chunk
+                f"SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM completions WHERE key IN ({marks})",
+                chunk,
             ).fetchall()
             for key, text, pt, ct, fr in rows:
-                found[key] = Completion(text=text, prompt_tokens=pt, completion_tokens=ct, finish_reason=fr, cached=True)
+                found[key] = Completion(
+                    text=text, prompt_tokens=pt, completion_tokens=ct, finish_reason=fr, cached=True
+                )
         return found
 
     def put_many(self, model: str, items: list[tuple[str, Completion]]) -> None:
-        rows = [(k, model, c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason, time.time()) for k, c in items if c.ok]
+        rows = [
+            (k, model, c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason, time.time())
+            for k, c in items
+            if c.ok
+        ]
         if rows:
             with self._con:  # one transaction
                 self._con.execute("BEGIN IMMEDIATE")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -28,9 +29,14 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in TRANSIENT_STATUS
 
 
-def with_retries(fn: Callable[[], T], max_retries: int, base_delay_s: float, max_delay_s: float,
-                 on_retry: Callable[[int, BaseException, float], None] = lambda *_: None,
-                 sleep: Callable[[float], None] = time.sleep) -> T:
+def with_retries(
+    fn: Callable[[], T],
+    max_retries: int,
+    base_delay_s: float,
+    max_delay_s: float,
+    on_retry: Callable[[int, BaseException, float], None] = lambda *_: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
     """Call fn; on a transient error wait base*2^attempt (full jitter, capped) and try again."""
     attempt = 0
     while True:

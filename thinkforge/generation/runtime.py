@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from thinkforge.generation.backends import Backend
 from thinkforge.generation.cache import RequestCache
@@ -26,8 +26,15 @@ class RetryPolicy:
 class Generator:
     """Chat messages in, `n` completions per prompt out; completed samples come from the cache."""
 
-    def __init__(self, backend: Backend, cache: RequestCache, batch_size: int = 32, retry: RetryPolicy | None = None,
-                 max_failed_fraction: float = 0.1, log: Callable[[str], None] = lambda _: None):
+    def __init__(
+        self,
+        backend: Backend,
+        cache: RequestCache,
+        batch_size: int = 32,
+        retry: RetryPolicy | None = None,
+        max_failed_fraction: float = 0.1,
+        log: Callable[[str], None] = lambda _: None,
+    ):
         self.backend, self.cache, self.batch_size = backend, cache, batch_size
         self.retry = retry or RetryPolicy()
         self.max_failed_fraction = max_failed_fraction
@@ -37,7 +44,9 @@ class Generator:
     def _with_retries(self, fn):
         def on_retry(attempt, exc, delay):
             self.stats.retries += 1
-            self.log(f"transient error ({type(exc).__name__}: {str(exc)[:120]}); retry {attempt}/{self.retry.max_retries} in {delay:.1f}s")
+            self.log(
+                f"transient error ({type(exc).__name__}: {str(exc)[:120]}); retry {attempt}/{self.retry.max_retries} in {delay:.1f}s"
+            )
 
         return with_retries(fn, self.retry.max_retries, self.retry.base_delay_s, self.retry.max_delay_s, on_retry)
 
@@ -53,21 +62,33 @@ class Generator:
         flat = [k for row in keys for k in row]
         hits = self.cache.get_many(flat)
         results: dict[str, Completion] = dict(hits)
-        todo = [(keys[i][s], prompts[i], params.seed + s) for i in range(len(prompts)) for s in range(n) if keys[i][s] not in hits]
-        todo = list({key: item for key, item in ((item[0], item) for item in todo)}.values())  # one call per distinct key
+        todo = [
+            (keys[i][s], prompts[i], params.seed + s)
+            for i in range(len(prompts))
+            for s in range(n)
+            if keys[i][s] not in hits
+        ]
+        todo = list(
+            {key: item for key, item in ((item[0], item) for item in todo)}.values()
+        )  # one call per distinct key
         todo.sort(key=lambda item: len(item[1]))  # similar lengths side by side: less padding
         self.stats.requested += len(flat)
         self.stats.cache_hits += len(flat) - len(todo)
-        self.log(f"{len(flat)} samples: {len(flat) - len(todo)} cached, {len(todo)} to generate with {self.backend.name}")
-        step = self.batch_size if self.backend.name == "transformers" else (self.backend.max_inflight or len(todo) or 1)
+        self.log(
+            f"{len(flat)} samples: {len(flat) - len(todo)} cached, {len(todo)} to generate with {self.backend.name}"
+        )
+        step = (
+            self.batch_size if self.backend.name == "transformers" else (self.backend.max_inflight or len(todo) or 1)
+        )
         sent_before = getattr(self.backend, "sent", 0)
         done = 0
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
             pending: list[tuple[str, Completion]] = []
             last_flush = time.monotonic()
-            stream = self.backend.stream([p for _, p, _ in chunk], params, [s for _, _, s in chunk], self._with_retries,
-                                         self.retry.max_retries)
+            stream = self.backend.stream(
+                [p for _, p, _ in chunk], params, [s for _, _, s in chunk], self._with_retries, self.retry.max_retries
+            )
             for index, completion in stream:
                 key = chunk[index][0]
                 results[key] = completion
@@ -77,14 +98,20 @@ class Generator:
                 if len(pending) >= 32 or time.monotonic() - last_flush > 2.0:
                     self.cache.put_many(self.backend.model_id, pending)
                     pending, last_flush = [], time.monotonic()
-                    self.log(f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)")
+                    self.log(
+                        f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)"
+                    )
             self.cache.put_many(self.backend.model_id, pending)
-            self.log(f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)")
+            self.log(
+                f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)"
+            )
         if hasattr(self.backend, "sent"):
             self.stats.retries += max(0, self.backend.sent - sent_before - len(todo))
         self.stats.wall_s += time.monotonic() - started
         if todo and self.stats.failed / max(1, self.stats.calls) > self.max_failed_fraction:
-            raise TooManyFailures(f"{self.stats.failed} of {self.stats.calls} requests failed (> {self.max_failed_fraction:.0%})")
+            raise TooManyFailures(
+                f"{self.stats.failed} of {self.stats.calls} requests failed (> {self.max_failed_fraction:.0%})"
+            )
         return [[results[k] for k in row] for row in keys]
 
     def _count(self, completion: Completion) -> None:

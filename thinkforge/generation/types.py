@@ -55,7 +55,11 @@ class GenerationStats:
         return self.completion_tokens / self.wall_s if self.wall_s > 0 else 0.0
 
     def as_dict(self) -> dict:
-        return {**{k: v for k, v in asdict(self).items() if k != "extra"}, "tokens_per_s": round(self.tokens_per_s, 2), **self.extra}
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "extra"},
+            "tokens_per_s": round(self.tokens_per_s, 2),
+            **self.extra,
+        }
 
 
 def request_key(model_id: str, rendered_prompt: str, params: SamplingParams, sample_index: int) -> str:

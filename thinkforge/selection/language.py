@@ -18,7 +18,9 @@ def _identifier():
 def detect(text: str, min_words: int = 3) -> tuple[str, float]:
     """(ISO 639-1 code, probability); ("und", 0.0) when too little prose is left to tell."""
     prose = _NOISE.sub(" ", text)
-    if len(re.findall(r"\w{2,}", prose)) < min_words and not re.search(r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]", prose):
+    if len(re.findall(r"\w{2,}", prose)) < min_words and not re.search(
+        r"[\u3040-\u30ff\u4e00-\u9fff\uac00-\ud7af]", prose
+    ):
         return "und", 0.0
     lang, prob = _identifier().classify(prose)
     return lang, float(prob)

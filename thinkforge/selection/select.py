@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 from pydantic import Field
@@ -21,13 +21,19 @@ from pydantic import Field
 from thinkforge.ids import row_id
 from thinkforge.selection.language import detect
 from thinkforge.selection.taxonomy import TAXONOMY, category_of, from_metadata
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame, StageSettings
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
 STAGE = "selected_problems"
 PROMPT = (Path(__file__).resolve().parents[1] / "templates" / "select_judge.txt").read_text()
 EXTRA_COLUMNS = {
-    "language": pl.String, "language_prob": pl.Float64, "difficulty": pl.Int64, "difficulty_source": pl.String,
-    "quality": pl.Int64, "quality_source": pl.String, "category": pl.String, "judge_status": pl.String,
+    "language": pl.String,
+    "language_prob": pl.Float64,
+    "difficulty": pl.Int64,
+    "difficulty_source": pl.String,
+    "quality": pl.Int64,
+    "quality_source": pl.String,
+    "category": pl.String,
+    "judge_status": pl.String,
     "pass_rate_difficulty": pl.Float64,  # filled by rejection sampling later (pass rate over K responses)
 }
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, **EXTRA_COLUMNS}
@@ -38,15 +44,28 @@ class SelectSettings(StageSettings):
     """Select rules: reference answer / tests, language, quality, difficulty and category, then rebalancing."""
 
     required_info: dict[str, list[str]] = Field(
-        default_factory=lambda: {"math": ["reference_answer"], "code": ["test_cases"], "science": ["reference_answer", "ground_truth"],
-                                 "chat": []},
-        description="per domain: info types a problem needs (any of them); empty list: none required")
-    languages: list[str] = Field(default_factory=lambda: ["en", "zh"], description="allowed languages (py3langid codes)")
-    language_min_prob: float = Field(0.9, description="reject for language only when this sure (0-1) of another language")
-    min_quality: int = Field(4, description="minimum quality (1-10) from source metadata, the judge or the heuristic prior")
+        default_factory=lambda: {
+            "math": ["reference_answer"],
+            "code": ["test_cases"],
+            "science": ["reference_answer", "ground_truth"],
+            "chat": [],
+        },
+        description="per domain: info types a problem needs (any of them); empty list: none required",
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: ["en", "zh"], description="allowed languages (py3langid codes)"
+    )
+    language_min_prob: float = Field(
+        0.9, description="reject for language only when this sure (0-1) of another language"
+    )
+    min_quality: int = Field(
+        4, description="minimum quality (1-10) from source metadata, the judge or the heuristic prior"
+    )
     easy_max: int = Field(3, description="difficulty (1-10) at or below which a problem counts as easy")
     easy_max_fraction: float = Field(0.5, description="easy problems may be at most this share of the kept rows (0-1)")
-    judge: bool = Field(True, description="rate problems that source metadata leaves unrated with the LLM judge (judge role)")
+    judge: bool = Field(
+        True, description="rate problems that source metadata leaves unrated with the LLM judge (judge role)"
+    )
     judge_max_tokens: int = Field(48, description="maximum tokens of a judge rating reply")
 
 
@@ -70,7 +89,12 @@ def heuristic_quality(problem: str, info_type: str) -> int:
 
 
 def judge_prompt(domain: str, problem: str) -> list[dict]:
-    return [{"role": "user", "content": PROMPT.format(domain=domain, problem=problem[:4000], categories=", ".join(TAXONOMY[domain]))}]
+    return [
+        {
+            "role": "user",
+            "content": PROMPT.format(domain=domain, problem=problem[:4000], categories=", ".join(TAXONOMY[domain])),
+        }
+    ]
 
 
 def parse_judgement(domain: str, text: str | None) -> dict:
@@ -93,26 +117,50 @@ def _stable_rank(row_id_: str) -> str:
     return hashlib.sha1(row_id_.encode()).hexdigest()
 
 
-def select(rows: pl.DataFrame, domain: str, judge: Judge | None, settings: SelectSettings,
-           log: Callable[[str], None] = lambda _: None) -> tuple[StageOutput, SelectReport]:
+def select(
+    rows: pl.DataFrame,
+    domain: str,
+    judge: Judge | None,
+    settings: SelectSettings,
+    log: Callable[[str], None] = lambda _: None,
+) -> tuple[StageOutput, SelectReport]:
     report = SelectReport()
     records = rows.to_dicts()
     kept, rejects = [], []
 
     def reject(r: dict, reason: str, detail: str) -> None:
-        rejects.append({**{k: r.get(k) for k in EXTRA_COLUMNS}, "parent_ids": [r["id"]], "domain": r["domain"], "source": r["source"],
-                        "problem": r["problem"], "reason": reason, "detail": detail})
+        rejects.append(
+            {
+                **{k: r.get(k) for k in EXTRA_COLUMNS},
+                "parent_ids": [r["id"]],
+                "domain": r["domain"],
+                "source": r["source"],
+                "problem": r["problem"],
+                "reason": reason,
+                "detail": detail,
+            }
+        )
 
     candidates = []
     required = settings.required_info.get(domain, [])
     for r in records:
         r = {**r, **{k: None for k in EXTRA_COLUMNS}}
         if required and r["info_type"] not in required:
-            reject(r, "no_reference", f"{domain} rows need one of {', '.join(required)}; info_type is {r['info_type']}")
+            reject(
+                r, "no_reference", f"{domain} rows need one of {', '.join(required)}; info_type is {r['info_type']}"
+            )
             continue
         r["language"], r["language_prob"] = detect(r["problem"])
-        if r["language"] not in settings.languages and r["language"] != "und" and r["language_prob"] >= settings.language_min_prob:
-            reject(r, "language", f"detected {r['language']} (p={r['language_prob']:.2f}); keeping {', '.join(settings.languages)}")
+        if (
+            r["language"] not in settings.languages
+            and r["language"] != "und"
+            and r["language_prob"] >= settings.language_min_prob
+        ):
+            reject(
+                r,
+                "language",
+                f"detected {r['language']} (p={r['language_prob']:.2f}); keeping {', '.join(settings.languages)}",
+            )
             continue
         difficulty, category = from_metadata(domain, r["meta"])
         r["difficulty"], r["category"] = difficulty, category
@@ -132,7 +180,11 @@ def select(rows: pl.DataFrame, domain: str, judge: Judge | None, settings: Selec
                 r["judge_status"] = "failed"
                 continue
             verdict = parse_judgement(domain, reply)
-            r["judge_status"] = "parsed" if all(v is not None for v in verdict.values()) else ("partial" if any(verdict.values()) else "unparsed")
+            r["judge_status"] = (
+                "parsed"
+                if all(v is not None for v in verdict.values())
+                else ("partial" if any(verdict.values()) else "unparsed")
+            )
             report.judge_parsed += r["judge_status"] == "parsed"
             if r["difficulty"] is None and verdict["difficulty"] is not None:
                 r["difficulty"], r["difficulty_source"] = verdict["difficulty"], "judge"
@@ -147,18 +199,30 @@ def select(rows: pl.DataFrame, domain: str, judge: Judge | None, settings: Selec
         else:
             survivors.append(r)
 
-    easy = sorted((r for r in survivors if r["difficulty"] is not None and r["difficulty"] <= settings.easy_max),
-                  key=lambda r: _stable_rank(r["id"]))
+    easy = sorted(
+        (r for r in survivors if r["difficulty"] is not None and r["difficulty"] <= settings.easy_max),
+        key=lambda r: _stable_rank(r["id"]),
+    )
     others = len(survivors) - len(easy)
-    allowed = len(easy) if settings.easy_max_fraction >= 1 else int(settings.easy_max_fraction / (1 - settings.easy_max_fraction) * others)
+    allowed = (
+        len(easy)
+        if settings.easy_max_fraction >= 1
+        else int(settings.easy_max_fraction / (1 - settings.easy_max_fraction) * others)
+    )
     dropped = {r["id"] for r in easy[allowed:]}
     for r in survivors:
         if r["id"] in dropped:
-            reject(r, "rebalanced", f"difficulty {r['difficulty']} ≤ {settings.easy_max}: easy rows capped at {settings.easy_max_fraction:.0%} of the kept rows")
+            reject(
+                r,
+                "rebalanced",
+                f"difficulty {r['difficulty']} ≤ {settings.easy_max}: easy rows capped at {settings.easy_max_fraction:.0%} of the kept rows",
+            )
         else:
             kept.append({**r, "parent_ids": [r["id"]], "id": row_id(STAGE, [r["id"]], {"problem": r["problem"]})})
     for rej in rejects:
         rej["id"] = row_id(f"{STAGE}_rejects", rej["parent_ids"], [rej["reason"], rej["detail"]])
     log(f"kept {len(kept)} of {len(records)}; rejected {dict(Counter(r['reason'] for r in rejects))}")
     schema = {**rows.schema, **EXTRA_COLUMNS}
-    return StageOutput(kept=frame(kept, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report)
+    return StageOutput(
+        kept=frame(kept, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report
+    )

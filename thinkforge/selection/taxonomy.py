@@ -5,20 +5,78 @@ from __future__ import annotations
 import json
 
 TAXONOMY = {
-    "math": ["algebra", "geometry", "number theory", "combinatorics", "probability", "calculus", "arithmetic", "other"],
-    "code": ["implementation", "strings", "math", "greedy", "dynamic programming", "graphs", "data structures", "sorting", "other"],
+    "math": [
+        "algebra",
+        "geometry",
+        "number theory",
+        "combinatorics",
+        "probability",
+        "calculus",
+        "arithmetic",
+        "other",
+    ],
+    "code": [
+        "implementation",
+        "strings",
+        "math",
+        "greedy",
+        "dynamic programming",
+        "graphs",
+        "data structures",
+        "sorting",
+        "other",
+    ],
     "science": ["physics", "chemistry", "biology", "earth science", "engineering", "other"],
-    "chat": ["writing", "brainstorming", "classification", "summarization", "translation", "open qa", "reasoning", "other"],
+    "chat": [
+        "writing",
+        "brainstorming",
+        "classification",
+        "summarization",
+        "translation",
+        "open qa",
+        "reasoning",
+        "other",
+    ],
 }
 _APPS = {"introductory": 2, "interview": 5, "competition": 8}
-_NUMINA_SOURCE = {"gsm8k": 2, "orca_math": 2, "synthetic_math": 4, "cn_k12": 4, "math": 5, "amc_aime": 6, "aops_forum": 7, "olympiads": 7}
-_ALIASES = {"number theory": "number theory", "combinatorics": "combinatorics", "algebra": "algebra", "geometry": "geometry",
-            "calculus": "calculus", "probability": "probability", "inequalities": "algebra", "logic and puzzles": "other",
-            "dp": "dynamic programming", "strings": "strings", "greedy": "greedy", "graphs": "graphs", "sortings": "sorting",
-            "implementation": "implementation", "data structures": "data structures", "math": "math", "brainstorming": "brainstorming",
-            "general_qa": "open qa", "classification": "classification", "physics": "physics", "chemistry": "chemistry",
-            "biology": "biology", "intermediate algebra": "algebra", "prealgebra": "arithmetic", "precalculus": "algebra",
-            "counting & probability": "probability"}
+_NUMINA_SOURCE = {
+    "gsm8k": 2,
+    "orca_math": 2,
+    "synthetic_math": 4,
+    "cn_k12": 4,
+    "math": 5,
+    "amc_aime": 6,
+    "aops_forum": 7,
+    "olympiads": 7,
+}
+_ALIASES = {
+    "number theory": "number theory",
+    "combinatorics": "combinatorics",
+    "algebra": "algebra",
+    "geometry": "geometry",
+    "calculus": "calculus",
+    "probability": "probability",
+    "inequalities": "algebra",
+    "logic and puzzles": "other",
+    "dp": "dynamic programming",
+    "strings": "strings",
+    "greedy": "greedy",
+    "graphs": "graphs",
+    "sortings": "sorting",
+    "implementation": "implementation",
+    "data structures": "data structures",
+    "math": "math",
+    "brainstorming": "brainstorming",
+    "general_qa": "open qa",
+    "classification": "classification",
+    "physics": "physics",
+    "chemistry": "chemistry",
+    "biology": "biology",
+    "intermediate algebra": "algebra",
+    "prealgebra": "arithmetic",
+    "precalculus": "algebra",
+    "counting & probability": "probability",
+}
 
 
 def rating_to_difficulty(rating: float) -> int:
