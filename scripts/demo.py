@@ -22,13 +22,13 @@ STARTED = time.monotonic()
 STEP_EVENTS = {"STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION"}
 PROGRESS = (
     "generated ",
+    "to generate with",
     "embedded ",
     "math-verify on",
     "sandbox tests on",
     "LLM judge on",
     "training",
     "round ",
-    "step ",
 )
 
 
