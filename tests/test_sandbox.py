@@ -32,7 +32,10 @@ def test_writes_outside_the_work_dir_fail_and_the_work_dir_is_private(sandbox, t
     assert not result.ok and not (tmp_path / "planted").exists()
     for target in ("/usr/evil", "/evil", "/prog/evil"):
         assert not sandbox.run_python(f"open({target!r}, 'w').write('x')").ok
-    assert sandbox.run_python("open('/work/scratch', 'w').write('x'); print(open('/work/scratch').read())").stdout == "x\n"
+    assert (
+        sandbox.run_python("open('/work/scratch', 'w').write('x'); print(open('/work/scratch').read())").stdout
+        == "x\n"
+    )
     assert "scratch" not in sandbox.run_python("import os; print(os.listdir('/work'))").stdout  # fresh each run
 
 
@@ -50,7 +53,9 @@ def test_no_network_even_to_a_listener_on_the_host_loopback(sandbox):
     port = listener.getsockname()[1]
     accepted = []
     threading.Thread(target=lambda: accepted.append(_accept(listener)), daemon=True).start()
-    result = sandbox.run_python(f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')")
+    result = sandbox.run_python(
+        f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=2); print('connected')"
+    )
     assert not result.ok and "connected" not in result.stdout
     listener.close()
     assert accepted in ([], [None])
@@ -78,7 +83,9 @@ def test_resource_abuse_ends_in_a_recorded_failure(sandbox):
 
 def test_signals_cannot_reach_the_host(sandbox):
     me = os.getpid()
-    result = sandbox.run_python(f"import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill({me}, signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)")
+    result = sandbox.run_python(
+        f"import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill({me}, signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)"
+    )
     assert not result.ok  # the host pid does not exist in the sandbox's pid namespace
     assert os.getpid() == me  # and we are alive
 
@@ -101,7 +108,15 @@ def test_stdio_and_call_tests_and_program_extraction(sandbox):
     assert verify_program(program, tests, sandbox).passed
     wrong = verify_program("print(0)", tests, sandbox)
     assert not wrong.passed and "test 1 failed: wrong output '0'" in wrong.detail
-    call = {"kind": "call", "fn_name": "longest_run", "cases": [{"input": "[[1, 2, 3, 1]]", "output": "3"}, {"input": "[[]]", "output": "0"}]}
-    solution = "class Solution:\n    def longest_run(self, nums):\n        best = cur = 0\n        prev = None\n        for x in nums:\n            cur = cur + 1 if prev is not None and x > prev else 1\n            best = max(best, cur)\n            prev = x\n        return best\n"
+    call = {
+        "kind": "call",
+        "fn_name": "longest_run",
+        "cases": [{"input": "[[1, 2, 3, 1]]", "output": "3"}, {"input": "[[]]", "output": "0"}],
+    }
+    solution = (
+        "class Solution:\n    def longest_run(self, nums):\n        best = cur = 0\n        prev = None\n"
+        "        for x in nums:\n            cur = cur + 1 if prev is not None and x > prev else 1\n"
+        "            best = max(best, cur)\n            prev = x\n        return best\n"
+    )
     assert verify_program(solution, call, sandbox).passed
     assert extract_program("no code here") is None

@@ -24,7 +24,10 @@ def summary_table(root: Path) -> str:
     for asset in warehouse.asset_names(root):
         for meta in sorted((paths.warehouse_dir(root) / asset).glob("*.meta.json")):
             info = warehouse.read_info(root, asset, meta.name.removesuffix(".meta.json")) or {}
-            lines.append(f"{asset:<28}{info.get('partition', '?'):<12}{info.get('rows_in', 0):>8}{info.get('rows_out', 0):>8}{info.get('rows_rejected', 0):>10}  {info.get('run_id', '')[:8]}")
+            lines.append(
+                f"{asset:<28}{info.get('partition', '?'):<12}{info.get('rows_in', 0):>8}{info.get('rows_out', 0):>8}"
+                f"{info.get('rows_rejected', 0):>10}  {info.get('run_id', '')[:8]}"
+            )
     return "\n".join(lines)
 
 

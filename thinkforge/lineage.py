@@ -34,7 +34,11 @@ class Hit:
         return self.asset.removesuffix("_rejects")
 
     def verdicts(self) -> dict:
-        return {k: v for k, v in self.row.items() if v is not None and (k in VERDICT_COLUMNS or k.startswith(VERDICT_PREFIXES))}
+        return {
+            k: v
+            for k, v in self.row.items()
+            if v is not None and (k in VERDICT_COLUMNS or k.startswith(VERDICT_PREFIXES))
+        }
 
 
 def find(root: Path, row_id: str) -> list[Hit]:
@@ -44,7 +48,10 @@ def find(root: Path, row_id: str) -> list[Hit]:
     try:
         for asset in warehouse.asset_names(root):
             pattern = paths.warehouse_dir(root) / asset / "*.parquet"
-            cur = con.execute(f"SELECT * FROM read_parquet('{pattern}', union_by_name = true, filename = true) WHERE id = ?", [row_id])
+            cur = con.execute(
+                f"SELECT * FROM read_parquet('{pattern}', union_by_name = true, filename = true) WHERE id = ?",
+                [row_id],
+            )
             names = [d[0] for d in cur.description]
             for values in cur.fetchall():
                 row = dict(zip(names, values))
@@ -85,10 +92,14 @@ def render(chain: list[tuple[int, Hit]]) -> str:
     for depth, hit in chain:
         pad = "  " * depth
         status = "REJECTED" if hit.rejected else "kept"
-        lines.append(f"{pad}{'└─ ' if depth else ''}{hit.row['id']}  stage={hit.stage}  asset={hit.asset}  partition={hit.partition}  run={hit.run_id}  [{status}]")
+        lines.append(
+            f"{pad}{'└─ ' if depth else ''}{hit.row['id']}  stage={hit.stage}  asset={hit.asset}  partition={hit.partition}  run={hit.run_id}  [{status}]"
+        )
         row = hit.row
         if not row.get("parent_ids"):
-            lines.append(f"{pad}   raw source: {row.get('source')}  file={row.get('source_file')}  row={row.get('source_row')}")
+            lines.append(
+                f"{pad}   raw source: {row.get('source')}  file={row.get('source_file')}  row={row.get('source_row')}"
+            )
         if row.get("problem"):
             lines.append(f"{pad}   problem: {_short(row['problem'])}")
         for key, value in hit.verdicts().items():

@@ -4,5 +4,15 @@ from thinkforge.verify.code import CodeVerdict, extract_program, verify_program
 from thinkforge.verify.mathcheck import MathVerdict, MathVerifier, check_pair
 from thinkforge.verify.sandbox import Limits, RunResult, Sandbox, SandboxUnavailable
 
-__all__ = ["CodeVerdict", "extract_program", "verify_program", "MathVerdict", "MathVerifier", "check_pair", "Limits",
-           "RunResult", "Sandbox", "SandboxUnavailable"]
+__all__ = [
+    "CodeVerdict",
+    "extract_program",
+    "verify_program",
+    "MathVerdict",
+    "MathVerifier",
+    "check_pair",
+    "Limits",
+    "RunResult",
+    "Sandbox",
+    "SandboxUnavailable",
+]

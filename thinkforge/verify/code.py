@@ -47,19 +47,27 @@ def verify_program(program: str, tests: dict, sandbox: Sandbox, stop_at_first_fa
     if kind == "program":
         code = f"{program}\n\n{tests['program']}\n\ncheck({tests['entry_point']})\n"
         result = sandbox.run_python(code, timeout_s=timeout)
-        return CodeVerdict(result.ok, 1, int(result.ok), "check() passed" if result.ok else f"check() failed: {result.describe()}")
+        return CodeVerdict(
+            result.ok, 1, int(result.ok), "check() passed" if result.ok else f"check() failed: {result.describe()}"
+        )
     passed = run = 0
     for n, case in enumerate(tests["cases"], start=1):
         run += 1
         if kind == "call":
-            result = sandbox.run_python(CALL_HARNESS.format(program=program, fn=tests["fn_name"]), stdin=case["input"], timeout_s=timeout)
+            result = sandbox.run_python(
+                CALL_HARNESS.format(program=program, fn=tests["fn_name"]), stdin=case["input"], timeout_s=timeout
+            )
             good = result.ok and _json_equal(result.stdout, case["output"])
         else:
             result = sandbox.run_python(program, stdin=case["input"], timeout_s=timeout)
             good = result.ok and _same_output(result.stdout, case["output"])
         passed += good
         if not good:
-            why = result.describe() if not result.ok else f"wrong output {result.stdout.strip()[:80]!r}, expected {case['output'].strip()[:80]!r}"
+            why = (
+                result.describe()
+                if not result.ok
+                else f"wrong output {result.stdout.strip()[:80]!r}, expected {case['output'].strip()[:80]!r}"
+            )
             if stop_at_first_failure:
                 return CodeVerdict(False, run, passed, f"test {n} failed: {why}")
     return CodeVerdict(passed == run and run > 0, run, passed, f"{passed}/{run} tests passed")

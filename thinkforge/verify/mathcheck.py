@@ -82,7 +82,7 @@ class MathVerifier:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> "MathVerifier":
+    def __enter__(self) -> MathVerifier:
         return self
 
     def __exit__(self, *exc) -> None:

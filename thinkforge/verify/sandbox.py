@@ -82,12 +82,16 @@ class Sandbox:
         self.setpriv = shutil.which("setpriv")
         self.python, self.limits = python, limits
         if not self.bwrap:
-            raise SandboxUnavailable("bubblewrap is not installed: `apt-get install -y bubblewrap` (Debian/Ubuntu) or your "
-                                     "distribution's bubblewrap package; code verification refuses to run untrusted code without it")
+            raise SandboxUnavailable(
+                "bubblewrap is not installed: `apt-get install -y bubblewrap` (Debian/Ubuntu) or your "
+                "distribution's bubblewrap package; code verification refuses to run untrusted code without it"
+            )
         probe = self.run_python("print('ok')")
         if probe.stdout.strip() != "ok":
-            raise SandboxUnavailable(f"bubblewrap cannot create namespaces here ({probe.describe()}; {probe.stderr.strip()[:300]}); "
-                                     "enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1)")
+            raise SandboxUnavailable(
+                f"bubblewrap cannot create namespaces here ({probe.describe()}; {probe.stderr.strip()[:300]}); "
+                "enable unprivileged user namespaces (kernel.unprivileged_userns_clone=1)"
+            )
 
     def _command(self, prog_dir: str) -> list[str]:
         lim = self.limits
@@ -96,15 +100,65 @@ class Sandbox:
             if not self.setpriv:
                 raise SandboxUnavailable("running as root needs `setpriv` (util-linux) to drop to an unprivileged uid")
             prefix = [self.setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-        limits = ["prlimit", f"--as={lim.memory_mb * 2**20}", f"--nproc={lim.max_procs}",
-                  f"--fsize={lim.max_output_bytes}", "--core=0", "--"]
-        return [*limits, *prefix, self.python, "-I", "-S", "-c", REAPER, self.bwrap,
-                "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-                "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/work", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
-                "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-                "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev",
-                "--ro-bind", prog_dir, "/prog", "--tmpfs", "/work", "--chdir", "/work", "--remount-ro", "/",
-                self.python, "-I", "/prog/main.py"]
+        limits = [
+            "prlimit",
+            f"--as={lim.memory_mb * 2**20}",
+            f"--nproc={lim.max_procs}",
+            f"--fsize={lim.max_output_bytes}",
+            "--core=0",
+            "--",
+        ]
+        return [
+            *limits,
+            *prefix,
+            self.python,
+            "-I",
+            "-S",
+            "-c",
+            REAPER,
+            self.bwrap,
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--clearenv",
+            "--setenv",
+            "PATH",
+            "/usr/bin:/bin",
+            "--setenv",
+            "HOME",
+            "/work",
+            "--setenv",
+            "PYTHONDONTWRITEBYTECODE",
+            "1",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--ro-bind",
+            prog_dir,
+            "/prog",
+            "--tmpfs",
+            "/work",
+            "--chdir",
+            "/work",
+            "--remount-ro",
+            "/",
+            self.python,
+            "-I",
+            "/prog/main.py",
+        ]
 
     def run_python(self, code: str, stdin: str = "", timeout_s: float | None = None) -> RunResult:
         timeout_s = timeout_s or self.limits.timeout_s
@@ -118,8 +172,9 @@ class Sandbox:
             out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
             started = time.monotonic()
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
-                proc = subprocess.Popen(self._command(str(prog)), stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    self._command(str(prog)), stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True
+                )
                 timed_out = False
                 try:
                     proc.communicate(stdin.encode("utf-8"), timeout=timeout_s)
@@ -134,6 +189,10 @@ class Sandbox:
                 except BrokenPipeError:  # the program exited without reading its input
                     proc.wait(timeout=timeout_s)
             limit = self.limits.max_output_bytes
-            return RunResult(exit_code=proc.returncode, stdout=out_path.read_bytes()[:limit].decode("utf-8", "replace"),
-                             stderr=err_path.read_bytes()[:limit].decode("utf-8", "replace"), timed_out=timed_out,
-                             duration_s=time.monotonic() - started)
+            return RunResult(
+                exit_code=proc.returncode,
+                stdout=out_path.read_bytes()[:limit].decode("utf-8", "replace"),
+                stderr=err_path.read_bytes()[:limit].decode("utf-8", "replace"),
+                timed_out=timed_out,
+                duration_s=time.monotonic() - started,
+            )
