@@ -182,5 +182,4 @@ def publish(staging: Path, final: Path, card: dict) -> dict:
     staging.rename(final)
     if old.exists():
         shutil.rmtree(old)
-    weights_fingerprint(final)  # re-record mtimes after the move
     return card

@@ -83,25 +83,24 @@ def write_partition(
     return info
 
 
-def read_partition(root: Path, asset: str, partition: str | None) -> pl.DataFrame:
+def _stored(root: Path, asset: str, partition: str | None) -> Path:
     path = partition_path(root, asset, partition)
     if not path.exists():
         raise FileNotFoundError(
             f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)"
         )
-    return pl.read_parquet(path)
+    return path
+
+
+def read_partition(root: Path, asset: str, partition: str | None) -> pl.DataFrame:
+    return pl.read_parquet(_stored(root, asset, partition))
 
 
 def count_rows(root: Path, asset: str, partition: str | None) -> int:
     """Rows of a stored partition, from the Parquet footer (the file is not read)."""
     import pyarrow.parquet as pq
 
-    path = partition_path(root, asset, partition)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{asset} partition {partition or UNPARTITIONED} has not been materialized ({path} is missing)"
-        )
-    return pq.ParquetFile(path).metadata.num_rows
+    return pq.ParquetFile(_stored(root, asset, partition)).metadata.num_rows
 
 
 def read_info(root: Path, asset: str, partition: str | None) -> dict | None:
@@ -145,7 +144,7 @@ def refresh_catalog(root: Path, assets: list[str], timeout_s: float = 10.0, log=
 
     The catalog is opened only when a view is missing, so a notebook holding warehouse.duckdb never
     blocks a materialization whose views exist. When it is busy for longer than `timeout_s`, the data
-    stays written and the view is created by the next write (or `thinkforge catalog`): returns False.
+    stays written and the view is created by the next write of that asset: returns False.
     """
     known_file = _views_file(root)
     known = set(json.loads(known_file.read_text())) if known_file.exists() else set()
@@ -157,14 +156,11 @@ def refresh_catalog(root: Path, assets: list[str], timeout_s: float = 10.0, log=
             existing = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
             for asset in todo:
                 pattern = paths.warehouse_dir(root) / asset / "*.parquet"
-                if asset in existing and str(pattern) in (existing[asset] or ""):
-                    continue
-                con.execute(
-                    f"CREATE OR REPLACE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
-                )
-            known |= set(todo) | {
-                a for a in existing if str(paths.warehouse_dir(root) / a / "*.parquet") in (existing[a] or "")
-            }
+                if str(pattern) not in (existing.get(asset) or ""):
+                    con.execute(
+                        f"CREATE OR REPLACE VIEW \"{asset}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name = true)"
+                    )
+            known |= set(todo)
     except duckdb.IOException as exc:
         log(
             f"warehouse.duckdb is busy ({exc}); the data is written, views for {todo} will be created by the next write"

@@ -31,12 +31,12 @@ SelectConfig = run_config(SelectSettings)
 def selected_problems(
     context: AssetExecutionContext, config: SelectConfig, judge: ModelResource, deduped_problems: pl.DataFrame
 ) -> Output[StageOutput]:
-    domain = context.partition_key
+    settings = SelectSettings.from_config(config)
     with ExitStack() as stack:
-        rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, config.judge_max_tokens)
-
-        settings = SelectSettings.from_config(config)
-        out = select(deduped_problems, domain, rater if config.judge else None, settings, log=context.log.info)
+        rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, settings.judge_max_tokens)
+        out = select(
+            deduped_problems, context.partition_key, rater if settings.judge else None, settings, log=context.log.info
+        )
     metadata = stage_metadata(out, ["id", "difficulty", "quality", "category", "language", "problem"])
     metadata.update(generation_metadata(rater.stats))
     metadata.update(

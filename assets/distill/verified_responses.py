@@ -36,26 +36,25 @@ def verified_responses(
     domain = context.partition_key
     settings = VerificationSettings.from_config(config)
     sandbox = (
-        Sandbox(limits=Limits(timeout_s=config.sandbox_timeout_s, memory_mb=config.sandbox_memory_mb))
+        Sandbox(limits=Limits(timeout_s=settings.sandbox_timeout_s, memory_mb=settings.sandbox_memory_mb))
         if domain == "code"
         else None
     )
     with ExitStack() as stack:
-        rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, config.judge_max_tokens)
-
+        rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, settings.judge_max_tokens)
         math = (
-            stack.enter_context(MathVerifier(workers=config.math_workers, timeout_s=config.math_timeout_s))
+            stack.enter_context(MathVerifier(workers=settings.math_workers, timeout_s=settings.math_timeout_s))
             if domain == "math"
             else None
         )
-        reward = RewardModel(config.reward_model) if config.reward_model else None
+        reward = RewardModel(settings.reward_model) if settings.reward_model else None
         out = verify_responses(
             distilled_responses,
             math,
             sandbox,
             settings,
             log=context.log.info,
-            judge=rater if config.judge else None,
+            judge=rater if settings.judge else None,
             reward=reward,
         )
     metadata = stage_metadata(

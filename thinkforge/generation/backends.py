@@ -56,6 +56,11 @@ class Backend(ABC):
     # Samples handed over in one call: an engine batches continuously over all of them (vLLM), a server
     # backend keeps `concurrency` requests in flight over all of them; None = all pending work.
     max_inflight: int | None = None
+    retries: int = 0  # transient failures retried inside the backend (server clients), counted for metadata
+
+    def chunk_size(self, pending: int, batch_size: int) -> int:
+        """How many of the pending samples one `stream` call takes."""
+        return min(pending, self.max_inflight or pending) or 1
 
     @abstractmethod
     def render(self, conversations: list[Messages]) -> list[str]:
@@ -99,7 +104,9 @@ class TransformersBackend(_ChatTemplateMixin, Backend):
     """
 
     name = "transformers"
-    batch_size: int = 32  # set by the Generator
+
+    def chunk_size(self, pending: int, batch_size: int) -> int:
+        return batch_size  # static batches: a whole batch waits for its longest sample
 
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", threads: int | None = None):
         import torch
@@ -262,12 +269,12 @@ class OpenAIBackend(Backend):
         self.model = model
         self.model_id = f"{model}@{revision or 'served'}"
         self.concurrency = concurrency
-        self.sent = 0  # HTTP attempts, retries included
+        self._attempts = 0  # HTTP requests sent, retries included
         self._lock = threading.Lock()
 
         def count(_request) -> None:
             with self._lock:
-                self.sent += 1
+                self._attempts += 1
 
         self.http = httpx.Client(
             event_hooks={"request": [count]}, limits=httpx.Limits(max_connections=concurrency), timeout=timeout_s
@@ -312,10 +319,12 @@ class OpenAIBackend(Backend):
     ) -> Iterator[tuple[int, Completion]]:
         """Every prompt in flight (at most `concurrency` at a time); each completion as soon as it arrives."""
         client = self.client.with_options(max_retries=max_retries)
+        attempts_before = self._attempts
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = {pool.submit(self._one, client, p, params, s): i for i, (p, s) in enumerate(zip(prompts, seeds))}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+        self.retries += max(0, self._attempts - attempts_before - len(prompts))
 
     def close(self) -> None:
         self.client.close()

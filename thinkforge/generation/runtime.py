@@ -68,19 +68,15 @@ class Generator:
             for s in range(n)
             if keys[i][s] not in hits
         ]
-        todo = list(
-            {key: item for key, item in ((item[0], item) for item in todo)}.values()
-        )  # one call per distinct key
+        todo = list({item[0]: item for item in todo}.values())  # one call per distinct key
         todo.sort(key=lambda item: len(item[1]))  # similar lengths side by side: less padding
         self.stats.requested += len(flat)
         self.stats.cache_hits += len(flat) - len(todo)
         self.log(
             f"{len(flat)} samples: {len(flat) - len(todo)} cached, {len(todo)} to generate with {self.backend.name}"
         )
-        step = (
-            self.batch_size if self.backend.name == "transformers" else (self.backend.max_inflight or len(todo) or 1)
-        )
-        sent_before = getattr(self.backend, "sent", 0)
+        step = self.backend.chunk_size(len(todo), self.batch_size)
+        retries_before = self.backend.retries
         done = 0
         for start in range(0, len(todo), step):
             chunk = todo[start : start + step]
@@ -96,23 +92,21 @@ class Generator:
                 self._count(completion)
                 done += 1
                 if len(pending) >= 32 or time.monotonic() - last_flush > 2.0:
-                    self.cache.put_many(self.backend.model_id, pending)
+                    self._flush(pending, done, len(todo))
                     pending, last_flush = [], time.monotonic()
-                    self.log(
-                        f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)"
-                    )
-            self.cache.put_many(self.backend.model_id, pending)
-            self.log(
-                f"generated {done}/{len(todo)} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)"
-            )
-        if hasattr(self.backend, "sent"):
-            self.stats.retries += max(0, self.backend.sent - sent_before - len(todo))
+            self._flush(pending, done, len(todo))
+        self.stats.retries += self.backend.retries - retries_before
         self.stats.wall_s += time.monotonic() - started
         if todo and self.stats.failed / max(1, self.stats.calls) > self.max_failed_fraction:
             raise TooManyFailures(
                 f"{self.stats.failed} of {self.stats.calls} requests failed (> {self.max_failed_fraction:.0%})"
             )
         return [[results[k] for k in row] for row in keys]
+
+    def _flush(self, pending: list[tuple[str, Completion]], done: int, total: int) -> None:
+        """Cache what arrived since the last flush and report progress."""
+        self.cache.put_many(self.backend.model_id, pending)
+        self.log(f"generated {done}/{total} ({self.stats.completion_tokens} tokens, {self.stats.failed} failed)")
 
     def _count(self, completion: Completion) -> None:
         self.stats.calls += 1
