@@ -29,13 +29,19 @@ GROUP_PACKAGES = {
 # dependencies passed (a training asset never starts on data that fails rows_conserved or the training-data checks).
 # raw_problems (the inbox sensor, the nightly schedule or a person starts it) and base_model are not automated.
 AUTOMATION = AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
-NOT_AUTOMATED = {"raw_problems", "base_model"}
+# Files, not upstream assets, feed these: the inbox sensor, the nightly schedule or a person starts them.
+NOT_AUTOMATED = {"raw_problems", "base_model", "eval_problems"}
+# model_eval scores whichever checkpoints exist: a missing one must not hold it back.
+OPTIONAL_DEPS = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+CONDITIONS = {"model_eval": OPTIONAL_DEPS & AutomationCondition.all_deps_blocking_checks_passed()}
 
 
 def _automated(asset: AssetsDefinition) -> AssetsDefinition:
-    if asset.key.to_user_string() in NOT_AUTOMATED:
+    name = asset.key.to_user_string()
+    if name in NOT_AUTOMATED:
         return asset
-    return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=AUTOMATION))
+    condition = CONDITIONS.get(name, AUTOMATION)
+    return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition))
 
 
 ALL_ASSETS: list[AssetsDefinition] = [
@@ -55,7 +61,7 @@ def assets_in_groups(*groups: str) -> list[AssetsDefinition]:
 
 
 STAGE_ASSETS = [a for a in ALL_ASSETS if is_warehouse_asset(a)]
-ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS]
+ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS] + list(evaluate.EVAL_CHECKS)
 # `make demo`'s run config: each group's DEMO_RUN_CONFIG (asset name → config), small CPU defaults.
 DEMO_RUN_CONFIG = {
     name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "DEMO_RUN_CONFIG", {}).items()

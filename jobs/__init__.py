@@ -10,6 +10,7 @@ from dagster import (
 )
 
 from assets import DATA_GROUPS
+from jobs.trace import TRACE_JOBS
 from thinkforge import DOMAINS
 
 refresh_domain = define_asset_job(
@@ -34,5 +35,5 @@ def nightly_refresh(context: ScheduleEvaluationContext):
         )
 
 
-ALL_JOBS = [refresh_domain]
+ALL_JOBS = [refresh_domain, *TRACE_JOBS]
 ALL_SCHEDULES = [nightly_refresh]

@@ -15,7 +15,7 @@ import definitions
 from assets import ALL_ASSETS, ALL_CHECKS, DEMO_RUN_CONFIG
 from resources.generation import DEFAULT_MODEL_DIR
 from thinkforge import DOMAINS, paths
-from thinkforge.cli import summary_table
+from thinkforge.cli import eval_table, summary_table
 
 STARTED = time.monotonic()
 # Lines of a run's event log worth a terminal line: step start/finish, warnings and the stages' progress messages.
@@ -116,6 +116,7 @@ def main() -> int:
     for step, by_domain in step_seconds.items():
         cells = "".join(f"{by_domain.get(d, 0):>9.1f}" for d in domains)
         print(f"{step:<24}{cells}{sum(by_domain.values()):>9.1f}")
+    print("\nmodel_eval:\n" + eval_table(paths.home()))
     print(f"\nbase model: {paths.home() / DEFAULT_MODEL_DIR}")
     print(f"warehouse: {paths.warehouse_dir()}  (SQL: duckdb {paths.catalog_path()})")
     print("trace a row:  .venv/bin/thinkforge lineage <row-id>")

@@ -1,4 +1,4 @@
-"""`thinkforge` command line: row lineage and warehouse summaries."""
+"""`thinkforge` command line: row lineage, warehouse summaries and the model evaluation table."""
 
 from __future__ import annotations
 
@@ -36,15 +36,43 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_table(root: Path) -> str:
+    """model_eval's comparison (models × metrics) for every evaluated domain, from the warehouse."""
+    from thinkforge import DOMAINS
+    from thinkforge.evaluation import CHECKPOINTS, compare, markdown
+
+    parts = []
+    for domain in DOMAINS:
+        path = warehouse.partition_path(root, "model_eval", domain)
+        if not path.exists():
+            continue
+        rows = warehouse.read_partition(root, "model_eval", domain)
+        k = int(rows["sample_index"].max()) + 1 if rows.height else 1
+        table = markdown(compare(rows, list(CHECKPOINTS), k), k=k) if rows.height else "(no model evaluated)"
+        parts.append(f"model_eval · {domain}\n{table}")
+    return "\n\n".join(parts) or "model_eval has not been materialized"
+
+
+def _eval(args: argparse.Namespace) -> int:
+    print(eval_table(args.home))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="thinkforge", description=__doc__)
     parser.add_argument("--home", type=Path, default=None, help="THINKFORGE_HOME (default: env or .thinkforge/)")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("lineage", help="print a row's ancestry back to its raw source row")
+    p = sub.add_parser(
+        "lineage",
+        help="print a row's ancestry back to its raw source row with every judgment on the way (markdown; "
+        "the trace_row job shows the same in the web UI)",
+    )
     p.add_argument("row_id")
     p.set_defaults(func=_lineage)
     p = sub.add_parser("summary", help="rows in / out / rejected per asset partition")
     p.set_defaults(func=_summary)
+    p = sub.add_parser("eval", help="model_eval's comparison of the checkpoints (models × metrics) per domain")
+    p.set_defaults(func=_eval)
     args = parser.parse_args(argv)
     args.home = (args.home or paths.home()).resolve()
     return args.func(args)

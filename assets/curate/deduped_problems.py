@@ -11,7 +11,7 @@ from assets.common.versions import code_version
 from resources.embedding import EmbedderResource
 from thinkforge import paths
 from thinkforge.dedup import DedupSettings, DedupStore, dedup
-from thinkforge.evalsets import load_eval_set
+from thinkforge.evalsets import eval_sets_file, load_eval_items
 from thinkforge.stage import StageOutput
 
 DedupConfig = run_config(DedupSettings)
@@ -36,10 +36,8 @@ def deduped_problems(
     context: AssetExecutionContext, config: DedupConfig, embedder: EmbedderResource, raw_problems: pl.DataFrame
 ) -> Output[StageOutput]:
     domain = context.partition_key
-    eval_items: dict[str, str] = {}
     dedup_settings = DedupSettings.from_config(config)
-    for name in dedup_settings.eval_sets:
-        eval_items.update(load_eval_set(name))
+    eval_items = load_eval_items()  # the sets of the eval-sets YAML, the same ones model_eval scores on
     store = DedupStore(paths.home() / "index" / "dedup" / domain)
     eval_store = DedupStore(paths.home() / "index" / "eval")  # eval-set embeddings, shared by the domains
     out = dedup(raw_problems, embedder.embed, store, dedup_settings, eval_items, eval_store, log=context.log.info)
@@ -65,6 +63,7 @@ def deduped_problems(
                 markdown_table(pl.DataFrame(apart), ["cosine", "why", "problem", "other"]) if apart else "none"
             ),
             "eval_items": len(eval_items),
+            "eval_sets_file": MetadataValue.path(str(eval_sets_file())),
         }
     )
     return Output(out, metadata=metadata)

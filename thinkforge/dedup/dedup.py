@@ -19,7 +19,6 @@ from pydantic import Field
 from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
 from thinkforge.dedup.semantic import build_index, neighbors
 from thinkforge.dedup.store import DedupStore
-from thinkforge.evalsets import DEFAULT_EVAL_SETS
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
@@ -46,10 +45,6 @@ class DedupSettings(StageSettings):
     )
     near_miss_margin: float = Field(
         0.1, description="pairs this far below the threshold are shown in metadata as kept apart"
-    )
-    eval_sets: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_EVAL_SETS),
-        description="evaluation sets to decontaminate against: 'humaneval' or JSONL files with `problem`",
     )
     ngram: int = Field(8, description="word n-gram length of the decontamination overlap test (as open-r1)")
     contamination_threshold: float = Field(

@@ -1,0 +1,48 @@
+"""no_regression: a trained checkpoint should not score below the checkpoint it was trained from."""
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from assets.common.partitions import domain_partitions
+from resources.warehouse import WarehouseResource
+from thinkforge.evaluation import CHECKPOINTS, PARENTS, compare
+from thinkforge.evaluation.metrics import fmt, regressions
+
+PAIRS = ", ".join(f"{child} vs {parent}" for child, parent in PARENTS.items())
+
+
+@asset_check(
+    asset="model_eval",
+    name="no_regression",
+    partitions_def=domain_partitions,
+    blocking=False,
+    description=f"Warns when a trained checkpoint's accuracy on the eval problems is below the accuracy of the "
+    f"checkpoint it was trained from ({PAIRS}); pairs with a model not evaluated yet are skipped.",
+)
+def no_regression(context: AssetCheckExecutionContext, warehouse_store: WarehouseResource) -> AssetCheckResult:
+    rows = warehouse_store.read("model_eval", context.partition_key)
+    pairs = regressions(compare(rows, list(CHECKPOINTS)), PARENTS)
+    below = [p for p in pairs if p["below"]]
+    table = ["| model | trained from | its accuracy | parent's accuracy | change | |", "|---|---|---|---|---|---|"]
+    for p in pairs:
+        delta = None if p["model_score"] is None or p["parent_score"] is None else p["model_score"] - p["parent_score"]
+        table.append(
+            f"| {p['model']} | {p['trained_from']} | {fmt(p['model_score'])} | {fmt(p['parent_score'])} | "
+            f"{'–' if delta is None else f'{delta:+.3f}'} | {'**below**' if p['below'] else 'ok'} |"
+        )
+    summary = "; ".join(
+        f"{p['model']} {p['model_score']:.3f} < {p['trained_from']} {p['parent_score']:.3f}" for p in below
+    )
+    return AssetCheckResult(
+        passed=not below,
+        severity=AssetCheckSeverity.WARN,
+        description=f"below the model it was trained from: {summary}"
+        if below
+        else "no trained model scores below its parent",
+        metadata={
+            "comparisons": MetadataValue.md(
+                "\n".join(table) if pairs else "no trained model with an evaluated parent"
+            ),
+            "pairs_compared": len(pairs),
+            "regressions": len(below),
+        },
+    )

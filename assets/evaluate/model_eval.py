@@ -1,0 +1,153 @@
+"""model_eval: every checkpoint of the domain (and any configured model) on the held-out eval problems."""
+
+from contextlib import ExitStack
+from dataclasses import fields
+from pathlib import Path
+
+import polars as pl
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from assets.common.config import run_config
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.partitions import domain_partitions
+from assets.common.versions import code_version
+from resources.generation import DEFAULT_MODEL_DIR, ModelResource
+from thinkforge import paths
+from thinkforge.evaluation import (
+    CHECKPOINTS,
+    AnswerChecker,
+    EvalSettings,
+    generate_rows,
+    grade,
+    parse_extra,
+    pick_problems,
+    report,
+)
+from thinkforge.evaluation.metrics import markdown
+from thinkforge.evaluation.plots import bar_chart_png, markdown_image
+from thinkforge.generation import GenerationStats
+from thinkforge.judging import LazyJudge
+from thinkforge.stage import StageOutput
+from thinkforge.verify import Limits, MathVerifier, Sandbox
+
+EvalConfig = run_config(EvalSettings)
+
+
+def checkpoint_folder(name: str, domain: str) -> Path:
+    """$THINKFORGE_HOME/models/base_model/ for the base model, else models/<asset>/<domain>/."""
+    return paths.home() / DEFAULT_MODEL_DIR if name == "base_model" else paths.home() / "models" / name / domain
+
+
+def _add(total: GenerationStats, stats: GenerationStats) -> None:
+    for f in fields(GenerationStats):
+        if f.name != "extra":
+            setattr(total, f.name, getattr(total, f.name) + getattr(stats, f.name))
+
+
+def _endpoint_model(policy: ModelResource, model: str, base_url: str) -> ModelResource:
+    """The policy role's runtime settings, pointed at a served model."""
+    runtime = {
+        k: getattr(policy, k)
+        for k in ("batch_size", "concurrency", "max_retries", "max_failed_fraction", "cache_dir", "api_key_env")
+    }
+    return ModelResource(role="policy", backend="openai", model=model, base_url=base_url, **runtime)
+
+
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=list(CHECKPOINTS),
+    code_version=code_version(
+        "evaluation",
+        "verify",
+        "verification.py",
+        "judging.py",
+        "distill.py",
+        "templates/distill_math.txt",
+        "templates/distill_code.txt",
+        "templates/distill_science.txt",
+        "templates/distill_chat.txt",
+        "templates/judge_rubric.txt",
+    ),
+    description="Every checkpoint of the domain (base_model, sft_model, rl_model, m1_model, step_dpo_model_i, plus "
+    "`extra_models`) answers the held-out problems through the policy role; one row per model × problem × sample "
+    "with `correct` (math-verify / sandbox / judge vs reference), format and S²R self-verification verdicts.",
+)
+def model_eval(
+    context: AssetExecutionContext,
+    config: EvalConfig,
+    policy: ModelResource,
+    judge: ModelResource,
+    eval_problems: pl.DataFrame,
+) -> Output[StageOutput]:
+    domain = context.partition_key
+    settings = EvalSettings.from_config(config)
+    problems = pick_problems(eval_problems, settings.max_problems)
+    candidates, missing = [], {}
+    for name in settings.checkpoints:
+        folder = checkpoint_folder(name, domain)
+        if (folder / "config.json").is_file():
+            candidates.append((name, str(folder), ""))
+        else:
+            missing[name] = f"{folder} does not exist yet (materialize {name} for {domain})"
+    for name, spec in settings.extra_models.items():
+        extra = parse_extra(name, spec)
+        candidates.append((name, extra["model"], extra["base_url"]))
+    context.log.info(
+        f"{len(problems)} problems × {settings.samples} samples × {len(candidates)} models "
+        f"({', '.join(c[0] for c in candidates) or 'none'}); missing: {', '.join(missing) or 'none'}"
+    )
+    rows, stats = [], GenerationStats()
+    for name, model, base_url in candidates:
+        resource = _endpoint_model(policy, model, base_url) if base_url else policy
+        with resource.generator(log=context.log.info, model=None if base_url else model) as gen:
+            context.log.info(f"{name}: generating with {gen.backend.model_id}")
+            rows += generate_rows(problems, name, model, gen.backend.model_id, gen.generate, settings)
+            _add(stats, gen.stats)
+    with ExitStack() as stack:
+        rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, settings.judge_max_tokens)
+        math = (
+            stack.enter_context(MathVerifier(workers=settings.math_workers, timeout_s=settings.math_timeout_s))
+            if domain == "math" and rows
+            else None
+        )
+        needs_sandbox = any(r["test_cases"] for r in rows)
+        sandbox = (
+            Sandbox(limits=Limits(timeout_s=settings.sandbox_timeout_s, memory_mb=settings.sandbox_memory_mb))
+            if needs_sandbox
+            else None
+        )
+        out = grade(rows, AnswerChecker(math, sandbox, rater), log=context.log.info)
+    order = [c[0] for c in candidates]
+    out.report = report(out, order, settings.samples)
+    summaries = out.report["models"]
+    metadata = stage_metadata(out, ["model", "eval_set", "item", "correct", "verdict", "self_verifies", "response"])
+    metadata.update(generation_metadata(stats))
+    metadata.update(
+        {
+            "comparison": MetadataValue.md(
+                markdown(summaries, k=settings.samples) if summaries else "no model was evaluated"
+            ),
+            "comparison_per_eval_set": MetadataValue.md(
+                markdown(out.report["per_set"], lead=("eval_set", "model"), k=settings.samples)
+                if out.report["per_set"]
+                else "–"
+            ),
+            "models_evaluated": MetadataValue.json({name: model for name, model, _ in candidates}),
+            "models_missing": MetadataValue.json(missing),
+            "problems": problems.height,
+            "verdicts": MetadataValue.json(out.report["verdicts"]),
+            "judge_calls": rater.stats.calls,
+        }
+    )
+    if summaries:
+        png = bar_chart_png(summaries, title=f"model_eval · {domain}")
+        metadata["chart"] = MetadataValue.md(markdown_image(png, f"model_eval {domain}"))
+    for s in summaries:
+        if s["accuracy"] is not None:
+            metadata[f"accuracy_{s['model']}"] = round(s["accuracy"], 4)
+    return Output(out, metadata=metadata)

@@ -1,0 +1,38 @@
+"""Evaluation of checkpoints on held-out problems: generation, verification, S²R behaviour metrics, comparison."""
+
+from thinkforge.evaluation.behaviour import RETRY, VERIFY, Behaviour, parse_actions, verification_verdict
+from thinkforge.evaluation.evaluate import (
+    CHECKPOINTS,
+    PARENTS,
+    STAGE,
+    AnswerChecker,
+    EvalSettings,
+    generate_rows,
+    grade,
+    parse_extra,
+    pick_problems,
+    report,
+)
+from thinkforge.evaluation.metrics import METRICS, compare, markdown, summarize
+
+__all__ = [
+    "RETRY",
+    "VERIFY",
+    "Behaviour",
+    "parse_actions",
+    "verification_verdict",
+    "CHECKPOINTS",
+    "PARENTS",
+    "STAGE",
+    "AnswerChecker",
+    "EvalSettings",
+    "generate_rows",
+    "grade",
+    "parse_extra",
+    "pick_problems",
+    "report",
+    "METRICS",
+    "compare",
+    "markdown",
+    "summarize",
+]

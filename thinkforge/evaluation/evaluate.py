@@ -1,0 +1,321 @@
+"""model_eval: every checkpoint answers the held-out problems; each answer is verified and its S²R behaviour read.
+
+One row per model × problem × sample. The prompt is the distillation prompt of the domain (thinking format,
+then a \\boxed{} answer / one ```python block / a plain answer), so format compliance measures what training
+taught. A response is split into its solve attempts and self-verifications (`behaviour.parse_actions`); every
+attempt is checked: math-verify for math, the sandbox against the tests for code, the judge role against the
+reference answer otherwise. `correct` is the verdict of the last attempt (the final answer).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+from pydantic import Field
+
+from thinkforge.answers import last_boxed
+from thinkforge.distill import DEFAULT_SYSTEM, conversation, prompt_id
+from thinkforge.evaluation.behaviour import parse_actions
+from thinkforge.evaluation.metrics import compare
+from thinkforge.generation import Completion, SamplingParams
+from thinkforge.ids import row_id
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.verification import check_format
+from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
+
+STAGE = "model_eval"
+JUDGE_TEMPLATE = (Path(__file__).resolve().parents[1] / "templates" / "evaluate" / "judge_answer.txt").read_text()
+# Checkpoint assets in training order, and the model each was trained from (for the no-regression check).
+CHECKPOINTS = ("base_model", "sft_model", "rl_model", "m1_model", "step_dpo_model_1", "step_dpo_model_2")
+PARENTS = {
+    "sft_model": "base_model",
+    "rl_model": "sft_model",
+    "m1_model": "base_model",
+    "step_dpo_model_1": "m1_model",
+    "step_dpo_model_2": "step_dpo_model_1",
+}
+SCHEMA = {
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "eval_set": pl.String,
+    "item": pl.String,
+    "problem_id": pl.String,
+    "problem": pl.String,
+    "reference_answer": pl.String,
+    "test_cases": pl.String,
+    "model": pl.String,
+    "model_path": pl.String,
+    "model_id": pl.String,
+    "prompt_id": pl.String,
+    "sampling": pl.String,
+    "sample_index": pl.Int64,
+    "response": pl.String,
+    "finish_reason": pl.String,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "correct": pl.Boolean,
+    "verdict": pl.String,
+    "verdict_detail": pl.String,
+    "verdict_format": pl.String,
+    "self_verifies": pl.Boolean,
+    "attempts": pl.Int64,
+    "first_correct": pl.Boolean,
+    "attempts_correct": pl.List(pl.Boolean),
+    "verification_verdicts": pl.List(pl.String),
+    "verified_attempts_correct": pl.List(pl.Boolean),
+}
+REJECTS_SCHEMA = {
+    **REJECT_SCHEMA,
+    "eval_set": pl.String,
+    "item": pl.String,
+    "problem": pl.String,
+    "model": pl.String,
+    "model_path": pl.String,
+    "sample_index": pl.Int64,
+}
+Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+Judge = Callable[[list[list[dict]]], list[str | None]]
+
+
+class EvalSettings(StageSettings):
+    """Evaluation of every checkpoint on the held-out eval sets (THINKFORGE_EVAL_SETS, default data/eval/eval_sets.yaml)."""
+
+    checkpoints: list[str] = Field(
+        default_factory=lambda: list(CHECKPOINTS),
+        description="checkpoint assets to evaluate; those whose folder $THINKFORGE_HOME/models/<asset>/<domain>/ "
+        "(base_model: models/base_model/) does not exist yet are listed as missing",
+    )
+    extra_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="more models, name → an HF folder or hub id, or `<served model>@<base URL>` for an "
+        "OpenAI-compatible endpoint (e.g. `Qwen2.5-7B-Instruct@http://vllm:8000/v1`)",
+    )
+    max_problems: int = Field(0, description="problems per eval set and domain (the first N of the set); 0: all")
+    samples: int = Field(
+        1, description="responses per problem and model; pass@k uses k = samples (sample s: seed + s)"
+    )
+    temperature: float = Field(0.0, description="sampling temperature; 0: greedy (use > 0 with samples > 1)")
+    top_p: float = Field(1.0, description="nucleus sampling mass")
+    max_tokens: int = Field(1024, description="maximum new tokens per response")
+    seed: int = Field(0, description="base seed of the samples")
+    system_prompt: str = Field(DEFAULT_SYSTEM, description="system message of every prompt (empty: none)")
+    math_workers: int = Field(2, description="math-verify worker processes")
+    math_timeout_s: int = Field(5, description="math-verify time limit per answer (seconds)")
+    sandbox_timeout_s: float = Field(5.0, description="wall-time limit of one sandboxed program run (seconds)")
+    sandbox_memory_mb: int = Field(512, description="address-space limit of a sandboxed program (MiB)")
+    judge_max_tokens: int = Field(
+        16,
+        description="maximum tokens of the judge's reply (one word: correct / incorrect) on science and chat answers",
+    )
+
+    def params(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, seed=self.seed
+        )
+
+
+def pick_problems(problems: pl.DataFrame, max_problems: int) -> pl.DataFrame:
+    """The first `max_problems` problems of every eval set (in file order); all when 0."""
+    if problems.is_empty() or not max_problems:
+        return problems
+    return problems.sort("eval_set", "source_row").group_by("eval_set", maintain_order=True).head(max_problems)
+
+
+def generate_rows(
+    problems: pl.DataFrame, model: str, model_path: str, model_id: str, generate: Generate, settings: EvalSettings
+) -> list[dict]:
+    """One row per problem × sample of one model (failed generations keep their `error`)."""
+    records = problems.to_dicts()
+    if not records:
+        return []
+    params = settings.params()
+    conversations = [conversation(p["domain"], p["problem"], settings.system_prompt) for p in records]
+    outputs = generate(conversations, params, settings.samples)
+    rows = []
+    for p, samples in zip(records, outputs):
+        for s, c in enumerate(samples):
+            rows.append(
+                {
+                    "parent_ids": [p["id"]],
+                    "problem_id": p["id"],
+                    **{
+                        k: p.get(k)
+                        for k in ("domain", "source", "eval_set", "item", "problem", "reference_answer", "test_cases")
+                    },
+                    "model": model,
+                    "model_path": model_path,
+                    "model_id": model_id,
+                    "prompt_id": prompt_id(p["domain"], settings.system_prompt),
+                    "sampling": json.dumps(params.key_fields()),
+                    "sample_index": s,
+                    "response": c.text,
+                    "finish_reason": c.finish_reason,
+                    "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens,
+                    "error": c.error,
+                }
+            )
+    return rows
+
+
+@dataclass
+class AnswerChecker:
+    """Checks an answer against its problem: math-verify (math with a reference), the sandbox (problems with tests),
+    else the judge role against the reference answer. Verdicts: correct | wrong | unparsed (no answer found, or no
+    judgement in the judge's reply) | timeout | no_program | unchecked (no reference and no tests); `grade` turns a
+    response cut off at max_tokens before any final answer into `truncated`."""
+
+    math: MathVerifier | None = None
+    sandbox: Sandbox | None = None
+    judge: Judge | None = None
+
+    def check(
+        self, items: list[tuple[dict, str]], log: Callable[[str], None] = lambda _: None
+    ) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = [("unchecked", "no reference answer or tests")] * len(items)
+        math, code, rest = [], [], []
+        for i, (p, _) in enumerate(items):
+            if p["domain"] == "math" and p["reference_answer"] and self.math is not None:
+                math.append(i)
+            elif p["test_cases"] and self.sandbox is not None:
+                code.append(i)
+            elif p["reference_answer"]:
+                rest.append(i)
+        if math:
+            log(f"math-verify on {len(math)} answers")
+            for i, v in zip(math, self.math.verify([(items[i][0]["reference_answer"], items[i][1]) for i in math])):
+                out[i] = (v.verdict, v.detail)
+        if code:
+            log(f"sandbox tests on {len(code)} answers")
+            for i in code:
+                program = extract_program(items[i][1])
+                if program is None:
+                    out[i] = ("no_program", "no ```python block to run")
+                    continue
+                program = with_problem_imports(program, items[i][0]["problem"])
+                verdict = verify_program(program, json.loads(items[i][0]["test_cases"]), self.sandbox)
+                out[i] = ("correct" if verdict.passed else "wrong", verdict.detail)
+        if rest and self.judge is not None:
+            log(f"LLM judge on {len(rest)} answers")
+            for i, reply in zip(rest, self.judge([judge_prompt(*items[i]) for i in rest])):
+                said = parse_judgement(reply)
+                verdict = {"correct": "correct", "incorrect": "wrong"}.get(said, "unparsed")
+                shown = " ".join((reply or "").split())[:80]
+                out[i] = (verdict, f"LLM judge against the reference said {said or 'nothing parsable'}: {shown!r}")
+        return out
+
+
+def has_final_answer(domain: str, text: str) -> bool:
+    """A final answer in the form the prompt asks for: a \\boxed{} (math), a ```python block (code), any text after
+    the reasoning (otherwise)."""
+    answer = text.split("</think>")[-1]
+    if domain == "math":
+        return last_boxed(answer) is not None
+    if domain == "code":
+        return extract_program(text) is not None
+    return bool(answer.strip())
+
+
+def judge_prompt(problem: dict, answer: str) -> list[dict]:
+    """The judge role's check of an answer against the reference (templates/evaluate/judge_answer.txt)."""
+    text = JUDGE_TEMPLATE.format(
+        domain=problem["domain"],
+        problem=problem["problem"][:4000],
+        reference=problem["reference_answer"],
+        answer=answer.split("</think>")[-1].strip()[:6000],
+    )
+    return [{"role": "user", "content": text}]
+
+
+def parse_judgement(reply: str | None) -> str | None:
+    """ "correct" | "incorrect" from the judge's reply (the first of the two words it says), else None."""
+    m = re.search(r"\b(incorrect|correct)\b", reply or "", re.I)
+    return m.group(1).lower() if m else None
+
+
+def with_problem_imports(program: str, problem: str) -> str:
+    """The program, preceded by the import lines of the code the problem gives (HumanEval prompts import
+    `typing.List` for the signature; a completion that repeats only the function must still run)."""
+    given = extract_program(problem) or ""
+    imports = [line for line in given.splitlines() if re.match(r"\s*(import|from)\s+\w", line) and line not in program]
+    return "\n".join([*imports, program]) if imports else program
+
+
+def grade(rows: list[dict], checker: AnswerChecker, log: Callable[[str], None] = lambda _: None) -> StageOutput:
+    """Verdicts and behaviour of generated rows; failed generations go to the rejects."""
+    kept, rejects = [], []
+    ok = [r for r in rows if r["error"] is None]
+    behaviours = [parse_actions(r["response"] or "") for r in ok]
+    items = [(r, attempt) for r, b in zip(ok, behaviours) for attempt in b.attempts]
+    verdicts = iter(checker.check(items, log))
+    for r, b in zip(ok, behaviours):
+        checked = [next(verdicts) for _ in b.attempts]
+        truth = [None if v == "unchecked" else v == "correct" for v, _ in checked]
+        verdict, detail = checked[-1]
+        if len(b.attempts) > 1:
+            detail = f"last of {len(b.attempts)} attempts: {detail}"
+        if (
+            r["finish_reason"] == "length"
+            and verdict != "correct"
+            and not has_final_answer(r["domain"], b.attempts[-1])
+        ):
+            verdict, detail = "truncated", f"cut off at max_tokens before a final answer ({verdict}: {detail})"
+        kept.append(
+            {
+                **r,
+                "id": row_id(STAGE, r["parent_ids"], [r["model"], r["model_id"], r["sample_index"], r["response"]]),
+                "correct": truth[-1],
+                "verdict": verdict,
+                "verdict_detail": detail,
+                "verdict_format": check_format({**r, "origin": "teacher"}),
+                "self_verifies": b.self_verifies,
+                "attempts": len(b.attempts),
+                "first_correct": truth[0],
+                "attempts_correct": truth,
+                "verification_verdicts": [v or "none" for _, v in b.verifications],
+                "verified_attempts_correct": [truth[i] for i, _ in b.verifications],
+            }
+        )
+    for r in rows:
+        if r["error"] is not None:
+            rejects.append(
+                {
+                    **r,
+                    "id": row_id(f"{STAGE}_rejects", r["parent_ids"], [r["model"], r["sample_index"], r["error"]]),
+                    "reason": "generation_failed",
+                    "detail": r["error"],
+                }
+            )
+    return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), rows_in=len(rows))
+
+
+def report(out: StageOutput, order: list[str], k: int) -> dict:
+    """The stage's figures: a summary per model, per model and eval set, and the verdict counts."""
+    kept = out.kept
+    per_set = []
+    for eval_set in sorted(set(kept["eval_set"].to_list())) if kept.height else []:
+        for s in compare(kept.filter(pl.col("eval_set") == eval_set), order, k):
+            per_set.append({"eval_set": eval_set, **s})
+    return {
+        "models": compare(kept, order, k),
+        "per_set": per_set,
+        "verdicts": dict(Counter(kept["verdict"].to_list()).most_common()) if kept.height else {},
+    }
+
+
+def parse_extra(name: str, spec: str) -> dict:
+    """An `extra_models` entry → {"model": …, "base_url": …}: `<served model>@<http(s) URL>` is an endpoint, else a folder / hub id."""
+    model, sep, url = spec.rpartition("@")
+    if sep and url.startswith(("http://", "https://")) and model:
+        return {"model": model, "base_url": url}
+    if not spec.strip():
+        raise ValueError(f"extra_models[{name!r}]: empty model")
+    return {"model": spec, "base_url": ""}

@@ -1,0 +1,49 @@
+"""The comparison chart of model_eval: grouped bars (models × metrics) as a PNG, embeddable in markdown."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from thinkforge.evaluation.metrics import METRICS
+
+CHART_METRICS = ("accuracy", "format_rate", "self_verify_rate", "verification_accuracy", "incorrect_to_correct")
+
+
+def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRICS, title: str = "") -> bytes:
+    """Grouped bars: one group per metric, one bar per model (a metric without a value is drawn as 0 and marked –)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [s["model"] for s in summaries]
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(metrics) + 0.4 * len(models)), 3.6), dpi=100)
+    for j, s in enumerate(summaries):
+        xs = [i + (j - (len(models) - 1) / 2) * width for i in range(len(metrics))]
+        values = [s.get(m) for m in metrics]
+        bars = ax.bar(xs, [v or 0.0 for v in values], width, label=s["model"])
+        for bar, v in zip(bars, values):
+            ax.annotate(
+                "–" if v is None else f"{v:.2f}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+    ax.set_xticks(range(len(metrics)), [METRICS[m] for m in metrics], fontsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("share")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=min(3, len(models)) or 1, loc="upper right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
