@@ -25,9 +25,10 @@ from thinkforge.evaluation import (
     report,
 )
 from thinkforge.evaluation.metrics import markdown
-from thinkforge.evaluation.plots import bar_chart_png, markdown_image
+from thinkforge.evaluation.plots import bar_chart_png
 from thinkforge.generation import GenerationStats
 from thinkforge.judging import LazyJudge
+from thinkforge.plots import markdown_image
 from thinkforge.stage import StageOutput
 from thinkforge.verify import Limits, MathVerifier, Sandbox
 

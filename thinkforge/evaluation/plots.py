@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 
 from thinkforge.evaluation.metrics import METRICS
@@ -43,7 +42,3 @@ def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRIC
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
-
-
-def markdown_image(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
