@@ -1,1 +1,13 @@
 """refine: dynamic checklists, multi-model critique and revision, CoT reconstruction, the SFT dataset."""
+
+# `make demo` on CPU: 2 problems per domain, 2 rounds, short replies (defaults: every problem, 3 rounds).
+DEMO_RUN_CONFIG = {
+    "checklists": {"max_problems": 2, "max_tokens": 128},
+    "refined_solutions": {
+        "max_rounds": 2,
+        "eval_max_tokens": 96,
+        "revise_max_tokens": 160,
+        "draft_max_tokens": 160,
+    },
+    "cot_sft_data": {"summary_max_tokens": 64, "cot_max_tokens": 160},
+}

@@ -1,0 +1,50 @@
+"""cot_sft_data: a chain of thought rebuilt for each refined solution, consistency-checked, in TRL format."""
+
+from contextlib import ExitStack
+
+import polars as pl
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from assets.common.config import run_config
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.partitions import domain_partitions
+from assets.common.versions import code_version
+from resources.generation import ModelResource
+from thinkforge.plots import histogram_png, markdown_image
+from thinkforge.refinement import CotSettings, reconstruct
+from thinkforge.verify import MathVerifier
+
+CotConfig = run_config(CotSettings)
+
+
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["base_model"],
+    code_version=code_version(
+        "refinement/cot.py", "verification.py", "templates/refine/cot_summary.txt", "templates/refine/cot_full.txt"
+    ),
+    description="From problem + refined solution, the completer writes a reasoning summary, then a full chain of "
+    "thought; kept when it concludes what the solution says and passes the rules of verified_responses. "
+    "`messages` = [system?, user, assistant: <think>CoT</think> solution].",
+)
+def cot_sft_data(
+    context: AssetExecutionContext, config: CotConfig, completer: ModelResource, refined_solutions: pl.DataFrame
+) -> Output:
+    settings = CotSettings.from_config(config)
+    with ExitStack() as stack:
+        math = stack.enter_context(MathVerifier(workers=1)) if context.partition_key == "math" else None
+        gen = stack.enter_context(completer.generator(log=context.log.info))
+        out = reconstruct(refined_solutions, gen.generate, gen.backend.model_id, math, settings, log=context.log.info)
+        stats = gen.stats
+    metadata = stage_metadata(out, ["id", "verdict_consistency", "cot", "solution"])
+    metadata.update(generation_metadata(stats))
+    metadata["verdicts"] = MetadataValue.json(out.report["verdicts"])
+    if out.report.get("cot_chars"):
+        png = histogram_png(out.report["cot_chars"], "chain-of-thought length", "characters")
+        metadata["cot_length"] = MetadataValue.md(markdown_image(png, "CoT length"))
+    return Output(out, metadata=metadata)

@@ -1,0 +1,99 @@
+"""refined_solutions: several evaluators critique each candidate against its checklist; the reviser rewrites."""
+
+from contextlib import ExitStack
+
+import polars as pl
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from assets.common.config import run_config
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.partitions import domain_partitions
+from assets.common.versions import code_version
+from resources.generation import EvaluatorsResource, ModelResource
+from thinkforge.plots import bar_png, histogram_png, markdown_image
+from thinkforge.refinement import AutoCheck, RefineSettings, refine
+from thinkforge.verify import MathVerifier, Sandbox
+
+RefineConfig = run_config(RefineSettings)
+
+
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["base_model"],
+    code_version=code_version(
+        "refinement/loop.py",
+        "refinement/critique.py",
+        "refinement/autocheck.py",
+        "templates/refine/evaluate.txt",
+        "templates/refine/revise.txt",
+    ),
+    description="The best solution per problem after checklist critique by every evaluator and revision rounds "
+    "(stops when all items pass, the score reaches the threshold, a round brings no improvement, or max_rounds); "
+    "math-verify / the sandbox outrank the evaluators; every round is in `rounds`.",
+)
+def refined_solutions(
+    context: AssetExecutionContext,
+    config: RefineConfig,
+    teacher: ModelResource,
+    evaluators: EvaluatorsResource,
+    reviser: ModelResource,
+    checklists: pl.DataFrame,
+    verified_responses: pl.DataFrame,
+) -> Output:
+    settings = RefineSettings.from_config(config)
+    domain = context.partition_key
+    log = context.log.info
+    with ExitStack() as stack:
+        math = stack.enter_context(MathVerifier(workers=1)) if domain == "math" else None
+        check = AutoCheck(math, Sandbox() if domain == "code" else None)
+        gens = stack.enter_context(evaluators.generators(log=log))
+        rev = stack.enter_context(reviser.generator(log=log))
+        draft = stack.enter_context(teacher.generator(log=log))
+        named = [(f"{i}:{g.backend.model_id}", g.generate) for i, g in enumerate(gens)]
+        out = refine(checklists, verified_responses, named, rev.generate, draft.generate, check, settings, log=log)
+        role_stats = {
+            "teacher": draft.stats,
+            "reviser": rev.stats,
+            **{f"evaluator {n}": g.stats for (n, _), g in zip(named, gens)},
+        }
+    report = out.report
+    metadata = stage_metadata(
+        out, ["id", "n_rounds", "stop_reason", "score_before", "score_after", "verified", "solution"]
+    )
+    metadata.update(generation_metadata(rev.stats))
+    metadata["calls_per_role"] = MetadataValue.md(
+        "| role | calls | cache hits | completion tokens |\n|---|---|---|---|\n"
+        + "\n".join(
+            f"| {role} | {s.calls} | {s.cache_hits} | {s.completion_tokens} |" for role, s in role_stats.items()
+        )
+    )
+    metadata["model_calls"] = sum(s.calls for s in role_stats.values())
+    metadata["cache_hits"] = sum(s.cache_hits for s in role_stats.values())
+    metadata["stop_reasons"] = MetadataValue.json(dict(report["stop_reasons"]))
+    metadata["rounds_histogram"] = MetadataValue.json({str(k): v for k, v in sorted(report["rounds"].items())})
+    metadata["revisions_not_verifying"] = report["not_verifying_revisions"]
+    metadata["criterion_pass_rate"] = MetadataValue.json(
+        {name: round(p / t, 3) for name, (p, t) in report["criteria"].items() if t}
+    )
+    if report["score_before"]:
+        mean = lambda xs: round(sum(xs) / len(xs), 3)  # noqa: E731
+        metadata["score_before_mean"] = mean(report["score_before"])
+        metadata["score_after_mean"] = mean(report["score_after"])
+        png = histogram_png(
+            {"before": report["score_before"], "after": report["score_after"]},
+            "evaluator score",
+            "score (0-1)",
+            bins=10,
+        )
+        metadata["scores"] = MetadataValue.md(markdown_image(png, "score before and after refinement"))
+    if report["rounds"]:
+        png = bar_png(
+            {f"{k} rounds": v for k, v in sorted(report["rounds"].items())}, "rounds per problem", "problems"
+        )
+        metadata["rounds_chart"] = MetadataValue.md(markdown_image(png, "rounds per problem"))
+    return Output(out, metadata=metadata)

@@ -1,0 +1,145 @@
+"""CoT reconstruction's consistency checks, the SFT dataset union and its `datasets` export trained by TRL."""
+
+import polars as pl
+
+from thinkforge.generation import Completion
+from thinkforge.refinement import CotSettings, build_sft_dataset, export, reconstruct
+from thinkforge.refinement.cot import code_consistency
+from thinkforge.verify import MathVerifier
+
+
+def refined(pid, domain, solution, reference=None):
+    return {
+        "id": pid,
+        "parent_ids": ["c"],
+        "domain": domain,
+        "source": "s",
+        "problem": f"Problem {pid}?",
+        "reference_answer": reference,
+        "test_cases": None,
+        "solution": solution,
+    }
+
+
+def completer(cots: dict):
+    """Summary calls get a summary; CoT calls get the scripted CoT of the problem named in the prompt."""
+
+    def generate(conversations, params, n):
+        out = []
+        for c in conversations:
+            text = c[-1]["content"]
+            if "summarize" in text:
+                out.append([Completion("Add the numbers.", finish_reason="stop")])
+            else:
+                pid = text.split("Problem ", 1)[1].split("?", 1)[0]
+                out.append([Completion(cots[pid], finish_reason="length" if pid == "t" else "stop")])
+        return out
+
+    return generate
+
+
+def test_cot_kept_only_when_it_concludes_the_solution_and_passes_the_rules():
+    rows = [
+        refined("a", "math", "So the answer is \\boxed{12}.", "12"),
+        refined("b", "math", "So the answer is \\boxed{12}.", "12"),
+        refined("t", "chat", "Sure."),
+    ]
+    cots = {"a": "7 + 5 = 12, so 12.", "b": "7 + 5 = 13, so the result is 13.", "t": "thinking that never ends"}
+    with MathVerifier(workers=1) as math:
+        out = reconstruct(pl.DataFrame(rows), completer(cots), "m", math, CotSettings(), log=lambda _: None)
+    assert out.conserved and out.kept["parent_ids"].to_list() == [["a"]]
+    kept = out.kept.to_dicts()[0]
+    assert kept["messages"] == [
+        {"role": "user", "content": "Problem a?"},
+        {"role": "assistant", "content": "<think>\n7 + 5 = 12, so 12.\n</think>\n\nSo the answer is \\boxed{12}."},
+    ]
+    reasons = dict(zip([p[0] for p in out.rejects["parent_ids"].to_list()], out.rejects["reason"].to_list()))
+    assert reasons == {"b": "consistency", "t": "format"}  # 13 ≠ 12; the chat CoT was truncated
+
+
+def test_code_cot_must_end_on_the_solution_program():
+    solution = "Here:\n```python\ndef f(x):\n    return x + 1\n```"
+    assert code_consistency("I will write f.", solution) == "pass"
+    assert (
+        code_consistency(
+            "Draft:\n```python\ndef f(x):\n    return x+2\n```\nFinal:\n```python\ndef f(x):\n    return x + 1\n```",
+            solution,
+        )
+        == "pass"
+    )
+    assert code_consistency("```python\ndef g(x):\n    return 0\n```", solution).startswith("fail")
+
+
+def verified(pid, response, origin="teacher"):
+    return {
+        "id": pid,
+        "parent_ids": ["d"],
+        "domain": "math",
+        "source": "s",
+        "problem": "What is 2+2?",
+        "reference_answer": "4",
+        "test_cases": None,
+        "model": "m",
+        "response": response,
+        "origin": origin,
+    }
+
+
+def cot_row(pid, cot, solution):
+    return {
+        "id": pid,
+        "parent_ids": ["r"],
+        "domain": "math",
+        "source": "s",
+        "problem": "What is 2+2?",
+        "reference_answer": "4",
+        "test_cases": None,
+        "model": "c",
+        "messages": [
+            {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": f"<think>\n{cot}\n</think>\n\n{solution}"},
+        ],
+    }
+
+
+def test_sft_dataset_union_dedup_and_origins():
+    v = pl.DataFrame(
+        [
+            verified("v1", "<think>\n2+2=4\n</think>\n\n\\boxed{4}"),
+            verified("v2", "4", origin="source"),
+        ]
+    )
+    c = pl.DataFrame([cot_row("c1", "2+2=4", "\\boxed{4}"), cot_row("c2", "two and two", "\\boxed{4}")])
+    out = build_sft_dataset(v, c)
+    assert out.conserved and out.rows_in == 4
+    assert out.kept["origin"].to_list() == ["verified_response", "cot_sft_data"]
+    reasons = dict(zip(out.rejects["reason"].to_list(), out.rejects["detail"].to_list()))
+    assert set(reasons) == {"no_thinking_trace", "duplicate"} and out.kept["id"][0] in reasons["duplicate"]
+
+
+def test_export_loads_with_datasets_and_one_sft_step_runs(tmp_path, tiny_model, monkeypatch):
+    from datasets import load_from_disk
+    from trl import SFTConfig, SFTTrainer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    c = pl.DataFrame([cot_row(f"c{i}", f"step {i}", "\\boxed{4}") for i in range(4)])
+    out = build_sft_dataset(pl.DataFrame(schema={"id": pl.String, "problem": pl.String, "response": pl.String}), c)
+    folder = export(out.kept, tmp_path / "sft_dataset" / "math", "math")
+    card = (folder / "README.md").read_text()
+    assert "| cot_sft_data | 4 |" in card and "load_from_disk" in card
+    data = load_from_disk(str(folder))
+    assert data.num_rows == 4 and data[0]["messages"][1]["role"] == "assistant"
+    args = SFTConfig(
+        output_dir=str(tmp_path / "out"),
+        max_steps=1,
+        per_device_train_batch_size=2,
+        bf16=False,
+        gradient_checkpointing=False,
+        report_to=[],
+        use_cpu=True,
+        max_length=64,
+        save_strategy="no",
+    )
+    trainer = SFTTrainer(model=str(tiny_model), train_dataset=data, args=args)
+    result = trainer.train()
+    assert result.global_step == 1 and result.training_loss > 0

@@ -1,0 +1,150 @@
+"""sft_dataset: the SFT training set of a domain in TRL's conversational format, also saved as a `datasets` folder.
+
+The union of (a) verified responses that carry a thinking trace (the distillation output) and (b) cot_sft_data,
+exact duplicates removed (the first occurrence stays; the others go to the rejects naming it), each row's origin
+kept. The Hugging Face folder `$THINKFORGE_HOME/datasets/sft_dataset/<domain>/` is written next to a generated
+dataset card and swapped in whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import statistics
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+from thinkforge.ids import row_id
+from thinkforge.refinement.cot import MESSAGE
+from thinkforge.stage import StageOutput, frame
+
+STAGE = "sft_dataset"
+SCHEMA = {
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "problem": pl.String,
+    "reference_answer": pl.String,
+    "test_cases": pl.String,
+    "messages": pl.List(MESSAGE),
+    "origin": pl.String,
+    "model": pl.String,
+}
+REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
+CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "model")
+
+
+def has_closed_trace(text: str | None) -> bool:
+    return bool(text) and "<think>" in text and "</think>" in text.split("<think>", 1)[1]
+
+
+def _key(messages: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def build_sft_dataset(verified: pl.DataFrame, cot: pl.DataFrame) -> StageOutput:
+    candidates, rejects = [], []
+    for r in verified.to_dicts():
+        row = {k: r.get(k) for k in CARRY} | {"parent_ids": [r["id"]], "origin": "verified_response"}
+        row["messages"] = [{"role": "user", "content": r["problem"]}, {"role": "assistant", "content": r["response"]}]
+        row["id"] = row_id(STAGE, [r["id"]], row["messages"])
+        if has_closed_trace(r["response"]):
+            candidates.append(row)
+        else:
+            rejects.append(
+                {**row, "reason": "no_thinking_trace", "detail": f"{r['origin']} response has no closed <think> block"}
+            )
+    for r in cot.to_dicts():
+        row = {k: r.get(k) for k in CARRY} | {
+            "parent_ids": [r["id"]],
+            "origin": "cot_sft_data",
+            "messages": r["messages"],
+        }
+        row["id"] = row_id(STAGE, [r["id"]], row["messages"])
+        candidates.append(row)
+    seen: dict[str, str] = {}
+    kept = []
+    for row in candidates:
+        key = _key(row["messages"])
+        if key in seen:
+            rejects.append({**row, "reason": "duplicate", "detail": f"same messages as {seen[key]}"})
+        else:
+            seen[key] = row["id"]
+            kept.append(row)
+    report = {
+        "origins": dict(Counter(r["origin"] for r in kept)),
+        "assistant_chars": [len(r["messages"][-1]["content"]) for r in kept],
+    }
+    return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), verified.height + cot.height, report)
+
+
+def _table(counts: Counter) -> str:
+    return "\n".join(["| value | rows |", "|---|---|"] + [f"| {k} | {v} |" for k, v in counts.most_common()])
+
+
+def dataset_card(kept: pl.DataFrame, domain: str, folder: Path) -> str:
+    rows = kept.to_dicts()
+    lengths = [len(r["messages"][-1]["content"]) for r in rows] or [0]
+    models = Counter(f"{r['origin']}: {r['model']}" for r in rows)
+    return f"""---
+task_categories: [text-generation]
+tags: [thinkforge, sft, reasoning]
+---
+# sft_dataset · {domain}
+
+Supervised fine-tuning data built by thinkforge (asset `sft_dataset`, partition `{domain}`): {len(rows)} conversations in
+TRL's conversational format (`messages` = [system?, user, assistant]); the assistant turn is
+`<think>\\n{{reasoning}}\\n</think>\\n\\n{{solution}}`.
+
+## Rows per origin
+{_table(Counter(r["origin"] for r in rows))}
+
+- `verified_response`: a distilled response that passed rejection sampling and carries its own thinking trace.
+- `cot_sft_data`: a refined solution with a reconstructed chain of thought that passed the consistency checks.
+
+## Rows per source
+{_table(Counter(r["source"] for r in rows))}
+
+## Models
+{_table(models)}
+
+## Assistant turn length (characters)
+min {min(lengths)}, median {statistics.median(lengths):.0f}, mean {statistics.fmean(lengths):.0f}, max {max(lengths)}.
+
+## Use
+```python
+from datasets import load_from_disk
+from trl import SFTConfig, SFTTrainer
+
+dataset = load_from_disk("{folder}")
+trainer = SFTTrainer(model="path/to/model", train_dataset=dataset, args=SFTConfig(output_dir="out"))
+trainer.train()
+```
+Columns besides `messages` (`id`, `parent_ids`, `origin`, `source`, ...) trace every row back to its raw problem:
+`thinkforge lineage <id>`.
+"""
+
+
+def export(kept: pl.DataFrame, folder: Path, domain: str) -> Path:
+    """save_to_disk into a staging folder with the card, then swap it into `folder` (never half-written)."""
+    from datasets import Dataset
+
+    folder = Path(folder)
+    staging = folder.with_name(folder.name + ".staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    Dataset.from_list(kept.to_dicts()).save_to_disk(str(staging))
+    (staging / "README.md").write_text(dataset_card(kept, domain, folder))
+    old = folder.with_name(folder.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if folder.exists():
+        folder.rename(old)
+    staging.rename(folder)
+    if old.exists():
+        shutil.rmtree(old)
+    return folder
