@@ -1,0 +1,65 @@
+"""s2r_trajectories: teacher verifications of each distinct answer, then S²R's trajectory construction."""
+
+import polars as pl
+from dagster import AssetExecutionContext, MetadataValue, Output, asset
+
+from assets.common.config import run_config
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.partitions import domain_partitions
+from assets.common.versions import code_version
+from resources.generation import ModelResource
+from thinkforge.plots import bar_png, markdown_image
+from thinkforge.refinement.loop import answer_part, best_verified
+from thinkforge.s2r import TrajectorySettings, build_trajectories
+
+TrajectoryConfig = run_config(TrajectorySettings)
+
+
+@asset(
+    partitions_def=domain_partitions,
+    io_manager_key="warehouse_io",
+    kinds={"parquet"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["base_model"],
+    code_version=code_version("s2r/trajectories.py", "s2r/actions.py", "templates/s2r"),
+    description="S²R trajectories: wrong attempts (distinct answers, each with a teacher verification ending "
+    "'incorrect') then a correct attempt verified 'correct'; `actions` carry kind, text, correctness, verdict and the "
+    "loss mask (0 on earlier solves); rows without a correct sample use a verified response when `fallback` is on.",
+)
+def s2r_trajectories(
+    context: AssetExecutionContext,
+    config: TrajectoryConfig,
+    teacher: ModelResource,
+    policy_samples: pl.DataFrame,
+    verified_responses: pl.DataFrame,
+) -> Output:
+    settings = TrajectorySettings.from_config(config)
+    fallbacks = {
+        problem: {"id": row["id"], "text": answer_part(row["response"], row["domain"], row["origin"])}
+        for problem, row in best_verified(verified_responses.filter(pl.col("verdict_correct") == "correct")).items()
+    }
+    with teacher.generator(log=context.log.info) as gen:
+        out = build_trajectories(
+            policy_samples, fallbacks, gen.generate, gen.backend.model_id, settings, log=context.log.info
+        )
+        stats = gen.stats
+    report = out.report
+    metadata = stage_metadata(out, ["id", "attempts", "difficulty", "used_fallback", "response"])
+    metadata.update(generation_metadata(stats))
+    for key in (
+        "verifications",
+        "verification_accuracy",
+        "verification_accuracy_when_right",
+        "verification_accuracy_when_wrong",
+        "no_verdict",
+        "used_fallback",
+    ):
+        metadata[key] = report[key]
+    metadata["verification_style"] = settings.verification_style
+    metadata["attempts"] = MetadataValue.json({str(k): v for k, v in sorted(report["attempts"].items())})
+    if report["attempts"]:
+        png = bar_png({f"{k} attempts": v for k, v in sorted(report["attempts"].items())}, "trajectories by attempts")
+        metadata["attempts_chart"] = MetadataValue.md(markdown_image(png, "trajectories by attempts"))
+    return Output(out, metadata=metadata)

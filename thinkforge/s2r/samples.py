@@ -1,0 +1,163 @@
+"""policy_samples: K answers per problem from the policy, each checked with the project's verifiers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import polars as pl
+from pydantic import Field
+
+from thinkforge.answers import last_boxed
+from thinkforge.evaluation.evaluate import AnswerChecker
+from thinkforge.generation import Completion, SamplingParams
+from thinkforge.ids import row_id
+from thinkforge.s2r.actions import CODE_SYSTEM, SYSTEM
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.verify import extract_program
+
+STAGE = "policy_samples"
+CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "difficulty")
+SCHEMA = {
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "problem": pl.String,
+    "reference_answer": pl.String,
+    "test_cases": pl.String,
+    "difficulty": pl.Int64,
+    "response": pl.String,
+    "answer": pl.String,
+    "correct": pl.Boolean,
+    "verdict": pl.String,
+    "verdict_detail": pl.String,
+    "sample_index": pl.Int64,
+    "model": pl.String,
+    "finish_reason": pl.String,
+}
+REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "sample_index": pl.Int64}
+Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+
+
+class PolicySampleSettings(StageSettings):
+    """K samples per problem from the initial policy, each checked for correctness."""
+
+    samples: int = Field(5, description="K samples per problem (S²R: 5)")
+    temperature: float = Field(0.7, description="sampling temperature (S²R: 0.7)")
+    top_p: float = Field(1.0, description="nucleus sampling mass")
+    max_tokens: int = Field(1024, description="maximum new tokens per sample (S²R: 2048)")
+    seed: int = Field(0, description="base seed of the K samples")
+    max_problems: int = Field(
+        0, description="problems sampled per partition, those with a verified response first (0: all)"
+    )
+    policy: str = Field("", description="the initial policy: an HF folder or served model name (empty: base_model)")
+
+
+def extract_answer(domain: str, text: str) -> str | None:
+    """The final answer a sample states: the program for code, else the last \\boxed{} (or the last line)."""
+    if domain == "code":
+        program = extract_program(text)
+        return "\n".join(line.rstrip() for line in program.strip().splitlines() if line.strip()) if program else None
+    boxed = last_boxed(text)
+    if boxed:
+        return boxed
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1][:200] if lines else None
+
+
+def conversation(domain: str, problem: str) -> list[dict]:
+    return [
+        {"role": "system", "content": CODE_SYSTEM if domain == "code" else SYSTEM},
+        {"role": "user", "content": problem},
+    ]
+
+
+def checkable(problem: dict) -> str | None:
+    """Why a problem cannot yield S²R data, or None."""
+    if problem["domain"] == "chat":
+        return "chat has no checkable truth"
+    if problem["domain"] == "code" and not problem.get("test_cases"):
+        return "no test cases"
+    if problem["domain"] != "code" and not problem.get("reference_answer"):
+        return "no reference answer"
+    return None
+
+
+def sample_policy(
+    problems: pl.DataFrame,
+    generate: Generate,
+    model: str,
+    checker: AnswerChecker,
+    settings: PolicySampleSettings,
+    log=print,
+) -> StageOutput:
+    records = problems.to_dicts()  # in the given order (the asset puts problems with a verified response first)
+    rejects, todo = [], []
+    for p in records:
+        why = checkable(p) or (
+            f"max_problems={settings.max_problems}"
+            if settings.max_problems and len(todo) >= settings.max_problems
+            else None
+        )
+        if why:
+            reason = "not_chosen" if why.startswith("max_problems") else "no_checkable_truth"
+            rejects.append(
+                {
+                    "id": row_id(f"{STAGE}_rejects", [p["id"]], why),
+                    "parent_ids": [p["id"]],
+                    "domain": p["domain"],
+                    "source": p["source"],
+                    "problem": p["problem"],
+                    "sample_index": None,
+                    "reason": reason,
+                    "detail": why,
+                }
+            )
+        else:
+            todo.append(p)
+    rows = []
+    if todo:
+        params = SamplingParams(
+            temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens, seed=settings.seed
+        )
+        log(f"{settings.samples} samples for each of {len(todo)} problems")
+        outputs = generate([conversation(p["domain"], p["problem"]) for p in todo], params, settings.samples)
+        for p, samples in zip(todo, outputs):
+            for k, c in enumerate(samples):
+                base = {
+                    "parent_ids": [p["id"]],
+                    "domain": p["domain"],
+                    "source": p["source"],
+                    "problem": p["problem"],
+                    "sample_index": k,
+                }
+                if not c.ok:
+                    rejects.append(
+                        {
+                            **base,
+                            "id": row_id(f"{STAGE}_rejects", [p["id"]], [model, k, c.error]),
+                            "reason": "generation_failed",
+                            "detail": c.error,
+                        }
+                    )
+                    continue
+                row = {k2: p.get(k2) for k2 in CARRY} | base
+                row.update(
+                    response=c.text,
+                    answer=extract_answer(p["domain"], c.text),
+                    model=model,
+                    finish_reason=c.finish_reason,
+                )
+                row["id"] = row_id(STAGE, [p["id"]], [model, k, c.text])
+                rows.append(row)
+    verdicts = checker.check([(r, r["response"]) for r in rows], log)
+    for r, (verdict, detail) in zip(rows, verdicts):
+        r.update(verdict=verdict, verdict_detail=detail[:500], correct=verdict == "correct")
+    report = {
+        "verdicts": dict(pl.Series([r["verdict"] for r in rows], dtype=pl.String).value_counts().iter_rows())
+        if rows
+        else {},
+        "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else None,
+        "problems_sampled": len(todo),
+    }
+    return StageOutput(frame(rows, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(rows) + len(rejects), report)

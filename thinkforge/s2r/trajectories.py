@@ -1,0 +1,321 @@
+"""s2r_trajectories: verifications by the teacher, then S²R's construction of self-verify / self-correct trajectories.
+
+Per problem (its K policy samples): the teacher verifies each distinct answer (the gold answer first, at most
+`max_verifications`), a verification kept only when its verdict matches the truth. Then, by the number of wrong
+samples w out of K (scaled to S²R's K = 5: w5 = round(5·w/K)): 0 → 1 attempt; 1 → 2; 2–3 → 3 if two distinct
+verified wrong answers exist, else 2; 4–5 → 4 if three exist, else 3 or 2. Wrong attempts come first, each a
+distinct answer with its "incorrect" verification; the last attempt is correct with its "correct" verification.
+Trajectories of the full length for their class are kept with `keep_probability` (seeded per problem); shorter
+fallbacks always. Without a correct sample, `fallback` takes the problem's best verified response as the last
+attempt (its action's `origin` says so) with the verification of the gold answer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
+
+from thinkforge.generation import Completion, SamplingParams
+from thinkforge.ids import row_id
+from thinkforge.s2r.actions import action_masks, render, verification_verdict
+from thinkforge.s2r.samples import extract_answer
+from thinkforge.stage import StageOutput, StageSettings, frame
+
+STAGE = "s2r_trajectories"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "s2r"
+ACTION = pl.Struct(
+    {
+        "kind": pl.String,
+        "text": pl.String,
+        "correct": pl.Boolean,
+        "verdict": pl.String,
+        "mask": pl.Int64,
+        "origin": pl.String,
+    }
+)
+SCHEMA = {
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "problem": pl.String,
+    "reference_answer": pl.String,
+    "test_cases": pl.String,
+    "actions": pl.List(ACTION),
+    "response": pl.String,
+    "attempts": pl.Int64,
+    "difficulty": pl.Int64,
+    "used_fallback": pl.Boolean,
+    "verifications": pl.String,
+}
+REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
+Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+
+
+class TrajectorySettings(StageSettings):
+    """Verification writing and S²R trajectory construction."""
+
+    verification_style: Literal["confirmative", "problem_solving"] = Field(
+        "confirmative",
+        description="confirmative: check the answer without re-solving (S²R's choice); problem_solving: re-solve and compare",
+    )
+    max_verifications: int = Field(5, description="distinct answers verified per problem, gold first")
+    verify_temperature: float = Field(0.1, description="teacher temperature for verifications (S²R: 0.1)")
+    verify_max_tokens: int = Field(512, description="maximum tokens of one verification")
+    refine_verifications: bool = Field(
+        False, description="a second teacher pass rewrites each kept verification as a self-check"
+    )
+    keep_probability: dict[str, float] = Field(
+        default_factory=lambda: {"1": 0.24, "2": 0.5, "3": 0.5, "4": 0.5},
+        description="attempts of a full-length trajectory → probability it is kept (S²R select_train_data); shorter fallbacks always kept",
+    )
+    fallback: bool = Field(
+        True, description="with no correct policy sample, use the problem's best verified response as the last attempt"
+    )
+    seed: int = Field(0, description="seed of the keep draws and of the teacher")
+
+
+def verification_prompt(domain: str, problem: str, answer: str, style: str) -> list[dict]:
+    name = "confirmative_code.txt" if domain == "code" else f"{style}.txt"
+    return [{"role": "user", "content": (TEMPLATES / name).read_text().format(question=problem, answer=answer)}]
+
+
+def as_self_check(text: str, verdict: str) -> str:
+    """The verification ending with exactly S²R's closing sentence."""
+    body = text.strip()
+    ending = f"Therefore, the answer is {verdict}."
+    return body if body.endswith(ending) else f"{body}\n\n{ending}"
+
+
+def target_attempts(wrong: int, k: int, verified_wrong: int) -> tuple[int, bool]:
+    """(attempts, full length for its class) from the wrong count out of K and the distinct verified wrong answers."""
+    w5 = round(5 * wrong / k) if k else 0
+    full = {0: 1, 1: 2, 2: 3, 3: 3, 4: 4, 5: 4}[w5]
+    attempts = min(full, 1 + verified_wrong)
+    if w5 == 1 and attempts < 2:
+        return 1, False
+    return attempts, attempts == full
+
+
+def build_trajectory(
+    problem: dict,
+    samples: list[dict],
+    verifications: dict[str, dict],
+    fallback: dict | None,
+    settings: TrajectorySettings,
+) -> tuple[dict | None, str, str]:
+    """(trajectory row or None, reject reason, detail). `verifications`: answer → {verdict, kept, text, correct}."""
+    k = len(samples)
+    wrong = [s for s in samples if s["correct"] is False]
+    gold = verifications.get("__gold__")
+
+    def lookup(answer: str | None) -> dict | None:  # a sample answer equal to the gold one shares its verification
+        return verifications.get(answer or "") or (gold if gold and answer and gold["answer"] == answer else None)
+
+    final, origin = None, "policy_sample"
+    for s in samples:
+        v = lookup(s["answer"])
+        if s["correct"] and v and v["kept"]:
+            final = (s["response"], v, [s["id"]])
+            break
+    if final is None and any(s["correct"] for s in samples):
+        return None, "no_surviving_verification", "no verification of a correct answer matched the truth"
+    if final is None:
+        if not (settings.fallback and fallback and gold and gold["kept"]):
+            why = (
+                "no correct sample"
+                + ("" if settings.fallback else " (fallback off)")
+                + ("" if fallback else "; no verified response to fall back on")
+                + ("" if gold and gold["kept"] else "; the gold verification did not survive")
+            )
+            return None, "no_correct_sample", why
+        final, origin = (fallback["text"], gold, [fallback["id"]]), "verified_response"
+    seen, wrong_attempts = set(), []
+    for s in wrong:
+        v = lookup(s["answer"])
+        if s["answer"] and s["answer"] not in seen and v and v["kept"]:
+            seen.add(s["answer"])
+            wrong_attempts.append((s, v))
+    attempts, full = target_attempts(len(wrong), k, len(wrong_attempts))
+    if full:
+        p = settings.keep_probability.get(str(attempts), 1.0)
+        draw = random.Random(f"{settings.seed}:{problem['id']}").random()
+        if draw >= p:
+            return None, "not_sampled", f"{attempts}-attempt trajectory kept with probability {p} (draw {draw:.3f})"
+    actions = []
+    for s, v in wrong_attempts[: attempts - 1]:
+        actions.append(
+            {
+                "kind": "solve",
+                "text": s["response"].strip(),
+                "correct": False,
+                "verdict": None,
+                "origin": "policy_sample",
+            }
+        )
+        actions.append(
+            {
+                "kind": "verify",
+                "text": as_self_check(v["text"], "incorrect"),
+                "correct": None,
+                "verdict": "incorrect",
+                "origin": "teacher",
+            }
+        )
+    text, v, ids = final
+    actions.append({"kind": "solve", "text": text.strip(), "correct": True, "verdict": None, "origin": origin})
+    actions.append(
+        {
+            "kind": "verify",
+            "text": as_self_check(v["text"], "correct"),
+            "correct": None,
+            "verdict": "correct",
+            "origin": "teacher",
+        }
+    )
+    for a, m in zip(actions, action_masks(actions)):
+        a["mask"] = m
+    parents = [problem["id"], *(s["id"] for s, _ in wrong_attempts[: attempts - 1]), *ids]
+    row = {k2: problem.get(k2) for k2 in ("domain", "source", "problem", "reference_answer", "test_cases")}
+    row.update(
+        parent_ids=parents,
+        actions=actions,
+        response=render(actions),
+        attempts=attempts,
+        difficulty=len(wrong),
+        used_fallback=origin != "policy_sample",
+    )
+    row["id"] = row_id(STAGE, parents, row["response"])
+    return row, "", ""
+
+
+def build_trajectories(
+    samples: pl.DataFrame,
+    fallbacks: dict[str, dict],
+    generate: Generate,
+    model: str,
+    settings: TrajectorySettings,
+    log=print,
+) -> StageOutput:
+    """`fallbacks`: problem text → {id, text} of its best verified response."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in samples.sort(["sample_index"]).to_dicts():
+        groups[s["parent_ids"][0]].append(s)
+    problems = [
+        {"id": pid, **{k: rows[0][k] for k in ("domain", "source", "problem", "reference_answer", "test_cases")}}
+        for pid, rows in sorted(groups.items())
+    ]
+    # what to verify: the gold answer first, then each distinct sample answer (at most max_verifications in all)
+    asks = []
+    for p in problems:
+        fb = fallbacks.get(p["problem"])
+        gold = p["reference_answer"] if p["domain"] != "code" else extract_answer("code", fb["text"]) if fb else None
+        todo = [("__gold__", gold, True)] if gold else []
+        for s in groups[p["id"]]:
+            if (
+                s["answer"]
+                and s["answer"] not in {a for a, _, _ in todo}
+                and s["answer"] != gold
+                and len(todo) < settings.max_verifications
+            ):
+                todo.append((s["answer"], s["answer"], bool(s["correct"])))
+        asks.extend((p, key, answer, truth) for key, answer, truth in todo)
+    log(f"{len(asks)} verifications for {len(problems)} problems ({settings.verification_style})")
+    params = SamplingParams(
+        temperature=settings.verify_temperature, max_tokens=settings.verify_max_tokens, seed=settings.seed
+    )
+    replies = (
+        [
+            c[0]
+            for c in generate(
+                [
+                    verification_prompt(p["domain"], p["problem"], a, settings.verification_style)
+                    for p, _, a, _ in asks
+                ],
+                params,
+                1,
+            )
+        ]
+        if asks
+        else []
+    )
+    verified: dict[str, dict[str, dict]] = defaultdict(dict)
+    for (p, key, answer, truth), reply in zip(asks, replies):
+        verdict = verification_verdict(reply.text) if reply.ok else None
+        verified[p["id"]][key] = {
+            "answer": answer,
+            "correct": truth,
+            "verdict": verdict,
+            "kept": verdict == ("correct" if truth else "incorrect"),
+            "text": reply.text or "",
+        }
+    if settings.refine_verifications:
+        _refine(verified, problems, generate, params)
+    kept, rejects = [], []
+    for p in problems:
+        row, reason, detail = build_trajectory(
+            p, groups[p["id"]], verified[p["id"]], fallbacks.get(p["problem"]), settings
+        )
+        record = json.dumps(
+            [{k: v[k] for k in ("answer", "correct", "verdict", "kept")} for v in verified[p["id"]].values()]
+        )
+        if row is None:
+            rejects.append(
+                {
+                    **{k: p[k] for k in ("domain", "source", "problem", "reference_answer", "test_cases")},
+                    "id": row_id(f"{STAGE}_rejects", [p["id"]], reason),
+                    "parent_ids": [p["id"], *(s["id"] for s in groups[p["id"]])],
+                    "verifications": record,
+                    "difficulty": sum(s["correct"] is False for s in groups[p["id"]]),
+                    "reason": reason,
+                    "detail": detail,
+                }
+            )
+        else:
+            kept.append({**row, "verifications": record})
+    report = _report(verified, kept)
+    return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(problems), report)
+
+
+def _refine(verified, problems, generate, params) -> None:
+    todo = [(p, v) for p in problems for v in verified[p["id"]].values() if v["kept"]]
+    if not todo:
+        return
+    template = (TEMPLATES / "refine_verification.txt").read_text()
+    prompts = [
+        [
+            {
+                "role": "user",
+                "content": template.format(
+                    question=p["problem"], answer=v["answer"], verification=v["text"], verdict=v["verdict"]
+                ),
+            }
+        ]
+        for p, v in todo
+    ]
+    for (_, v), reply in zip(todo, generate(prompts, params, 1)):
+        if reply[0].ok and verification_verdict(reply[0].text) == v["verdict"]:
+            v["text"] = reply[0].text
+
+
+def _report(verified: dict, kept: list[dict]) -> dict:
+    allv = [v for per in verified.values() for v in per.values()]
+    acc = lambda vs: round(sum(v["kept"] for v in vs) / len(vs), 3) if vs else None  # noqa: E731
+    return {
+        "verifications": len(allv),
+        "verification_accuracy": acc(allv),
+        "verification_accuracy_when_right": acc([v for v in allv if v["correct"]]),
+        "verification_accuracy_when_wrong": acc([v for v in allv if not v["correct"]]),
+        "no_verdict": sum(v["verdict"] is None for v in allv),
+        "attempts": dict(pl.Series([r["attempts"] for r in kept], dtype=pl.Int64).value_counts().iter_rows())
+        if kept
+        else {},
+        "used_fallback": sum(r["used_fallback"] for r in kept),
+    }
