@@ -1,1 +1,21 @@
 """train: the SFT model (action-masked) and the RL model (outcome / process rewards)."""
+
+# `make demo` on CPU: a few optimizer steps on short rows (defaults: S²R's 3 epochs, 500 RL steps, 1024 tokens).
+DEMO_RUN_CONFIG = {
+    "sft_model": {
+        "max_steps": 3,
+        "batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "max_length": 384,
+        "learning_rate": 2e-5,
+    },
+    "rl_model": {
+        "max_steps": 1,
+        "num_generations": 2,
+        "prompts_per_step": 2,
+        "max_completion_length": 48,
+        "max_problems": 2,
+        "beta": 0.0,
+        "learning_rate": 1e-6,
+    },
+}

@@ -1,0 +1,79 @@
+"""rl_model: online RL from sft_model on the domain's checkable problems with rule rewards (outcome or process)."""
+
+from contextlib import ExitStack
+from statistics import fmean
+
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets.common.config import run_config
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.partitions import domain_partitions
+from assets.common.versions import code_version
+from thinkforge import paths
+from thinkforge.checkpoints import read_card
+from thinkforge.plots import markdown_image
+from thinkforge.training.rewards import Checker
+from thinkforge.training.rl import RlSettings, rl_prompts, rl_trainer
+from thinkforge.training.runner import curve_png, fit, trainer_dir
+from thinkforge.verify import MathVerifier, Sandbox
+
+RlConfig = run_config(RlSettings)
+
+
+@asset(
+    partitions_def=domain_partitions,
+    kinds={"pytorch", "huggingface"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["sft_model"],
+    code_version=code_version("training/rl.py", "training/rewards.py", "training/runner.py", "s2r/actions.py"),
+    description="GRPO-loop RL from sft_model with rule rewards only (math-verify, the sandbox): outcome (±1 on the "
+    "final answer, group baseline) or process (a reward per solve / verify action, baseline per reward context, "
+    "per-token advantages). HF folder at $THINKFORGE_HOME/models/rl_model/<domain>/; chat has no rule reward.",
+)
+def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems: pl.DataFrame) -> MaterializeResult:
+    settings = RlSettings.from_config(config)
+    domain = context.partition_key
+    start = paths.home() / "models" / "sft_model" / domain
+    final = paths.home() / "models" / "rl_model" / domain
+    prompts = rl_prompts(selected_problems, settings)
+    if not prompts:
+        context.log.warning(f"{domain}: no problem with a rule-checkable answer; no RL model")
+        return MaterializeResult(metadata={"trained": False, "reason": f"{domain} has no rule-checkable problems"})
+    if read_card(start) is None:
+        raise FileNotFoundError(f"{start} holds no sft_model checkpoint: materialize sft_model for {domain} first")
+    with ExitStack() as stack:
+        math = stack.enter_context(MathVerifier(workers=1)) if domain in ("math", "science") else None
+        checker = Checker(math, Sandbox() if domain == "code" else None)
+        trainer = rl_trainer(str(start), prompts, settings, checker, str(trainer_dir(final)))
+        card = {
+            "asset": "rl_model",
+            "domain": domain,
+            "initial_model": str(start),
+            "problems": [p["id"] for p in prompts],
+            "config": settings.model_dump(),
+        }
+        out = fit(trainer, final, card, log=context.log.info)
+    history = out["history"]
+    rewards = [h["reward"] for h in history if "reward" in h]
+    zero_std = [h["frac_reward_zero_std"] for h in history if "frac_reward_zero_std" in h]
+    actions = trainer.reward_funcs[0].actions_per_response
+    metadata = {
+        "trained": True,
+        "path": MetadataValue.path(str(final)),
+        "fingerprint": out["card"]["fingerprint"],
+        "reward_level": settings.reward_level,
+        "steps": out["steps"],
+        "problems": len(prompts),
+        "mean_reward": round(fmean(rewards), 3) if rewards else None,
+        "zero_variance_groups": round(fmean(zero_std), 3) if zero_std else None,
+        "actions_per_response": round(fmean(actions), 2) if actions else None,
+        "seconds_per_step": round(out["wall_s"] / max(1, out["steps"]), 1),
+        "wall_s": round(out["wall_s"], 1),
+    }
+    for key, title in (("reward", "reward"), ("frac_reward_zero_std", "zero-variance groups"), ("loss", "loss")):
+        png = curve_png(history, (key,), f"rl_model · {domain} · {title}")
+        if png:
+            metadata[f"{key}_curve"] = MetadataValue.md(markdown_image(png, title))
+    return MaterializeResult(metadata=metadata)

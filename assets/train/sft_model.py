@@ -1,0 +1,74 @@
+"""sft_model: the initial policy fine-tuned on the domain's SFT dataset and S²R trajectories (action-masked loss)."""
+
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from assets.common.config import run_config
+from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.partitions import domain_partitions
+from assets.common.versions import code_version
+from resources.generation import base_model_path
+from thinkforge import paths
+from thinkforge.plots import markdown_image
+from thinkforge.training.runner import curve_png, fit, trainer_dir
+from thinkforge.training.sft import SftSettings, masked_sft_trainer, training_rows
+
+SftConfig = run_config(SftSettings)
+
+
+@asset(
+    partitions_def=domain_partitions,
+    kinds={"pytorch", "huggingface"},
+    pool=GPU_POOL,
+    op_tags=GPU_OP_TAGS,
+    deps=["base_model"],
+    code_version=code_version("training/sft.py", "training/data.py", "training/runner.py", "s2r/actions.py"),
+    description="TRL SFT of the initial policy (base_model) on sft_dataset + s2r_trajectories; trajectory tokens of "
+    "earlier attempts and every prompt token get no loss; optional KL to the initial model. An HF folder at "
+    "$THINKFORGE_HOME/models/sft_model/<domain>/ (written atomically; a killed run resumes).",
+)
+def sft_model(
+    context: AssetExecutionContext, config: SftConfig, sft_dataset: pl.DataFrame, s2r_trajectories: pl.DataFrame
+) -> MaterializeResult:
+    from transformers import AutoTokenizer
+
+    settings = SftSettings.from_config(config)
+    domain = context.partition_key
+    final = paths.home() / "models" / "sft_model" / domain
+    start = base_model_path()
+    rows, report = training_rows(sft_dataset, s2r_trajectories, AutoTokenizer.from_pretrained(start), settings)
+    if not rows:
+        context.log.warning(f"no training rows for {domain}: nothing trained, no checkpoint written")
+        return MaterializeResult(metadata={"trained": False, "reason": "no rows in sft_dataset or s2r_trajectories"})
+    context.log.info(f"{report['rows']} rows, {report['trained_tokens']} of {report['tokens']} tokens with loss")
+    trainer = masked_sft_trainer(start, rows, settings, str(trainer_dir(final)))
+    card = {
+        "asset": "sft_model",
+        "domain": domain,
+        "initial_model": start,
+        "data_ids": [r["id"] for r in rows],
+        **report,
+        "config": settings.model_dump(),
+    }
+    out = fit(trainer, final, card, log=context.log.info)
+    losses = [h["loss"] for h in out["history"] if "loss" in h]
+    tokens_seen = int(max((h.get("num_tokens", 0) for h in out["history"]), default=0))  # TRL's running count
+    metadata = {
+        "trained": True,
+        "path": MetadataValue.path(str(final)),
+        "fingerprint": out["card"]["fingerprint"],
+        "steps": out["steps"],
+        "final_loss": losses[-1] if losses else None,
+        "rows": MetadataValue.json(report["rows_by_kind"]),
+        "tokens": report["tokens"],
+        "tokens_with_loss": report["trained_tokens"],
+        "tokens_masked": report["masked_tokens"],
+        "wall_s": round(out["wall_s"], 1),
+        "tokens_seen": tokens_seen,
+        "tokens_per_s": round(tokens_seen / out["wall_s"], 1) if out["wall_s"] else None,
+        "resumed_from": out["card"]["resumed_from"] or "",
+    }
+    png = curve_png(out["history"], ("loss",), f"sft_model · {domain}")
+    if png:
+        metadata["loss_curve"] = MetadataValue.md(markdown_image(png, "loss"))
+    return MaterializeResult(metadata=metadata)

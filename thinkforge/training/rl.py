@@ -1,0 +1,146 @@
+"""rl_model: online RL from the SFT model with rule rewards, outcome- or process-level (S²R §2.3).
+
+Outcome: TRL's GRPOTrainer as it is, with the outcome reward and `scale_rewards="none"` (advantage = reward − the
+group mean: RLOO's baseline up to the factor M/(M−1)). Process: the same trainer with `_generate_and_score_completions`
+overridden at its end: every token's advantage is its action's reward minus the context baseline — a (B, T) tensor
+that TRL's loss accepts as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import Field
+
+from thinkforge.s2r.actions import parse_actions
+from thinkforge.s2r.samples import checkable, conversation
+from thinkforge.stage import StageSettings
+from thinkforge.training.rewards import Checker, ContextBaseline, OutcomeReward, action_rewards, action_spans
+
+
+class RlSettings(StageSettings):
+    """Online RL (GRPO loop) from the SFT model with rule-based rewards."""
+
+    reward_level: Literal["outcome", "process"] = Field(
+        "outcome", description="outcome: ±1 on the final answer; process: a reward per action"
+    )
+    num_generations: int = Field(4, description="M samples per prompt (S²R: 4)")
+    prompts_per_step: int = Field(2, description="prompts per optimizer step")
+    max_steps: int = Field(500, description="optimizer steps (S²R: 500)")
+    learning_rate: float = Field(5e-7, description="learning rate (S²R: 5e-7)")
+    beta: float = Field(
+        0.05, description="KL coefficient to the reference (the SFT model); 0 loads no reference model"
+    )
+    temperature: float = Field(0.7, description="sampling temperature (S²R: 0.7)")
+    max_prompt_length: int = Field(512, description="prompt tokens kept (longer prompts are cut from the left)")
+    max_completion_length: int = Field(1024, description="maximum tokens per sampled response")
+    max_problems: int = Field(0, description="problems used (0: all checkable problems of the partition)")
+    min_context_count: int = Field(
+        10, description="process level: samples a reward context needs before its baseline is used (S²R: 10)"
+    )
+    save_steps: int = Field(50, description="save a resumable trainer checkpoint every this many steps")
+    seed: int = Field(0, description="seed")
+
+
+def rl_prompts(problems: pl.DataFrame, settings: RlSettings) -> list[dict]:
+    rows = [p for p in problems.sort("id").to_dicts() if checkable(p) is None]
+    if settings.max_problems:
+        rows = rows[: settings.max_problems]
+    return [
+        {
+            "prompt": conversation(p["domain"], p["problem"]),
+            "domain": p["domain"],
+            "reference_answer": p["reference_answer"] or "",
+            "test_cases": p["test_cases"] or "",
+            "id": p["id"],
+        }
+        for p in rows
+    ]
+
+
+def token_advantages(
+    tokenizer, completion_ids, rows: list[dict], checker: Checker, baseline: ContextBaseline, eos_ids: set[int]
+):
+    """(B, T) advantages: each token gets its action's reward minus the baseline of the action's reward context."""
+    import torch
+
+    texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in completion_ids.tolist()]
+    attempts = [parse_actions(t).attempts for t in texts]
+    flat_rows = [r for r, a in zip(rows, attempts) for _ in a]
+    truths = iter(checker.check(flat_rows, [x for a in attempts for x in a]))
+    advantages = torch.zeros(completion_ids.shape, dtype=torch.float32)
+    scored = []  # the whole batch enters the baseline before any advantage is taken from it
+    for ids, text, atts in zip(completion_ids.tolist(), texts, attempts):
+        truth = [next(truths) for _ in atts]
+        spans = action_spans(text)
+        rewards = action_rewards(text, truth, truncated=not any(i in eos_ids for i in ids))
+        contexts = ContextBaseline.contexts([k for k, _, _ in spans], rewards)
+        baseline.update(contexts, rewards)
+        scored.append((ids, spans, rewards, contexts))
+    for b, (ids, spans, rewards, contexts) in enumerate(scored):
+        values = [0.0 if r is None else r - baseline.value(c) for r, c in zip(rewards, contexts)]
+        ends = [end for _, _, end in spans]
+        for t in range(len(ids)):
+            start_char = len(tokenizer.decode(ids[:t], skip_special_tokens=True))
+            advantages[b, t] = values[next((j for j, end in enumerate(ends) if start_char < end), len(ends) - 1)]
+    stats = {"responses": len(texts), "actions": sum(len(s[1]) for s in scored)}
+    return advantages, [s[2] for s in scored], stats
+
+
+def rl_trainer(model_path: str, prompts: list[dict], settings: RlSettings, checker: Checker, output_dir: str):
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    class ProcessGRPOTrainer(GRPOTrainer):
+        """GRPO whose advantages are per token: the reward of the action the token belongs to, minus its baseline."""
+
+        def __init__(self, *args, checker: Checker, min_context_count: int, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.checker, self.baseline = checker, ContextBaseline(min_context_count)
+            self.action_log: list[dict] = []
+
+        def _generate_and_score_completions(self, inputs):
+            out = super()._generate_and_score_completions(inputs)
+            eos = set(self.eos_token_ids) if hasattr(self, "eos_token_ids") else {self.processing_class.eos_token_id}
+            adv, rewards, stats = token_advantages(
+                self.processing_class, out["completion_ids"].cpu(), inputs, self.checker, self.baseline, eos
+            )
+            out["advantages"] = adv.to(out["completion_ids"].device) * out["completion_mask"]
+            self.action_log.append({"step": self.state.global_step, **stats, "rewards": rewards})
+            return out
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    use_cpu = not torch.cuda.is_available()
+    args = GRPOConfig(
+        output_dir=output_dir,
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.num_generations * settings.prompts_per_step,
+        num_generations=settings.num_generations,
+        max_completion_length=settings.max_completion_length,
+        temperature=settings.temperature,
+        beta=settings.beta,
+        scale_rewards="none",
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        report_to=[],
+        seed=settings.seed,
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=use_cpu,
+        use_vllm=False,
+    )
+    common = dict(
+        model=AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32),
+        reward_funcs=[OutcomeReward(checker)],
+        args=args,
+        train_dataset=Dataset.from_list(prompts),
+        processing_class=tokenizer,
+    )
+    if settings.reward_level == "process":
+        return ProcessGRPOTrainer(**common, checker=checker, min_context_count=settings.min_context_count)
+    return GRPOTrainer(**common)

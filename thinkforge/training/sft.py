@@ -1,0 +1,135 @@
+"""sft_model: TRL's SFTTrainer on the SFT dataset plus S²R trajectories, with a per-token loss mask and optional KL.
+
+Rows are pre-tokenized (`data.encode`): prompt tokens and masked S²R actions get label −100. `kl_coef` > 0 adds
+kl_coef · KL(π_θ ‖ π_ref) over the trained tokens (π_ref = the initial model, frozen), normalised like TRL's loss
+(a sum divided by `num_items_in_batch`) — S²R's `lm_kl_coeff`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+from pydantic import Field
+
+from thinkforge.s2r.actions import segments
+from thinkforge.s2r.samples import conversation
+from thinkforge.stage import StageSettings
+from thinkforge.training.data import IGNORE, encode
+
+
+class SftSettings(StageSettings):
+    """Supervised fine-tuning of the initial policy."""
+
+    epochs: float = Field(3.0, description="passes over the data (S²R: 3)")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: run the epochs)")
+    learning_rate: float = Field(5e-6, description="peak learning rate (S²R: 5e-6)")
+    batch_size: int = Field(8, description="rows per device per optimizer micro-step")
+    gradient_accumulation_steps: int = Field(4, description="micro-steps per optimizer step (S²R: batch 32 in all)")
+    max_length: int = Field(2048, description="tokens per row (longer rows are cut)")
+    kl_coef: float = Field(
+        0.0, description="weight of KL(policy ‖ initial model) on trained tokens (S²R lm_kl_coeff); 0: off"
+    )
+    save_steps: int = Field(50, description="save a resumable trainer checkpoint every this many steps")
+    max_rows: int = Field(0, description="training rows used, trajectories first (0: all)")
+    seed: int = Field(0, description="data order and initialisation seed")
+
+
+def training_rows(
+    sft_dataset: pl.DataFrame, trajectories: pl.DataFrame, tokenizer, settings: SftSettings
+) -> tuple[list[dict], dict]:
+    """Pre-tokenized rows (trajectories with their action masks first, then the SFT dataset) and token counts."""
+    rows = []
+    for t in trajectories.to_dicts():
+        messages = [*conversation(t["domain"], t["problem"]), {"role": "assistant", "content": t["response"]}]
+        rows.append(
+            {
+                "id": t["id"],
+                "kind": "s2r_trajectory",
+                **encode(tokenizer, messages, segments(t["actions"]), settings.max_length),
+            }
+        )
+    for r in sft_dataset.to_dicts():
+        rows.append(
+            {"id": r["id"], "kind": "sft_dataset", **encode(tokenizer, r["messages"], None, settings.max_length)}
+        )
+    if settings.max_rows:
+        rows = rows[: settings.max_rows]
+    report = {
+        "rows": len(rows),
+        "rows_by_kind": {k: sum(r["kind"] == k for r in rows) for k in ("s2r_trajectory", "sft_dataset")},
+        "tokens": sum(r["tokens"] for r in rows),
+        "trained_tokens": sum(r["trained_tokens"] for r in rows),
+    }
+    report["masked_tokens"] = report["tokens"] - report["trained_tokens"]
+    return rows, report
+
+
+def sft_config(settings: SftSettings, output_dir: str, use_cpu: bool):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=output_dir,
+        num_train_epochs=settings.epochs,
+        max_steps=settings.max_steps,
+        learning_rate=settings.learning_rate,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        max_length=settings.max_length,
+        save_strategy="steps",
+        save_steps=settings.save_steps,
+        logging_steps=1,
+        report_to=[],
+        seed=settings.seed,
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=use_cpu,
+        dataset_num_proc=None,
+    )
+
+
+def masked_sft_trainer(model_path: str, rows: list[dict], settings: SftSettings, output_dir: str):
+    """An SFTTrainer subclass on pre-tokenized rows (labels as given), with the KL term when kl_coef > 0."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
+
+    class MaskedSFTTrainer(SFTTrainer):
+        def __init__(self, *args, ref_model=None, kl_coef: float = 0.0, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.ref_model, self.kl_coef = ref_model, kl_coef
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss, outputs = super().compute_loss(
+                model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+            )
+            if self.kl_coef and self.ref_model is not None and model.training:
+                loss = loss + self.kl_coef * self._kl(model, inputs, num_items_in_batch)
+            return (loss, outputs) if return_outputs else loss
+
+        def _kl(self, model, inputs, num_items_in_batch):
+            forward = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+            logits = model(**forward).logits[:, :-1]
+            with torch.no_grad():
+                ref_logits = self.ref_model(**forward).logits[:, :-1]
+            mask = inputs["labels"][:, 1:] != IGNORE
+            logp, ref_logp = logits.log_softmax(-1), ref_logits.log_softmax(-1)
+            kl = (logp.exp() * (logp - ref_logp)).sum(-1)
+            n = num_items_in_batch if num_items_in_batch is not None else mask.sum()
+            return (kl * mask).sum() / torch.as_tensor(n).clamp(min=1)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+    ref = None
+    if settings.kl_coef:
+        ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+        ref.requires_grad_(False)
+    data = Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
+    use_cpu = not torch.cuda.is_available()
+    return MaskedSFTTrainer(
+        model=model,
+        args=sft_config(settings, output_dir, use_cpu),
+        train_dataset=data,
+        processing_class=tokenizer,
+        ref_model=ref,
+        kl_coef=settings.kl_coef,
+    )
