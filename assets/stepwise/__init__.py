@@ -1,1 +1,44 @@
 """stepwise: step-wise self-rewarding preference data and step-DPO models, iterated."""
+
+from assets.stepwise.iterations import ITERATION_ASSETS
+
+# `make demo` on CPU: few problems and candidates, short steps, a couple of optimizer steps (defaults: PSRLM's sizes).
+DEMO_RUN_CONFIG = {
+    "step_sft_data": {
+        "max_rows": 4,
+        "eft_problems": 2,
+        "eft_candidates": 2,
+        "step_max_tokens": 48,
+        "judge_max_tokens": 48,
+    },
+    "m1_model": {
+        "max_steps": 2,
+        "batch_size": 2,
+        "gradient_accumulation_steps": 1,
+        "max_length": 256,
+        "learning_rate": 2e-5,
+    },
+    **{
+        f"step_preferences_{i}": {
+            "problems": [1, 2],
+            "candidates": 2,
+            "step_max_tokens": 40,
+            "judge_max_tokens": 40,
+            "max_steps": 3,
+            "max_rollbacks": 1,
+        }
+        for i in (1, 2)
+    },
+    **{
+        f"step_dpo_model_{i}": {
+            "max_steps": 1,
+            "batch_size": 2,
+            "gradient_accumulation_steps": 1,
+            "max_length": 256,
+            "learning_rate": 1e-6,
+        }
+        for i in (1, 2)
+    },
+}
+
+__all__ = ["ITERATION_ASSETS", "DEMO_RUN_CONFIG"]

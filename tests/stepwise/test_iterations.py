@@ -1,0 +1,73 @@
+"""Iterations as assets: step_dpo_model_2 starts from step_dpo_model_1 (also its reference), M1 from m1_model."""
+
+import json
+import shutil
+
+import polars as pl
+from dagster import DagsterInstance, materialize
+
+import definitions
+from assets import ALL_ASSETS
+from assets.stepwise.iterations import previous_model
+from thinkforge import warehouse
+from thinkforge.checkpoints import MODEL_CARD, publish, staging_dir, weights_fingerprint
+from thinkforge.stage import StageOutput
+from thinkforge.stepwise.tournament import REJECTS_SCHEMA, SCHEMA
+
+DPO = {"max_steps": 1, "batch_size": 2, "gradient_accumulation_steps": 1, "max_length": 96, "learning_rate": 1e-2}
+
+
+def pairs(iteration: int) -> StageOutput:
+    rows = [
+        {
+            "id": f"{iteration}{k}",
+            "parent_ids": ["p"],
+            "domain": "math",
+            "source": "s",
+            "problem": "2+2?",
+            "reference_answer": "4",
+            "iteration": iteration,
+            "step_index": 1,
+            "prefix": [],
+            "prompt": f"2+2? ({k})",
+            "chosen": "2 + 2 = 4, so \\boxed{4}.",
+            "rejected": "2 + 2 = 5.",
+            "chosen_wins": 2,
+            "rejected_wins": 0,
+            "candidates": [],
+            "wins": [2, 0],
+            "consistency": 1.0,
+            "judgments": "[]",
+            "model": "m",
+        }
+        for k in range(2)
+    ]
+    return StageOutput(pl.DataFrame(rows, schema=SCHEMA), pl.DataFrame(schema=REJECTS_SCHEMA), 2)
+
+
+def test_iteration_two_starts_from_iteration_one(home, tiny_model):
+    assert [previous_model(i) for i in (1, 2, 3)] == ["m1_model", "step_dpo_model_1", "step_dpo_model_2"]
+    m1 = home / "models" / "m1_model" / "math"
+    staging = staging_dir(m1)
+    shutil.copytree(tiny_model, staging, dirs_exist_ok=True)
+    publish(staging, m1, {"asset": "m1_model"})
+    for i in (1, 2):
+        warehouse.write_partition(home, f"step_preferences_{i}", "math", pairs(i), run_id="test")
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            ALL_ASSETS,
+            selection=["step_dpo_model_1", "step_dpo_model_2"],
+            partition_key="math",
+            instance=instance,
+            resources=definitions.defs.resources,
+            run_config={"ops": {f"step_dpo_model_{i}": {"config": DPO} for i in (1, 2)}},
+        )
+    assert result.success
+    cards = {
+        i: json.loads((home / "models" / f"step_dpo_model_{i}" / "math" / MODEL_CARD).read_text()) for i in (1, 2)
+    }
+    assert cards[1]["initial_model"] == cards[1]["reference_model"] == str(m1)
+    m2 = home / "models" / "step_dpo_model_1" / "math"
+    assert cards[2]["initial_model"] == cards[2]["reference_model"] == str(m2)
+    fingerprints = {weights_fingerprint(m1), cards[1]["fingerprint"], cards[2]["fingerprint"]}
+    assert len(fingerprints) == 3  # each iteration's weights (and so its cache key) differ

@@ -1,0 +1,164 @@
+"""Step-wise preferences: the tournament on scripted verdicts, step splitting, step-DPO batches and training."""
+
+import polars as pl
+import pytest
+import torch
+
+from thinkforge.generation import Completion
+from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
+from thinkforge.stepwise.steps import clean_step, parse_verdict, split_lines, split_marked
+from thinkforge.stepwise.tournament import tally
+
+PROBLEM = {"id": "p1", "domain": "math", "source": "s", "problem": "What is 2 + 3 * 4?", "reference_answer": "14"}
+
+
+def sampler(steps_by_index):
+    """Candidates for step n (n = len(prefix) + 1) from a script."""
+
+    def generate(conversations, params, n):
+        out = []
+        for c in conversations:
+            number = int(c[-1]["content"].rsplit('starting with "Step ', 1)[1].split(":")[0])
+            out.append([Completion(f"Step {number}: {s}", finish_reason="stop") for s in steps_by_index[number][:n]])
+        return out
+
+    return generate
+
+
+def judge_by_score(score):
+    """[[A]] when step A scores higher, [[B]] when lower, no verdict on a tie."""
+
+    def generate(conversations, params, n):
+        out = []
+        for c in conversations:
+            text = c[-1]["content"]
+            a = text.split("[Step A]\n", 1)[1].split("\n\n[Step B]", 1)[0]
+            b = text.split("[Step B]\n", 1)[1].split("\n\nBegin", 1)[0]
+            verdict = "[[A]]" if score(a) > score(b) else "[[B]]" if score(a) < score(b) else "no idea"
+            out.append([Completion(verdict, finish_reason="stop")])
+        return out
+
+    return generate
+
+
+def test_tally_best_worst_and_consistency():
+    verdicts = {(0, 1): "A", (1, 0): "B", (0, 2): "A", (2, 0): "B", (1, 2): "A", (2, 1): "A"}
+    wins, consistency = tally(3, verdicts)
+    assert wins == [4, 1, 1] and consistency == pytest.approx(2 / 3)  # (1, 2) flips with the order
+
+
+def test_tournament_appends_the_best_records_best_vs_worst_and_stops_at_the_final_answer():
+    steps = {
+        1: ["3 * 4 = 12.", "2 + 3 = 5.", "I like numbers."],
+        2: ["2 + 12 = 14, so \\boxed{14}.", "12 + 2 = 15.", "hm"],
+    }
+    quality = {
+        "3 * 4 = 12.": 3,
+        "2 + 3 = 5.": 1,
+        "I like numbers.": 0,
+        "2 + 12 = 14, so \\boxed{14}.": 3,
+        "12 + 2 = 15.": 2,
+        "hm": 0,
+    }
+    s = PreferenceSettings(candidates=3)
+    out = run_tournament(
+        [PROBLEM], sampler(steps), judge_by_score(lambda x: quality[x]), s, 1, "m", log=lambda _: None
+    )
+    pairs = out.kept.to_dicts()
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [
+        ("3 * 4 = 12.", "I like numbers."),
+        ("2 + 12 = 14, so \\boxed{14}.", "hm"),
+    ]
+    assert pairs[1]["prefix"] == ["3 * 4 = 12."] and pairs[0]["wins"] == [4, 2, 0] and pairs[0]["consistency"] == 1.0
+    assert out.report["stops"] == {"final_answer": 1} and out.conserved
+
+
+def test_all_ties_roll_back_one_step_and_the_step_cap_holds():
+    steps = {n: ["same step", "same step!", "same step?"] for n in range(1, 30)}
+    tie_at_2 = lambda x: 0  # noqa: E731 - every pair tied
+    s = PreferenceSettings(candidates=3, max_rollbacks=2)
+    out = run_tournament([PROBLEM], sampler(steps), judge_by_score(tie_at_2), s, 1, "m", log=lambda _: None)
+    assert out.kept.is_empty() and out.rejects["reason"].to_list() == ["no_pair"] and out.report["rollbacks"] == 3
+
+    # step 2 ties → its prefix rolls back to step 1 and the step-1 pair is dropped (kept in the rejects as rolled back)
+    steps = {1: ["good", "bad", "ugly"], 2: ["x", "y", "z"], 3: ["good", "bad", "ugly"]}
+    rank = {"good": 2, "bad": 1, "ugly": 0, "x": 0, "y": 0, "z": 0}
+    out = run_tournament(
+        [PROBLEM],
+        sampler(steps),
+        judge_by_score(lambda x: rank[x]),
+        PreferenceSettings(candidates=3, max_steps=20, max_rollbacks=1),
+        1,
+        "m",
+        log=lambda _: None,
+    )
+    assert "rolled_back" in out.rejects["reason"].to_list()
+
+    endless = {n: ["a", "bb", "ccc"] for n in range(1, 30)}
+    out = run_tournament(
+        [PROBLEM],
+        sampler(endless),
+        judge_by_score(len),
+        PreferenceSettings(candidates=3, max_steps=20),
+        1,
+        "m",
+        log=lambda _: None,
+    )
+    assert out.kept.height == 20 and out.report["stops"] == {
+        "max_steps": 1
+    }  # never a final answer: capped at 20 steps
+
+
+def test_step_parsing():
+    assert split_marked("Step 1: a\nStep 2: b\n**Step 3:** c") == ["a", "b", "c"]
+    assert split_marked("no steps") is None and split_lines("x\ny") == ["x", "y"]
+    assert clean_step("Step 4: do it\nStep 5: more", 4) == "do it"
+    assert (
+        parse_verdict("... [[B]]") == "B"
+        and parse_verdict("Step B is not right") == "A"
+        and parse_verdict("hm") is None
+    )
+
+
+@pytest.fixture
+def pairs():
+    return pl.DataFrame(
+        [
+            {
+                "prompt": "What is 2 + 3 * 4? Write only the next step",
+                "step_index": 1,
+                "chosen": "3 * 4 = 12.",
+                "rejected": "2 + 3 = 5.",
+            },
+            {
+                "prompt": "What is 1 + 1? Write only the next step",
+                "step_index": 1,
+                "chosen": "1 + 1 = 2.",
+                "rejected": "1 + 1 = 3.",
+            },
+        ]
+    )
+
+
+def test_step_dpo_batches_have_no_eos_after_the_step_and_no_loss_on_the_prompt(tmp_path, tiny_model, pairs):
+    settings = StepDpoSettings(
+        max_steps=1, batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2, max_length=128
+    )
+    trainer = step_dpo_trainer(str(tiny_model), pairs, settings, str(tmp_path / "run"))
+    batch = next(iter(trainer.get_train_dataloader()))
+    eos = trainer.processing_class.eos_token_id
+    row = trainer.train_dataset[0]
+    assert row["chosen_ids"][-1] != eos and eos not in row["chosen_ids"] and eos not in row["rejected_ids"]
+    tok = trainer.processing_class
+    assert tok.decode(row["chosen_ids"]) == "Step 1: 3 * 4 = 12."
+    n_prompt = len(row["prompt_ids"])
+    mask = batch["completion_mask"][0].tolist()
+    assert sum(mask[:n_prompt]) == 0 and sum(mask) == len(row["chosen_ids"])  # loss only on the step's tokens
+    ids = batch["input_ids"][0].tolist()
+    last = max(i for i, m in enumerate(mask) if m)
+    assert ids[last] != eos  # the completion ends with the step itself
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    ref_equal = all(torch.equal(p, q) for p, q in zip(trainer.model.parameters(), trainer.ref_model.parameters()))
+    assert ref_equal  # the reference is the starting model M_i
+    trainer.train()
+    assert any(not torch.equal(before[n], p.detach()) for n, p in trainer.model.named_parameters())

@@ -1,0 +1,218 @@
+"""step_sft_data: IFT rows (solutions as "Step n: " steps) and EFT rows (step-pair judgments that survive the swap).
+
+IFT: the assistant turn of each `sft_dataset` row (reasoning then answer, think tags dropped), split by its own "Step n:" marks, else by paragraphs, else by
+lines, else (when
+`split_with_model`) by the judge role with `templates/stepwise/split_steps.txt`; `split_by` records which.
+EFT: for the first `eft_problems` IFT rows, at a seeded prefix of the solution, the policy samples candidate next
+steps; the judge role compares the solution's own next step with each candidate in both orders. A judgment is kept
+only when both orders name the same winner and it agrees with the verifier's side: the solution's step belongs to a
+verified solution, so it is the one that leads to a right answer.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import polars as pl
+from pydantic import Field
+
+from thinkforge.generation import Completion, SamplingParams
+from thinkforge.ids import row_id
+from thinkforge.refinement.cot import MESSAGE
+from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stepwise.steps import (
+    clean_step,
+    join_steps,
+    judge_prompt,
+    next_step_prompt,
+    parse_verdict,
+    reasoning_prompt,
+    split_lines,
+    split_marked,
+    split_paragraphs,
+    template,
+)
+
+Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+STAGE = "step_sft_data"
+SCHEMA = {
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "problem": pl.String,
+    "reference_answer": pl.String,
+    "kind": pl.String,
+    "messages": pl.List(MESSAGE),
+    "split_by": pl.String,
+    "steps": pl.List(pl.String),
+    "verdict": pl.String,
+}
+REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
+
+
+class StepDataSettings(StageSettings):
+    """IFT + EFT data for M1."""
+
+    max_rows: int = Field(0, description="sft_dataset rows turned into IFT data (0: all)")
+    split_with_model: bool = Field(False, description="ask the judge role to split solutions with no step structure")
+    eft_problems: int = Field(50, description="IFT solutions used to build EFT judgments")
+    eft_candidates: int = Field(3, description="candidate next steps sampled per EFT prefix")
+    step_max_tokens: int = Field(256, description="maximum tokens of a sampled candidate step")
+    judge_max_tokens: int = Field(256, description="maximum tokens of a judgment")
+    temperature: float = Field(0.5, description="candidate sampling temperature")
+    seed: int = Field(0, description="seed of prefixes and sampling")
+
+
+def solution_text(messages: list[dict]) -> str:
+    """The assistant turn as one worked solution: the reasoning, then the answer (think tags dropped)."""
+    return messages[-1]["content"].replace("<think>", "").replace("</think>", "\n\n").strip()
+
+
+def build_step_data(
+    sft: pl.DataFrame,
+    sample: Generate | None,
+    judge: Generate | None,
+    model: str,
+    settings: StepDataSettings,
+    log=print,
+) -> StageOutput:
+    rows = sft.sort("id").to_dicts()
+    if settings.max_rows:
+        rows = rows[: settings.max_rows]
+    kept, rejects = [], []
+    unsplit = []
+    ift = []
+    for r in rows:
+        text = solution_text(r["messages"])
+        steps, how = split_marked(text), "marker"
+        if steps is None:
+            steps, how = split_paragraphs(text), "paragraph"
+        if steps is None:
+            steps, how = split_lines(text), "line"
+        if steps is None:
+            unsplit.append((r, text))
+            continue
+        ift.append((r, steps, how))
+    if unsplit and settings.split_with_model and judge is not None:
+        log(f"splitting {len(unsplit)} solutions with the judge role")
+        params = SamplingParams(temperature=0.0, max_tokens=settings.step_max_tokens * 4, seed=settings.seed)
+        prompts = [[{"role": "user", "content": template("split_steps.txt").format(solution=t)}] for _, t in unsplit]
+        for (r, _), out in zip(unsplit, judge(prompts, params, 1)):
+            steps = split_marked(out[0].text or "") if out[0].ok else None
+            if steps:
+                ift.append((r, steps, "model"))
+            else:
+                rejects.append(
+                    _row(
+                        r,
+                        "ift",
+                        None,
+                        None,
+                        "model",
+                        reason="no_step_structure",
+                        detail="the model's split has < 2 steps",
+                    )
+                )
+        unsplit = []
+    for r, _ in unsplit:
+        rejects.append(
+            _row(
+                r,
+                "ift",
+                None,
+                None,
+                "none",
+                reason="no_step_structure",
+                detail="no 'Step n:' marks and < 2 paragraphs or lines",
+            )
+        )
+    for r, steps, how in ift:
+        messages = [*reasoning_prompt(r["problem"]), {"role": "assistant", "content": join_steps(steps)}]
+        kept.append(_row(r, "ift", messages, steps, how))
+    eft_kept, eft_rejects, asked = _eft(ift[: settings.eft_problems], sample, judge, model, settings, log)
+    report = {
+        "ift": len(ift),
+        "eft": len(eft_kept),
+        "eft_judgments": asked,
+        "split_by": {h: sum(x[2] == h for x in ift) for h in ("marker", "paragraph", "line", "model")},
+        "eft_consistency": (len(eft_kept) + sum(r["reason"] == "disagrees_with_verifier" for r in eft_rejects)) / asked
+        if asked
+        else None,
+    }
+    return StageOutput(
+        frame(kept + eft_kept, SCHEMA), frame(rejects + eft_rejects, REJECTS_SCHEMA), len(rows) + asked, report
+    )
+
+
+def _row(r: dict, kind: str, messages, steps, how, verdict=None, reason=None, detail=None) -> dict:
+    row = {
+        "domain": r["domain"],
+        "source": r["source"],
+        "problem": r["problem"],
+        "reference_answer": r.get("reference_answer"),
+        "kind": kind,
+        "messages": messages,
+        "split_by": how,
+        "steps": steps,
+        "verdict": verdict,
+        "parent_ids": [r["id"]],
+    }
+    row["id"] = row_id(STAGE, [r["id"]], [kind, messages, reason])
+    return {**row, "reason": reason, "detail": detail} if reason else row
+
+
+def _eft(ift, sample, judge, model, settings, log) -> tuple[list[dict], list[dict], int]:
+    if not ift or sample is None or judge is None or settings.eft_candidates < 1:
+        return [], [], 0
+    prefixes = []
+    for r, steps, _ in ift:
+        at = random.Random(f"{settings.seed}:{r['id']}").randrange(len(steps))
+        prefixes.append((r, steps[:at], steps[at]))
+    log(f"EFT: {settings.eft_candidates} candidate steps for {len(prefixes)} prefixes")
+    params = SamplingParams(
+        temperature=settings.temperature, max_tokens=settings.step_max_tokens, seed=settings.seed, stop=("\nStep ",)
+    )
+    outs = sample(
+        [next_step_prompt(r["problem"], prefix) for r, prefix, _ in prefixes], params, settings.eft_candidates
+    )
+    pairs = []
+    for (r, prefix, good), cands in zip(prefixes, outs):
+        for c in cands:
+            step = clean_step(c.text, len(prefix) + 1) if c.ok and c.text else ""
+            if step and step != good:
+                pairs.append((r, prefix, good, step))
+    prompts = []
+    for r, prefix, good, other in pairs:
+        prompts += [judge_prompt(r["problem"], prefix, good, other), judge_prompt(r["problem"], prefix, other, good)]
+    replies = (
+        [
+            c[0]
+            for c in judge(
+                prompts, SamplingParams(temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed), 1
+            )
+        ]
+        if prompts
+        else []
+    )
+    kept, rejects = [], []
+    for n, (r, prefix, good, other) in enumerate(pairs):
+        first, second = replies[2 * n], replies[2 * n + 1]
+        v1, v2 = parse_verdict(first.text), parse_verdict(second.text)
+        messages = [*prompts[2 * n], {"role": "assistant", "content": (first.text or "").strip()}]
+        row = _row(r, "eft", messages, [*prefix, good, other], "judgment", verdict=v1)
+        row["id"] = row_id(STAGE, [r["id"]], ["eft", prefix, good, other])
+        if not (v1 and v2 and (v1 == "A") == (v2 == "B")):
+            rejects.append({**row, "reason": "inconsistent_judgment", "detail": f"order AB → {v1}, order BA → {v2}"})
+        elif v1 != "A":
+            rejects.append(
+                {
+                    **row,
+                    "reason": "disagrees_with_verifier",
+                    "detail": "the judge prefers a sampled step to the verified solution's",
+                }
+            )
+        else:
+            kept.append(row)
+    return kept, rejects, len(pairs)

@@ -1,0 +1,215 @@
+"""step_preferences: M_i samples w candidate next steps, judges every ordered pair, appends the best (PSRLM Fig. 1).
+
+All problems advance one step together, so each step is one sampling batch and one judging batch. Ties everywhere
+roll back one step (its pair is dropped and recorded as rolled back); a problem stops at a final answer, at
+`max_steps`, or after `max_rollbacks`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import permutations
+
+import polars as pl
+from pydantic import Field
+
+from thinkforge.generation import Completion, SamplingParams
+from thinkforge.ids import row_id
+from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stepwise.steps import clean_step, is_final, judge_prompt, next_step_prompt, parse_verdict
+
+Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+SCHEMA = {
+    "id": pl.String,
+    "parent_ids": pl.List(pl.String),
+    "domain": pl.String,
+    "source": pl.String,
+    "problem": pl.String,
+    "reference_answer": pl.String,
+    "iteration": pl.Int64,
+    "step_index": pl.Int64,
+    "prefix": pl.List(pl.String),
+    "prompt": pl.String,
+    "chosen": pl.String,
+    "rejected": pl.String,
+    "chosen_wins": pl.Int64,
+    "rejected_wins": pl.Int64,
+    "candidates": pl.List(pl.String),
+    "wins": pl.List(pl.Int64),
+    "consistency": pl.Float64,
+    "judgments": pl.String,
+    "model": pl.String,
+}
+REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
+
+
+class PreferenceSettings(StageSettings):
+    """The step-wise tournament of one iteration."""
+
+    problems: list[int] = Field(
+        default_factory=lambda: [400, 800, 1200],
+        description="problems per iteration (iteration i uses entry i, the last one beyond); PSRLM: 400, 800, 1200",
+    )
+    candidates: int = Field(6, description="w candidate next steps per prefix (PSRLM: 6)")
+    temperature: float = Field(0.5, description="candidate sampling temperature (PSRLM: 0.5)")
+    top_p: float = Field(0.95, description="candidate nucleus mass (PSRLM: 0.95)")
+    step_max_tokens: int = Field(256, description="maximum tokens of one candidate step")
+    judge_max_tokens: int = Field(256, description="maximum tokens of one pair judgment")
+    max_steps: int = Field(20, description="steps per solution before stopping (PSRLM: 20)")
+    max_rollbacks: int = Field(3, description="roll-backs per problem before giving up on it")
+    seed: int = Field(0, description="sampling seed")
+
+
+@dataclass
+class State:
+    problem: dict
+    prefix: list[str] = field(default_factory=list)
+    pairs: list[dict] = field(default_factory=list)
+    rolled_back: list[dict] = field(default_factory=list)
+    rollbacks: int = 0
+    done: str = ""
+
+
+def tally(w: int, verdicts: dict[tuple[int, int], str | None]) -> tuple[list[int], float | None]:
+    """Wins per candidate from ordered-pair verdicts ((i, j) → "A" means i beat j) and the judge's consistency:
+    the share of unordered pairs whose two orders name the same winner."""
+    wins = [0] * w
+    for (i, j), v in verdicts.items():
+        if v == "A":
+            wins[i] += 1
+        elif v == "B":
+            wins[j] += 1
+    agree = total = 0
+    for i in range(w):
+        for j in range(i + 1, w):
+            a, b = verdicts.get((i, j)), verdicts.get((j, i))
+            if a and b:
+                total += 1
+                agree += (a == "A") == (b == "B")
+    return wins, (agree / total if total else None)
+
+
+def step_once(
+    states: list[State], sample: Generate, judge: Generate, settings: PreferenceSettings, iteration: int, model: str
+) -> None:
+    """One step for every unfinished problem: sample, judge all ordered pairs, append the best or roll back."""
+    active = [s for s in states if not s.done]
+    if not active:
+        return
+    params = SamplingParams(
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_tokens=settings.step_max_tokens,
+        seed=settings.seed + 1000 * iteration,
+        stop=("\nStep ",),
+    )
+    outputs = sample([next_step_prompt(s.problem["problem"], s.prefix) for s in active], params, settings.candidates)
+    rounds = []
+    for s, outs in zip(active, outputs):
+        steps = [clean_step(c.text, len(s.prefix) + 1) for c in outs if c.ok and c.text and c.text.strip()]
+        steps = [x for x in steps if x]
+        rounds.append((s, steps, list(permutations(range(len(steps)), 2))))
+    prompts = [
+        judge_prompt(s.problem["problem"], s.prefix, steps[i], steps[j])
+        for s, steps, pairs in rounds
+        for i, j in pairs
+    ]
+    replies = iter(
+        judge(prompts, SamplingParams(temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed), 1)
+        if prompts
+        else []
+    )
+    for s, steps, pairs in rounds:
+        answers = {pair: next(replies)[0] for pair in pairs}
+        verdicts = {pair: parse_verdict(c.text) if c.ok else None for pair, c in answers.items()}
+        wins, consistency = tally(len(steps), verdicts)
+        if len(steps) < 2 or len(set(wins)) == 1:
+            _roll_back(s, settings, f"{len(steps)} candidates, wins {wins}")
+            continue
+        best, worst = wins.index(max(wins)), wins.index(min(wins))
+        prompt = next_step_prompt(s.problem["problem"], s.prefix)[0]["content"]
+        pair = {
+            "domain": s.problem["domain"],
+            "source": s.problem["source"],
+            "problem": s.problem["problem"],
+            "reference_answer": s.problem.get("reference_answer"),
+            "iteration": iteration,
+            "step_index": len(s.prefix) + 1,
+            "prefix": list(s.prefix),
+            "prompt": prompt,
+            "chosen": steps[best],
+            "rejected": steps[worst],
+            "chosen_wins": wins[best],
+            "rejected_wins": wins[worst],
+            "candidates": steps,
+            "wins": wins,
+            "consistency": consistency,
+            "model": model,
+            "judgments": json.dumps(
+                [{"a": i, "b": j, "verdict": v, "reply": answers[(i, j)].text} for (i, j), v in verdicts.items()]
+            ),
+            "parent_ids": [s.problem["id"]],
+        }
+        pair["id"] = row_id("step_preferences", [s.problem["id"]], [iteration, s.prefix, steps[best], steps[worst]])
+        s.pairs.append(pair)
+        s.prefix.append(steps[best])
+        if is_final(steps[best]):
+            s.done = "final_answer"
+        elif len(s.prefix) >= settings.max_steps:
+            s.done = "max_steps"
+
+
+def _roll_back(s: State, settings: PreferenceSettings, why: str) -> None:
+    s.rollbacks += 1
+    if s.prefix:
+        s.prefix.pop()
+        if s.pairs:
+            s.rolled_back.append({**s.pairs.pop(), "reason": "rolled_back", "detail": f"the next step tied ({why})"})
+    if s.rollbacks > settings.max_rollbacks:
+        s.done = "too_many_rollbacks"
+
+
+def run_tournament(
+    problems: list[dict],
+    sample: Generate,
+    judge: Generate,
+    settings: PreferenceSettings,
+    iteration: int,
+    model: str,
+    log=print,
+) -> StageOutput:
+    states = [State(p) for p in problems]
+    for step in range(settings.max_steps + settings.max_rollbacks):
+        if all(s.done for s in states):
+            break
+        log(f"iteration {iteration}, step {step + 1}: {sum(not s.done for s in states)} problems")
+        step_once(states, sample, judge, settings, iteration, model)
+    kept = [p for s in states for p in s.pairs]
+    rejects = [p for s in states for p in s.rolled_back]
+    for s in states:
+        if not s.pairs:
+            rejects.append(
+                {
+                    "id": row_id("step_preferences_rejects", [s.problem["id"]], [iteration, "no_pair"]),
+                    "parent_ids": [s.problem["id"]],
+                    "domain": s.problem["domain"],
+                    "source": s.problem["source"],
+                    "problem": s.problem["problem"],
+                    "iteration": iteration,
+                    "model": model,
+                    "reason": "no_pair",
+                    "detail": f"no step pair survived ({s.done or 'unfinished'}, {s.rollbacks} roll-backs)",
+                }
+            )
+    consistency = [p["consistency"] for p in kept if p["consistency"] is not None]
+    report = {
+        "pairs": len(kept),
+        "rollbacks": sum(s.rollbacks for s in states),
+        "stops": {k: sum(s.done == k for s in states) for k in {s.done or "unfinished" for s in states}},
+        "steps_per_solution": sum(len(s.prefix) for s in states) / len(states) if states else None,
+        "judge_consistency": sum(consistency) / len(consistency) if consistency else None,
+        "chars_per_step": sum(len(p["chosen"]) for p in kept) / len(kept) if kept else None,
+    }
+    return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(kept) + len(rejects), report)
