@@ -4,18 +4,18 @@ from contextlib import ExitStack
 from statistics import fmean
 
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.partitions import domain_partitions
+from assets.common.training import trained_metadata
 from assets.common.versions import code_version
 from thinkforge import paths
 from thinkforge.checkpoints import read_card
-from thinkforge.plots import markdown_image
 from thinkforge.training.rewards import Checker
 from thinkforge.training.rl import RlSettings, rl_prompts, rl_trainer
-from thinkforge.training.runner import curve_png, fit, trainer_dir
+from thinkforge.training.runner import fit, trainer_dir
 from thinkforge.verify import MathVerifier, Sandbox
 
 RlConfig = run_config(RlSettings)
@@ -60,20 +60,11 @@ def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems
     zero_std = [h["frac_reward_zero_std"] for h in history if "frac_reward_zero_std" in h]
     actions = trainer.reward_funcs[0].actions_per_response
     metadata = {
-        "trained": True,
-        "path": MetadataValue.path(str(final)),
-        "fingerprint": out["card"]["fingerprint"],
+        **trained_metadata(out, final, f"rl_model · {domain}", ("reward", "frac_reward_zero_std", "loss")),
         "reward_level": settings.reward_level,
-        "steps": out["steps"],
         "problems": len(prompts),
         "mean_reward": round(fmean(rewards), 3) if rewards else None,
         "zero_variance_groups": round(fmean(zero_std), 3) if zero_std else None,
         "actions_per_response": round(fmean(actions), 2) if actions else None,
-        "seconds_per_step": round(out["wall_s"] / max(1, out["steps"]), 1),
-        "wall_s": round(out["wall_s"], 1),
     }
-    for key, title in (("reward", "reward"), ("frac_reward_zero_std", "zero-variance groups"), ("loss", "loss")):
-        png = curve_png(history, (key,), f"rl_model · {domain} · {title}")
-        if png:
-            metadata[f"{key}_curve"] = MetadataValue.md(markdown_image(png, title))
     return MaterializeResult(metadata=metadata)

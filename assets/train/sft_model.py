@@ -6,11 +6,11 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.partitions import domain_partitions
+from assets.common.training import trained_metadata
 from assets.common.versions import code_version
 from resources.generation import base_model_path
 from thinkforge import paths
-from thinkforge.plots import markdown_image
-from thinkforge.training.runner import curve_png, fit, trainer_dir
+from thinkforge.training.runner import fit, trainer_dir
 from thinkforge.training.sft import SftSettings, masked_sft_trainer, training_rows
 
 SftConfig = run_config(SftSettings)
@@ -51,24 +51,14 @@ def sft_model(
         "config": settings.model_dump(),
     }
     out = fit(trainer, final, card, log=context.log.info)
-    losses = [h["loss"] for h in out["history"] if "loss" in h]
     tokens_seen = int(max((h.get("num_tokens", 0) for h in out["history"]), default=0))  # TRL's running count
     metadata = {
-        "trained": True,
-        "path": MetadataValue.path(str(final)),
-        "fingerprint": out["card"]["fingerprint"],
-        "steps": out["steps"],
-        "final_loss": losses[-1] if losses else None,
+        **trained_metadata(out, final, f"sft_model · {domain}", ("loss",)),
         "rows": MetadataValue.json(report["rows_by_kind"]),
         "tokens": report["tokens"],
         "tokens_with_loss": report["trained_tokens"],
         "tokens_masked": report["masked_tokens"],
-        "wall_s": round(out["wall_s"], 1),
         "tokens_seen": tokens_seen,
         "tokens_per_s": round(tokens_seen / out["wall_s"], 1) if out["wall_s"] else None,
-        "resumed_from": out["card"]["resumed_from"] or "",
     }
-    png = curve_png(out["history"], ("loss",), f"sft_model · {domain}")
-    if png:
-        metadata["loss_curve"] = MetadataValue.md(markdown_image(png, "loss"))
     return MaterializeResult(metadata=metadata)
