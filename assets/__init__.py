@@ -7,7 +7,7 @@ seen in the UI leads to its asset module and its library code.
 from dagster import AssetsDefinition, AutomationCondition, load_assets_from_package_module
 
 from assets import collect, curate, distill, evaluate, models, refine, s2r, stepwise, train
-from assets.common.checks import rows_conserved_check
+from assets.common.checks import rows_conserved_check, training_data_checks
 
 MODELS, COLLECT, CURATE, DISTILL = "models", "collect", "curate", "distill"
 REFINE, S2R, TRAIN, STEPWISE, EVALUATE = "refine", "s2r", "train", "stepwise", "evaluate"
@@ -61,7 +61,21 @@ def assets_in_groups(*groups: str) -> list[AssetsDefinition]:
 
 
 STAGE_ASSETS = [a for a in ALL_ASSETS if is_warehouse_asset(a)]
-ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS] + list(evaluate.EVAL_CHECKS)
+# What each training table must look like (the training assets downstream wait for these blocking checks).
+TRAINING_TABLES = {"sft_dataset": "messages", "step_sft_data": "messages", "s2r_trajectories": "trajectory"}
+TRAINING_TABLES.update(
+    {a.key.path[-1]: "pair" for a in STAGE_ASSETS if a.key.path[-1].startswith("step_preferences_")}
+)
+ALL_CHECKS = (
+    [rows_conserved_check(a) for a in STAGE_ASSETS]
+    + [
+        c
+        for a in STAGE_ASSETS
+        if a.key.path[-1] in TRAINING_TABLES
+        for c in training_data_checks(a, TRAINING_TABLES[a.key.path[-1]])
+    ]
+    + list(evaluate.EVAL_CHECKS)
+)
 # `make demo`'s run config: each group's DEMO_RUN_CONFIG (asset name → config), small CPU defaults.
 DEMO_RUN_CONFIG = {
     name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "DEMO_RUN_CONFIG", {}).items()

@@ -35,3 +35,45 @@ def rows_conserved_check(asset_def: AssetsDefinition):
         )
 
     return _check
+
+
+def training_data_checks(asset_def: AssetsDefinition, kind: str, min_rows: int = 1) -> list:
+    """`training_format` (blocking): every row well-formed for training (`kind`: messages | trajectory | pair);
+    `enough_training_rows` (WARN): at least `min_rows` rows in the partition."""
+    from thinkforge.training.formats import row_problem
+
+    asset_name = asset_def.key.path[-1]
+
+    @asset_check(
+        asset=asset_def,
+        name="training_format",
+        partitions_def=asset_def.partitions_def,
+        blocking=True,
+        description=f"Every row is a well-formed training example ({kind}); a malformed row blocks training.",
+    )
+    def _format(context: AssetCheckExecutionContext, warehouse_store: WarehouseResource) -> AssetCheckResult:
+        rows = warehouse.read_partition(warehouse_store.root, asset_name, context.partition_key).to_dicts()
+        bad = [(r["id"], why) for r in rows if (why := row_problem(kind, r))]
+        return AssetCheckResult(
+            passed=not bad,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "rows": len(rows),
+                "malformed": len(bad),
+                "examples": "; ".join(f"{i}: {w}" for i, w in bad[:5]),
+            },
+        )
+
+    @asset_check(
+        asset=asset_def,
+        name="enough_training_rows",
+        partitions_def=asset_def.partitions_def,
+        description=f"At least {min_rows} training row(s) in the partition (a warning: training then does nothing).",
+    )
+    def _enough(context: AssetCheckExecutionContext, warehouse_store: WarehouseResource) -> AssetCheckResult:
+        n = warehouse.count_rows(warehouse_store.root, asset_name, context.partition_key)
+        return AssetCheckResult(
+            passed=n >= min_rows, severity=AssetCheckSeverity.WARN, metadata={"rows": n, "min_rows": min_rows}
+        )
+
+    return [_format, _enough]
