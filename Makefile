@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(THINKFORGE_HOME)/dagster
 UI_PORT ?= 3000
 export DOMAINS ?= math,code,science,chat
 
-.PHONY: install demo test lint ui clean sandbox
+.PHONY: install demo test lint ui clean sandbox browser
 
 install: $(STAMP) sandbox
 
@@ -19,6 +19,13 @@ sandbox:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "bubblewrap (bwrap) is required for code verification: install your distribution's bubblewrap package"; exit 1; fi; }
+
+# The browser test drives the Dagster UI with Debian's chromium + chromedriver (Selenium is in the lock).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium and chromium-driver are required for the browser test: install your distribution's packages"; exit 1; fi; }
 
 # CPU (default): torch first and pinned (the CPU wheel); then the exact lock with --no-deps; then this project.
 # GPU=1: vLLM for CUDA with the CUDA torch it pins, then this project with its declared dependencies (pip resolves;
@@ -45,7 +52,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) sandbox $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m scripts.demo
 
-test: $(STAMP) sandbox lint
+test: $(STAMP) sandbox browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -10,6 +10,7 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from thinkforge import collect, paths
 from thinkforge.collect.inbox import inbox_sources
+from thinkforge.plots import bar_png, markdown_image
 from thinkforge.stage import StageOutput
 
 
@@ -52,4 +53,7 @@ def raw_problems(context: AssetExecutionContext, config: RawProblemsConfig) -> O
             "with_existing_responses": int((out.kept["responses"].list.len() > 0).sum()) if out.kept.height else 0,
         }
     )
+    if out.kept.height:
+        png = bar_png(counts_table(out.kept, "source"), f"raw_problems · {domain} · rows per source")
+        metadata["rows_by_source_chart"] = MetadataValue.md(markdown_image(png, "rows per source"))
     return Output(out, metadata=metadata)
