@@ -5,6 +5,7 @@ DEMO_RUN_CONFIG = {
     "checklists": {"max_problems": 2, "max_tokens": 128},
     "refined_solutions": {
         "max_rounds": 2,
+        "min_score": 0.0,  # the 135M evaluators rarely write a parsable score: keep candidates to show the CoT stage
         "eval_max_tokens": 96,
         "revise_max_tokens": 160,
         "draft_max_tokens": 160,

@@ -189,3 +189,17 @@ def test_teacher_draft_when_no_verified_response():
     )
     kept = out.kept.to_dicts()[0]
     assert kept["solution"] == "A draft answer." and kept["solution_origin"] == "teacher_draft" and drafts.calls == 1
+
+
+def test_min_score_zero_keeps_an_unscored_candidate():
+    row = checklist_row("p9")
+    judge = scripted(lambda p: "I like it.")
+    out = run(
+        [row],
+        [verified_row(row["problem"], "x \\boxed{4}")],
+        [("e", judge)],
+        None,
+        RefineSettings(max_rounds=1, min_score=0.0),
+    )
+    kept = out.kept.to_dicts()[0]
+    assert kept["score_after"] is None and kept["solution"] == "x \\boxed{4}"

@@ -86,7 +86,11 @@ class RefineSettings(StageSettings):
         3, description="most evaluation rounds per problem (round 1 scores the starting candidate)"
     )
     threshold: float = Field(0.9, description="stop when the mean evaluator score (0-1) reaches this")
-    min_score: float = Field(0.5, description="reject the problem when its best candidate scores below this (0-1)")
+    min_score: float = Field(
+        0.5,
+        description="reject the problem when its best candidate scores below this (0-1); 0: keep it even when no "
+        "evaluator reply could be parsed",
+    )
     eval_max_tokens: int = Field(256, description="maximum tokens of one evaluator reply")
     revise_max_tokens: int = Field(512, description="maximum tokens of a revision")
     revise_temperature: float = Field(0.3, description="reviser sampling temperature")
@@ -350,8 +354,8 @@ def _reject_reason(p: Problem, chosen: Candidate | None, scored: list[Candidate]
     if chosen is None:
         details = "; ".join(f"round {c.round}: {c.verify_detail}" for c in scored)
         return "no_verified_candidate", f"no candidate verifies: {details}"[:500]
-    if chosen.agg.score is None:
+    if chosen.agg.score is None and settings.min_score > 0:  # min_score 0: no score required
         return "unscored", "no evaluator reply could be parsed for any verifying candidate"
-    if chosen.agg.score < settings.min_score:
+    if chosen.agg.score is not None and chosen.agg.score < settings.min_score:
         return "below_min_score", f"best score {chosen.agg.score:.2f} < min_score {settings.min_score}"
     return None
