@@ -21,6 +21,8 @@ from pathlib import Path
 
 import polars as pl
 
+from thinkforge.training.runner import prepare
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -71,7 +73,9 @@ def sft_thinkforge(model: str, data: list[list[dict]], steps: int, out: str) -> 
     )  # fmt: skip
     frame = pl.DataFrame([{"id": str(i), "messages": m} for i, m in enumerate(data)])
     rows, _ = training_rows(frame, frame.head(0), AutoTokenizer.from_pretrained(model), settings)
-    return tokens_per_s(masked_sft_trainer(model, rows, settings, out))
+    trainer = masked_sft_trainer(model, rows, settings, out)
+    prepare(trainer, log=lambda _: None)  # the callbacks `fit` adds in the sft_model asset
+    return tokens_per_s(trainer)
 
 
 def rl_seconds_per_step(model: str, level: str, steps: int, out: str) -> float:
@@ -90,6 +94,7 @@ def rl_seconds_per_step(model: str, level: str, steps: int, out: str) -> float:
     )  # fmt: skip
     with MathVerifier(workers=1) as math:
         trainer = rl_trainer(model, prompts, settings, Checker(math=math), out)
+        prepare(trainer, log=lambda _: None)
         started = time.monotonic()
         trainer.train()
         return (time.monotonic() - started) / steps

@@ -41,10 +41,26 @@ class Progress(TrainerCallback):
             self.log(f"step {state.global_step}/{state.max_steps} ({time.monotonic() - self.started:.0f}s): {shown}")
 
 
-def fit(trainer, final: Path, card: dict, log=print) -> dict:
-    """Train (resuming from `<final>.trainer/` when a previous run was cut off), save, publish; return a report."""
+class NoFinalCheckpoint(TrainerCallback):
+    """The Trainer saves a full checkpoint (weights + optimizer) at the last step; `fit` saves the model itself right
+    after, so that checkpoint would only cost time (a 135M model: seconds of writing per run)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_save = False
+
+
+def prepare(trainer, log=print) -> Progress:
+    """Attach the runner's callbacks (progress, no redundant last checkpoint); returns the progress recorder."""
     progress = Progress(log)
     trainer.add_callback(progress)
+    trainer.add_callback(NoFinalCheckpoint())
+    return progress
+
+
+def fit(trainer, final: Path, card: dict, log=print) -> dict:
+    """Train (resuming from `<final>.trainer/` when a previous run was cut off), save, publish; return a report."""
+    progress = prepare(trainer, log)
     resume = last_checkpoint(trainer.args.output_dir)
     if resume:
         log(f"resuming from {resume}")
