@@ -162,3 +162,22 @@ def test_step_dpo_batches_have_no_eos_after_the_step_and_no_loss_on_the_prompt(t
     assert ref_equal  # the reference is the starting model M_i
     trainer.train()
     assert any(not torch.equal(before[n], p.detach()) for n, p in trainer.model.named_parameters())
+
+
+def test_an_interrupted_iteration_resumes_from_the_request_cache(home, tiny_model):
+    """Every sampling and judging call of a tournament is cached: a re-run after a kill calls no model again."""
+    from resources.generation import role_resource
+
+    problems = [{**PROBLEM, "id": f"p{i}", "problem": f"What is {i} + {i}?"} for i in range(2)]
+    settings = PreferenceSettings(candidates=2, step_max_tokens=8, judge_max_tokens=8, max_steps=2, max_rollbacks=1)
+    outputs, stats = [], []
+    for _ in range(2):
+        with role_resource("policy", str(tiny_model)).generator(log=lambda _: None) as gen:
+            outputs.append(
+                run_tournament(problems, gen.generate, gen.generate, settings, 1, "tiny", log=lambda _: None)
+            )
+            stats.append(gen.stats)
+    assert (
+        stats[0].calls > 0 and stats[1].calls == 0 and stats[1].cache_hits == stats[1].requested == stats[0].requested
+    )
+    assert outputs[0].rejects.equals(outputs[1].rejects) and outputs[0].kept.equals(outputs[1].kept)
