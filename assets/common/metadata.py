@@ -12,7 +12,7 @@ from thinkforge.stage import StageOutput, reason_counts
 
 def _cell(value, width: int = 80) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = " ".join(str(text).split()).replace("|", "\\|")
+    text = " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -22,6 +22,13 @@ def markdown_table(df: pl.DataFrame, columns: list[str], n: int = 5) -> str:
     for record in df.head(n).select(cols).to_dicts():
         rows.append("| " + " | ".join(_cell(record[c]) for c in cols) + " |")
     return "\n".join(rows)
+
+
+def reasons_table(counts: dict[str, int]) -> str:
+    """Reject reasons as a markdown table (a person reads it in the UI; the counts are also in the info file)."""
+    if not counts:
+        return "no rows rejected"
+    return "\n".join(["| reason | rows |", "|---|---|"] + [f"| {_cell(k)} | {v} |" for k, v in counts.items()])
 
 
 def counts_table(df: pl.DataFrame, column: str) -> dict[str, int]:
@@ -38,7 +45,7 @@ def stage_metadata(out: StageOutput, sample_columns: list[str]) -> dict:
         "rows_out": kept.height,
         "rows_rejected": out.rejects.height,
         "dagster/partition_row_count": kept.height,
-        "reject_reasons": MetadataValue.json(reason_counts(out.rejects)),
+        "reject_reasons": MetadataValue.md(reasons_table(reason_counts(out.rejects))),
         "dagster/column_schema": TableSchema(
             columns=[TableColumn(name, str(dtype)) for name, dtype in kept.schema.items()]
         ),

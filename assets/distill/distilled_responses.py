@@ -30,7 +30,7 @@ DistillConfig = run_config(DistillSettings)
         "templates/distill_science.txt",
         "templates/distill_chat.txt",
     ),
-    description="Candidate responses: existing ones from the sources and K teacher samples per problem (<think>…</think> + answer).",
+    description="Candidate responses: existing ones from the sources and K teacher samples per problem (`<think>…</think>` + answer).",
 )
 def distilled_responses(
     context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource, selected_problems: pl.DataFrame

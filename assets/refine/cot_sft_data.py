@@ -30,7 +30,7 @@ CotConfig = run_config(CotSettings)
     ),
     description="From problem + refined solution, the completer writes a reasoning summary, then a full chain of "
     "thought; kept when it concludes what the solution says and passes the rules of verified_responses. "
-    "`messages` = [system?, user, assistant: <think>CoT</think> solution].",
+    "`messages` = [system?, user, assistant: `<think>CoT</think> solution`].",
 )
 def cot_sft_data(
     context: AssetExecutionContext, config: CotConfig, completer: ModelResource, refined_solutions: pl.DataFrame
