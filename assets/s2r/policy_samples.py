@@ -13,6 +13,7 @@ from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.judging import LazyJudge
+from thinkforge.plots import bar_png, markdown_image
 from thinkforge.refinement.checklist import pick_problems
 from thinkforge.s2r import PolicySampleSettings, sample_policy
 from thinkforge.verify import MathVerifier, Sandbox
@@ -58,4 +59,11 @@ def policy_samples(
     metadata["verdicts"] = MetadataValue.json(out.report["verdicts"])
     metadata["sample_accuracy"] = out.report["accuracy"]
     metadata["problems_sampled"] = out.report["problems_sampled"]
+    metadata["truncated_samples"] = out.report["truncated"]
+    wrong = out.report["wrong_per_problem"]
+    metadata["wrong_per_problem"] = MetadataValue.json({str(k): v for k, v in wrong.items()})
+    if wrong:
+        title = f"problems by wrong samples out of {settings.samples}"
+        png = bar_png({f"{k} wrong": v for k, v in wrong.items()}, title, ylabel="problems")
+        metadata["wrong_per_problem_chart"] = MetadataValue.md(markdown_image(png, title))
     return Output(out, metadata=metadata)

@@ -23,10 +23,12 @@ TrajectoryConfig = run_config(TrajectorySettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("s2r/trajectories.py", "s2r/actions.py", "templates/s2r"),
+    code_version=code_version("s2r/trajectories.py", "s2r/actions.py", "s2r/samples.py", "templates/s2r"),
     description="S²R trajectories: wrong attempts (distinct answers, each with a teacher verification ending "
-    "'incorrect') then a correct attempt verified 'correct'; `actions` carry kind, text, correctness, verdict and the "
-    "loss mask (0 on earlier solves); rows without a correct sample use a verified response when `fallback` is on.",
+    "'incorrect') then a correct attempt verified 'correct'; `actions` carry kind, text, correctness, verdict, the "
+    "loss mask (0 on earlier solves) and origin; verdicts read by `verdict_rule` (exact closing sentence, or S²R's "
+    "lenient parser); rows without a correct sample use a verified response when `fallback` is on; every problem "
+    "that yields no trajectory is a reject with its reason and the verification record.",
 )
 def s2r_trajectories(
     context: AssetExecutionContext,
@@ -58,6 +60,7 @@ def s2r_trajectories(
     ):
         metadata[key] = report[key]
     metadata["verification_style"] = settings.verification_style
+    metadata["verdict_rule"] = settings.verdict_rule
     metadata["attempts"] = MetadataValue.json({str(k): v for k, v in sorted(report["attempts"].items())})
     if report["attempts"]:
         png = bar_png({f"{k} attempts": v for k, v in sorted(report["attempts"].items())}, "trajectories by attempts")

@@ -54,13 +54,15 @@ class PolicySampleSettings(StageSettings):
 
 
 def extract_answer(domain: str, text: str) -> str | None:
-    """The final answer a sample states: the program for code, else the last \\boxed{} (or the last line)."""
+    """The final answer a sample states, or None: the program for code (blank lines and trailing spaces dropped),
+    the last \\boxed{} for math (the form the system prompt asks for; S²R extracts it the same way), the last
+    \\boxed{} else the last line for science and other free-form answers (their judge reads the whole response)."""
     if domain == "code":
         program = extract_program(text)
         return "\n".join(line.rstrip() for line in program.strip().splitlines() if line.strip()) if program else None
     boxed = last_boxed(text)
-    if boxed:
-        return boxed
+    if boxed or domain == "math":
+        return boxed or None
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else None
 
@@ -81,6 +83,14 @@ def checkable(problem: dict) -> str | None:
     if problem["domain"] != "code" and not problem.get("reference_answer"):
         return "no reference answer"
     return None
+
+
+def wrong_per_problem(rows: list[dict]) -> dict[int, int]:
+    """Number of wrong samples (S²R's difficulty level) → problems with that many."""
+    wrong: dict[str, int] = {}
+    for r in rows:
+        wrong[r["parent_ids"][0]] = wrong.get(r["parent_ids"][0], 0) + (not r["correct"])
+    return {w: sum(v == w for v in wrong.values()) for w in sorted(set(wrong.values()))}
 
 
 def sample_policy(
@@ -159,5 +169,7 @@ def sample_policy(
         else {},
         "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else None,
         "problems_sampled": len(todo),
+        "truncated": sum(r["finish_reason"] == "length" for r in rows),
+        "wrong_per_problem": wrong_per_problem(rows),
     }
     return StageOutput(frame(rows, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(rows) + len(rejects), report)

@@ -6,8 +6,10 @@ samples w out of K (scaled to S²R's K = 5: w5 = round(5·w/K)): 0 → 1 attempt
 verified wrong answers exist, else 2; 4–5 → 4 if three exist, else 3 or 2. Wrong attempts come first, each a
 distinct answer with its "incorrect" verification; the last attempt is correct with its "correct" verification.
 Trajectories of the full length for their class are kept with `keep_probability` (seeded per problem); shorter
-fallbacks always. Without a correct sample, `fallback` takes the problem's best verified response as the last
-attempt (its action's `origin` says so) with the verification of the gold answer.
+fallbacks always. A correct sample cut at max_tokens is never the last attempt (that attempt is trained on). A text
+that contains an action marker itself ("Wait, let me recheck my solution." / "Let me try again.") is never an action.
+Without a correct sample, `fallback` takes the problem's best verified response as the last attempt (its action's
+`origin` says so) with the verification of the gold answer.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from pydantic import Field
 
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
-from thinkforge.s2r.actions import action_masks, render, verification_verdict
+from thinkforge.s2r.actions import (
+    action_masks,
+    closing_sentence,
+    has_marker,
+    parse_verdict,
+    render,
+    verification_verdict,
+)
 from thinkforge.s2r.samples import extract_answer
 from thinkforge.stage import StageOutput, StageSettings, frame
 
@@ -56,6 +65,8 @@ SCHEMA = {
     "verifications": pl.String,
 }
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
+RECORD = ("answer", "gold", "correct", "verdict", "kept", "finish_reason", "refined")
+RECORD_CHARS = 1500  # of each verification's text in the `verifications` record
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 
 
@@ -69,6 +80,12 @@ class TrajectorySettings(StageSettings):
     max_verifications: int = Field(5, description="distinct answers verified per problem, gold first")
     verify_temperature: float = Field(0.1, description="teacher temperature for verifications (S²R: 0.1)")
     verify_max_tokens: int = Field(512, description="maximum tokens of one verification")
+    verdict_rule: Literal["exact_ending", "s2r_code"] = Field(
+        "exact_ending",
+        description="how a verification's verdict is read: exact_ending = it must end with exactly 'Therefore, the "
+        "answer is correct.' / '... incorrect.' (actions.parse_verdict); s2r_code = S²R's lenient parser (last "
+        "'Therefore, the answer is X.', else 'is incorrect' / 'is correct' phrases), the closing sentence appended",
+    )
     refine_verifications: bool = Field(
         False, description="a second teacher pass rewrites each kept verification as a self-check"
     )
@@ -83,15 +100,25 @@ class TrajectorySettings(StageSettings):
 
 
 def verification_prompt(domain: str, problem: str, answer: str, style: str) -> list[dict]:
-    name = "confirmative_code.txt" if domain == "code" else f"{style}.txt"
+    name = f"{style}_code.txt" if domain == "code" else f"{style}.txt"
     return [{"role": "user", "content": (TEMPLATES / name).read_text().format(question=problem, answer=answer)}]
 
 
 def as_self_check(text: str, verdict: str) -> str:
-    """The verification ending with exactly S²R's closing sentence."""
+    """The verification ending with exactly S²R's closing sentence (appended when the lenient rule kept it without)."""
     body = text.strip()
-    ending = f"Therefore, the answer is {verdict}."
+    ending = closing_sentence(verdict)
     return body if body.endswith(ending) else f"{body}\n\n{ending}"
+
+
+def read_verdict(reply: Completion, rule: str) -> str | None:
+    """The verdict of a teacher verification under `verdict_rule` (exact_ending: a reply cut at max_tokens has none;
+    s2r_code: S²R's parser as its code applies it, whatever the finish reason)."""
+    if not reply.ok:
+        return None
+    if rule == "exact_ending":
+        return None if reply.finish_reason == "length" else parse_verdict(reply.text)
+    return verification_verdict(reply.text or "")
 
 
 def target_attempts(wrong: int, k: int, verified_wrong: int) -> tuple[int, bool]:
@@ -119,28 +146,44 @@ def build_trajectory(
     def lookup(answer: str | None) -> dict | None:  # a sample answer equal to the gold one shares its verification
         return verifications.get(answer or "") or (gold if gold and answer and gold["answer"] == answer else None)
 
+    def usable(v: dict | None) -> bool:  # a kept verification that can be one action
+        return bool(v and v["kept"] and not has_marker(v["text"]))
+
     final, origin = None, "policy_sample"
-    for s in samples:
+    # the last attempt trains (mask 1): a correct sample cut at max_tokens does not end, so it is not used
+    complete = [
+        s for s in samples if s["correct"] and s.get("finish_reason") != "length" and not has_marker(s["response"])
+    ]
+    for s in complete:
         v = lookup(s["answer"])
-        if s["correct"] and v and v["kept"]:
+        if usable(v):
             final = (s["response"], v, [s["id"]])
             break
-    if final is None and any(s["correct"] for s in samples):
+    if final is None and complete:
         return None, "no_surviving_verification", "no verification of a correct answer matched the truth"
     if final is None:
-        if not (settings.fallback and fallback and gold and gold["kept"]):
-            why = (
-                "no correct sample"
-                + ("" if settings.fallback else " (fallback off)")
-                + ("" if fallback else "; no verified response to fall back on")
-                + ("" if gold and gold["kept"] else "; the gold verification did not survive")
-            )
+        if not (settings.fallback and fallback and usable(gold) and not has_marker(fallback["text"])):
+            right = sum(bool(s["correct"]) for s in samples)
+            why = ["no correct sample" if not right else f"{right} correct, all cut at max_tokens or holding a marker"]
+            if not settings.fallback:
+                why.append("fallback off")
+            elif not fallback:
+                why.append("no verified response to fall back on")
+            elif has_marker(fallback["text"]):
+                why.append("the verified response holds an action marker")
+            if gold is None:
+                why.append("no gold answer to verify")
+            elif not gold["kept"]:
+                why.append(f"the gold answer's verification said {gold['verdict'] or 'nothing parsable'}")
+            elif not usable(gold):
+                why.append("the gold answer's verification holds an action marker")
+            why = "; ".join(why)
             return None, "no_correct_sample", why
         final, origin = (fallback["text"], gold, [fallback["id"]]), "verified_response"
     seen, wrong_attempts = set(), []
     for s in wrong:
         v = lookup(s["answer"])
-        if s["answer"] and s["answer"] not in seen and v and v["kept"]:
+        if s["answer"] and s["answer"] not in seen and usable(v) and not has_marker(s["response"]):
             seen.add(s["answer"])
             wrong_attempts.append((s, v))
     attempts, full = target_attempts(len(wrong), k, len(wrong_attempts))
@@ -182,7 +225,10 @@ def build_trajectory(
     )
     for a, m in zip(actions, action_masks(actions)):
         a["mask"] = m
-    parents = [problem["id"], *(s["id"] for s, _ in wrong_attempts[: attempts - 1]), *ids]
+    # the problem, the attempts' sources in action order, then the problem's other samples (the wrong count and
+    # lineage read all K of them)
+    used = [*(s["id"] for s, _ in wrong_attempts[: attempts - 1]), *ids]
+    parents = [problem["id"], *used, *(s["id"] for s in samples if s["id"] not in used)]
     row = {k2: problem.get(k2) for k2 in ("domain", "source", "problem", "reference_answer", "test_cases")}
     row.update(
         parent_ids=parents,
@@ -248,23 +294,29 @@ def build_trajectories(
     )
     verified: dict[str, dict[str, dict]] = defaultdict(dict)
     for (p, key, answer, truth), reply in zip(asks, replies):
-        verdict = verification_verdict(reply.text) if reply.ok else None
+        verdict = read_verdict(reply, settings.verdict_rule)
         verified[p["id"]][key] = {
             "answer": answer,
             "correct": truth,
             "verdict": verdict,
             "kept": verdict == ("correct" if truth else "incorrect"),
             "text": reply.text or "",
+            "gold": key == "__gold__",
+            "finish_reason": reply.finish_reason if reply.ok else f"error: {reply.error}",
+            "refined": False,
         }
     if settings.refine_verifications:
-        _refine(verified, problems, generate, params)
+        _refine(verified, problems, generate, params, settings.verdict_rule)
     kept, rejects = [], []
     for p in problems:
         row, reason, detail = build_trajectory(
             p, groups[p["id"]], verified[p["id"]], fallbacks.get(p["problem"]), settings
         )
         record = json.dumps(
-            [{k: v[k] for k in ("answer", "correct", "verdict", "kept")} for v in verified[p["id"]].values()]
+            [
+                {"teacher": model, **{k: v[k] for k in RECORD}, "text": v["text"][:RECORD_CHARS]}
+                for v in verified[p["id"]].values()
+            ]
         )
         if row is None:
             rejects.append(
@@ -284,7 +336,8 @@ def build_trajectories(
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(problems), report)
 
 
-def _refine(verified, problems, generate, params) -> None:
+def _refine(verified, problems, generate, params, rule: str) -> None:
+    """Rewrite each kept verification as a self-check; the rewrite replaces it only when it reaches the same verdict."""
     todo = [(p, v) for p in problems for v in verified[p["id"]].values() if v["kept"]]
     if not todo:
         return
@@ -301,8 +354,8 @@ def _refine(verified, problems, generate, params) -> None:
         for p, v in todo
     ]
     for (_, v), reply in zip(todo, generate(prompts, params, 1)):
-        if reply[0].ok and verification_verdict(reply[0].text) == v["verdict"]:
-            v["text"] = reply[0].text
+        if read_verdict(reply[0], rule) == v["verdict"]:
+            v["text"], v["refined"] = reply[0].text, True
 
 
 def _report(verified: dict, kept: list[dict]) -> dict:
