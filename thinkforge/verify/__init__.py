@@ -1,6 +1,6 @@
 """Verification: math answers with math-verify, programs in a bubblewrap sandbox."""
 
-from thinkforge.verify.code import CodeVerdict, extract_program, verify_program
+from thinkforge.verify.code import CodeVerdict, extract_program, verify_program, verify_programs
 from thinkforge.verify.mathcheck import MathVerdict, MathVerifier, check_pair
 from thinkforge.verify.sandbox import Limits, RunResult, Sandbox, SandboxUnavailable
 
@@ -8,6 +8,7 @@ __all__ = [
     "CodeVerdict",
     "extract_program",
     "verify_program",
+    "verify_programs",
     "MathVerdict",
     "MathVerifier",
     "check_pair",

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from thinkforge.verify.sandbox import Sandbox
 
-_FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
+_FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.S)
+_PYTHON_TAGS = {"python", "py", "python3"}
+CHECK_HARNESS = (Path(__file__).with_name("check_harness.py")).read_text(encoding="utf-8")
 
 CALL_HARNESS = """
 import json, sys
@@ -29,10 +35,13 @@ class CodeVerdict:
 
 
 def extract_program(response: str) -> str | None:
-    """The last fenced Python block of a response (after any </think>)."""
+    """The last fenced block tagged Python of a response (after any </think>); with no tagged block, the last
+    untagged one. A block tagged otherwise (an ```output or ```text block after the program) is never the program."""
     answer = response.split("</think>")[-1]
-    blocks = _FENCE.findall(answer)
-    return blocks[-1] if blocks else None
+    blocks = [(tag.lower(), body) for tag, body in _FENCE.findall(answer)]
+    tagged = [body for tag, body in blocks if tag in _PYTHON_TAGS]
+    untagged = [body for tag, body in blocks if not tag]
+    return (tagged or untagged or [None])[-1]
 
 
 def _same_output(got: str, expected: str) -> bool:
@@ -45,11 +54,7 @@ def verify_program(program: str, tests: dict, sandbox: Sandbox, stop_at_first_fa
     kind = tests["kind"]
     timeout = float(tests.get("time_limit_s") or sandbox.limits.timeout_s)
     if kind == "program":
-        code = f"{program}\n\n{tests['program']}\n\ncheck({tests['entry_point']})\n"
-        result = sandbox.run_python(code, timeout_s=timeout)
-        return CodeVerdict(
-            result.ok, 1, int(result.ok), "check() passed" if result.ok else f"check() failed: {result.describe()}"
-        )
+        return _check_program(program, tests, sandbox, timeout)
     passed = run = 0
     for n, case in enumerate(tests["cases"], start=1):
         run += 1
@@ -71,6 +76,31 @@ def verify_program(program: str, tests: dict, sandbox: Sandbox, stop_at_first_fa
             if stop_at_first_failure:
                 return CodeVerdict(False, run, passed, f"test {n} failed: {why}")
     return CodeVerdict(passed == run and run > 0, run, passed, f"{passed}/{run} tests passed")
+
+
+def _check_program(program: str, tests: dict, sandbox: Sandbox, timeout: float) -> CodeVerdict:
+    """HumanEval-style `check(candidate)`: decided by the harness (check_harness.py), never by the candidate's exit
+    status: a pass is the harness's verdict line, behind a nonce the candidate never sees, printed after check()
+    returned on values rebuilt as plain data."""
+    nonce = secrets.token_hex(16)
+    spec = {"nonce": nonce, "tests": tests["program"], "entry_point": tests["entry_point"]}
+    result = sandbox.run_python(CHECK_HARNESS, json.dumps(spec), timeout, files={"solution.py": program})
+    line = next((x for x in reversed(result.stdout.splitlines()) if x.startswith(nonce + " ")), None)
+    if line is None:
+        why = result.describe() if not result.ok else "the harness printed no verdict"
+        return CodeVerdict(False, 1, 0, f"check() did not complete: {why}")
+    verdict = json.loads(line[len(nonce) + 1 :])
+    passed = verdict["passed"] is True
+    return CodeVerdict(passed, 1, int(passed), "check() passed" if passed else f"check() failed: {verdict['detail']}")
+
+
+def verify_programs(jobs: list[tuple[str, dict]], sandbox: Sandbox, workers: int = 0) -> list[CodeVerdict]:
+    """`verify_program` on many (program, tests) pairs, `workers` sandboxes at a time (0: one per core)."""
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < 2:
+        return [verify_program(p, t, sandbox) for p, t in jobs]
+    with ThreadPoolExecutor(workers) as pool:  # each run waits on its own processes: threads overlap them
+        return list(pool.map(lambda job: verify_program(job[0], job[1], sandbox), jobs))
 
 
 def _json_equal(got: str, expected: str) -> bool:

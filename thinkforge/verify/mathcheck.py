@@ -12,10 +12,12 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
+from thinkforge.answers import reference_forms, stated_answer
+
 
 @dataclass(frozen=True)
 class MathVerdict:
-    verdict: str  # correct | wrong | unparsed | timeout
+    verdict: str  # correct | wrong | no_answer | text_reference | unparsed | timeout
     detail: str
 
     @property
@@ -29,18 +31,32 @@ def _gold_text(answer: str) -> str:
 
 
 def check_pair(gold: str, response: str, timeout_s: int = 5) -> MathVerdict:
-    """One pair, in the calling (main) thread."""
+    """One pair, in the calling (main) thread. Only an answer the response states is compared (`stated_answer`:
+    boxed, an answer phrase, or the closing sentence's value), never the last number it happens to contain; a
+    response that states none is `no_answer` and a reference that is text ("No", "It is not possible") is
+    `text_reference`: neither is a wrong answer."""
     from math_verify import parse, verify
+    from math_verify.errors import TimeoutException  # a BaseException: `except Exception` misses it
 
+    forms = reference_forms(gold)
+    if forms is None:
+        return MathVerdict("text_reference", f"the reference {gold[:80]!r} is text: math-verify cannot decide")
+    answer_part = response.split("</think>")[-1]
+    stated, basis = stated_answer(answer_part)
+    if stated is None:
+        return MathVerdict("no_answer", "no final answer stated (no \\boxed{}, answer phrase or concluding value)")
     try:
-        answer_part = response.split("</think>")[-1]
-        parsed_gold = parse(_gold_text(gold), parsing_timeout=timeout_s, raise_on_error=True)
-        parsed_answer = parse(answer_part, parsing_timeout=timeout_s, raise_on_error=True)
-        if not parsed_gold or not parsed_answer:
-            return MathVerdict("unparsed", f"no parsable answer in {'reference' if not parsed_gold else 'response'}")
-        ok = verify(parsed_gold, parsed_answer, timeout_seconds=timeout_s, raise_on_error=True)
-        return MathVerdict("correct" if ok else "wrong", f"{parsed_answer[-1]} vs reference {parsed_gold[-1]}")
-    except TimeoutError as exc:
+        parsed_answer = parse(answer_part if basis == "boxed" else _gold_text(stated), parsing_timeout=timeout_s)
+        if not parsed_answer:
+            return MathVerdict("unparsed", f"no parsable answer in the stated {stated[:80]!r} ({basis})")
+        parsed = [parse(_gold_text(f), parsing_timeout=timeout_s, raise_on_error=True) for f in forms]
+        parsed = [p for p in parsed if p]
+        if not parsed:
+            return MathVerdict("unparsed", "no parsable answer in reference")
+        ok = any(verify(p, parsed_answer, timeout_seconds=timeout_s, raise_on_error=True) for p in parsed)
+        detail = f"{parsed_answer[-1]} vs reference {parsed[0][-1]} (answer: {basis})"
+        return MathVerdict("correct" if ok else "wrong", detail)
+    except (TimeoutError, TimeoutException) as exc:
         return MathVerdict("timeout", f"math-verify timed out: {exc}")
     except Exception as exc:  # noqa: BLE001 - a verdict, never a crash
         kind = "timeout" if "timeout" in type(exc).__name__.lower() else "unparsed"
