@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import time
 
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify import MathVerifier, Sandbox, verify_programs
 
 
 def forms(i: int) -> list[tuple[str, str]]:
@@ -68,6 +68,17 @@ def main() -> None:
         f"sandbox: median {sandbox_ms:.1f} ms per run ({1000 / sandbox_ms:.0f} runs/s), plain subprocess {plain_ms:.1f} ms;"
         f" isolation overhead {sandbox_ms - plain_ms:.1f} ms ({sandbox_ms / plain_ms:.2f}x)"
     )
+    tests = {"kind": "stdio", "cases": [{"input": f"{i} {i}\n", "output": f"{2 * i}\n"} for i in range(4)]}
+    rates = {}
+    for workers in (1, 2):
+        jobs = [(PROGRAM, tests)] * (args.runs // 4)
+        started = time.monotonic()
+        assert all(v.passed for v in verify_programs(jobs, sandbox, workers))
+        rates[workers] = len(jobs) * 4 / (time.monotonic() - started)
+    print(
+        f"code verification: {rates[1]:.0f} tests/s with 1 worker, {rates[2]:.0f} tests/s with 2 workers "
+        f"({rates[2] / rates[1]:.2f}x)"
+    )
     print(
         json.dumps(
             {
@@ -75,6 +86,9 @@ def main() -> None:
                 "sandbox_median_ms": round(sandbox_ms, 2),
                 "subprocess_median_ms": round(plain_ms, 2),
                 "sandbox_overhead_ms": round(sandbox_ms - plain_ms, 2),
+                "sandbox_vs_subprocess": round(sandbox_ms / plain_ms, 2),
+                "tests_per_s_1_worker": round(rates[1], 1),
+                "tests_per_s_2_workers": round(rates[2], 1),
             }
         )
     )

@@ -24,7 +24,7 @@ from thinkforge.ids import row_id
 from thinkforge.judging import DIMENSIONS, HELPSTEER_ORDER, RewardModel, parse_rubric, rubric_prompt
 from thinkforge.selection.language import detect
 from thinkforge.stage import StageOutput, StageSettings, frame
-from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
+from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_programs
 
 STAGE = "verified_responses"
 RULES = ("format", "repetition", "length", "language", "safety")
@@ -68,6 +68,7 @@ class VerificationSettings(StageSettings):
     math_timeout_s: int = Field(5, description="math-verify time limit per answer (seconds)")
     sandbox_timeout_s: float = Field(5.0, description="wall-time limit of one sandboxed program run (seconds)")
     sandbox_memory_mb: int = Field(512, description="address-space limit of a sandboxed program (MiB)")
+    sandbox_workers: int = Field(0, description="sandboxed programs run at once (0: one per core)")
     judge: bool = Field(True, description="LLM-as-a-judge rubric (judge role) on responses that passed the rules")
     judge_verified: bool = Field(
         False, description="also judge responses math-verify / the sandbox already found correct"
@@ -147,7 +148,9 @@ def check_safety(text: str, patterns: list[str]) -> str:
     return f"fail: matches safety rule {hit!r}" if hit else "pass"
 
 
-def _correctness(rows: list[dict], math: MathVerifier | None, sandbox: Sandbox | None, log) -> list[tuple[str, str]]:
+def _correctness(
+    rows: list[dict], math: MathVerifier | None, sandbox: Sandbox | None, log, sandbox_workers: int = 0
+) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = [("skip", "no automatic check for this domain")] * len(rows)
     math_idx = [i for i, r in enumerate(rows) if r["domain"] == "math" and r["reference_answer"]]
     if math_idx and math is not None:
@@ -157,14 +160,19 @@ def _correctness(rows: list[dict], math: MathVerifier | None, sandbox: Sandbox |
     code_idx = [i for i, r in enumerate(rows) if r["domain"] == "code" and r["test_cases"]]
     if code_idx and sandbox is not None:
         log(f"sandbox tests on {len(code_idx)} responses")
+        jobs = []
         for i in code_idx:
             program = extract_program(rows[i]["response"])
             if rows[i]["origin"] == "source" and program is None and "```" not in rows[i]["response"]:
                 program = rows[i]["response"]  # human solutions in the sources are bare code
             if program is None:
                 out[i] = ("no_program", "no ```python block to run")
-                continue
-            verdict = verify_program(program, json.loads(rows[i]["test_cases"]), sandbox)
+            else:
+                jobs.append((i, program))
+        verdicts = verify_programs(
+            [(program, json.loads(rows[i]["test_cases"])) for i, program in jobs], sandbox, sandbox_workers
+        )
+        for (i, _), verdict in zip(jobs, verdicts):
             out[i] = ("correct" if verdict.passed else "wrong", verdict.detail)
     return out
 
@@ -226,7 +234,7 @@ def verify_responses(
         r["verdict_length"] = check_length(r, settings)
         r["verdict_language"] = check_language(r)
         r["verdict_safety"] = check_safety(r["response"] or "", settings.safety_patterns)
-    for r, (verdict, detail) in zip(rows, _correctness(rows, math, sandbox, log)):
+    for r, (verdict, detail) in zip(rows, _correctness(rows, math, sandbox, log, settings.sandbox_workers)):
         r["verdict_correct"], r["verdict_detail"] = verdict, detail
     _model_scores(rows, judge, reward, settings, log)
     cutoff = _reward_cutoff(rows, settings)
@@ -245,7 +253,8 @@ def verify_responses(
         if failed:
             rejects.append({**r, "reason": failed, "detail": r[f"verdict_{failed}"].removeprefix("fail: ")})
         elif r["verdict_correct"] not in ("correct", "skip"):
-            rejects.append({**r, "reason": "incorrect", "detail": f"{r['verdict_correct']}: {r['verdict_detail']}"})
+            reason = "incorrect" if r["verdict_correct"] == "wrong" else r["verdict_correct"]  # no_answer, timeout…
+            rejects.append({**r, "reason": reason, "detail": f"{r['verdict_correct']}: {r['verdict_detail']}"})
         elif settings.judge_min_correctness and (r["score_judge_correctness"] or 5) < settings.judge_min_correctness:
             rejects.append(
                 {
@@ -265,6 +274,13 @@ def verify_responses(
     )
 
 
+def _answer_basis(detail: str) -> str:
+    """What a math verdict rests on: an explicit answer (boxed / answer phrase), the closing sentence's value, or
+    nothing stated (no_answer)."""
+    found = re.search(r"\(answer: (\w+)\)$", detail or "")
+    return found.group(1) if found else "no answer compared"
+
+
 def _report(rows: list[dict], kept: list[dict]) -> dict:
     """Verdict counts per check, the teacher's acceptance, and source solutions that fail verification per source."""
     verdicts = {name: dict(Counter(r[name].split(":")[0] for r in rows).most_common()) for name in VERDICTS}
@@ -274,9 +290,22 @@ def _report(rows: list[dict], kept: list[dict]) -> dict:
         r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] not in ("correct", "skip")
     )
     checked = Counter(r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] != "skip")
+    math = [r for r in rows if r["domain"] == "math" and r["verdict_correct"] not in ("skip",)]
+    basis = Counter(_answer_basis(r["verdict_detail"]) for r in math)
     return {
         "verdicts": verdicts,
+        "math_answer_basis": dict(basis.most_common()),
         "teacher_accept_rate": round(sum(r["id"] in kept_ids for r in teacher) / len(teacher), 3) if teacher else 0.0,
         "problems_with_pass_rate": len({r["parent_ids"][0] for r in kept if r["pass_rate"] is not None}),
         "source_solutions_failing": {src: f"{failing[src]} of {n}" for src, n in checked.most_common()},
+        "source_pass_rates": _pass_rates(rows),
     }
+
+
+def _pass_rates(rows: list[dict]) -> dict[str, float]:
+    """Per source: the share of its automatically checked responses (sources' own and teacher) found correct."""
+    checked: dict[str, list[bool]] = {}
+    for r in rows:
+        if r["verdict_correct"] != "skip":
+            checked.setdefault(r["source"], []).append(r["verdict_correct"] == "correct")
+    return {src: round(sum(v) / len(v), 3) for src, v in sorted(checked.items())}

@@ -12,6 +12,7 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.judging import LazyJudge, RewardModel
+from thinkforge.plots import bar_png, markdown_image
 from thinkforge.stage import StageOutput
 from thinkforge.verification import VerificationSettings, verify_responses
 from thinkforge.verify import Limits, MathVerifier, Sandbox
@@ -64,9 +65,19 @@ def verified_responses(
     metadata.update(
         {
             "verdicts": MetadataValue.json(out.report["verdicts"]),
+            "math_answer_basis": MetadataValue.json(out.report["math_answer_basis"]),
             "teacher_accept_rate": out.report["teacher_accept_rate"],
             "problems_with_pass_rate": out.report["problems_with_pass_rate"],
             "source_solutions_failing": MetadataValue.json(out.report["source_solutions_failing"]),
         }
     )
+    verdicts = out.report["verdicts"]["verdict_correct"]
+    if verdicts:
+        title = "correctness verdicts (math-verify, sandbox; skip: no automatic check)"
+        metadata["verdicts_chart"] = MetadataValue.md(markdown_image(bar_png(verdicts, title=title), title))
+    rates = out.report["source_pass_rates"]
+    if rates:
+        title = "share of checked responses verified correct, per source"
+        png = bar_png(rates, title=title, ylabel="pass rate")
+        metadata["pass_rate_per_source_chart"] = MetadataValue.md(markdown_image(png, title))
     return Output(out, metadata=metadata)

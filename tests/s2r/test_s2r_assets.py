@@ -66,7 +66,7 @@ def test_both_assets_on_the_tiny_model_conserve_rows_and_trace_to_the_raw_row(ho
     assert meta["rows_in"] == samples.height + sample_rejects.height == meta["rows_out"] + meta["rows_rejected"]
     assert samples.height == 2 * 3  # 2 problems × K = 3, every sample checked
     assert samples["sample_index"].sort().to_list() == [0, 0, 1, 1, 2, 2]
-    assert set(samples["verdict"]) <= {"correct", "wrong", "unparsed", "timeout", "no_program"}
+    assert set(samples["verdict"]) <= {"correct", "wrong", "no_answer", "unparsed", "timeout", "no_program"}
     assert samples["correct"].to_list() == [v == "correct" for v in samples["verdict"]]
     assert set(sample_rejects["reason"]) <= {"not_chosen"}  # math and code problems of the sample data are checkable
     assert sample_rejects.height == selected.height - 2

@@ -57,12 +57,12 @@ def test_samples_are_checked_and_every_row_is_kept_or_rejected_with_a_reason():
     kept = out.kept.sort(["problem", "sample_index"]).to_dicts()
     assert [(r["answer"], r["correct"], r["sample_index"]) for r in kept] == [
         ("0.5", True, 0),  # math-verify: 0.5 == 1/2
-        (None, False, 1),  # no boxed answer: unparsed
+        (None, False, 1),  # no boxed answer: no_answer (math-verify never guesses from the last number)
         ("2", False, 2),
         ("6", True, 0),
         ("5", False, 1),
     ]
-    assert kept[1]["verdict"] == "unparsed" and kept[0]["model"] == "policy-x"
+    assert kept[1]["verdict"] == "no_answer" and kept[0]["model"] == "policy-x"
     assert [r["parent_ids"] for r in kept] == [["p2"]] * 3 + [["p1"]] * 2
     reasons = {(r["parent_ids"][0], r["reason"]) for r in out.rejects.to_dicts()}
     assert reasons == {
