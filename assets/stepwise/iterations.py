@@ -20,6 +20,7 @@ from thinkforge import paths
 from thinkforge.answers import last_boxed
 from thinkforge.checkpoints import read_card
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
+from thinkforge.stepwise.tournament import pick_problems
 from thinkforge.training.runner import fit, trainer_dir
 from thinkforge.verify import MathVerifier
 
@@ -74,9 +75,7 @@ def iteration(i: int):
     ) -> Output:
         settings = PreferenceSettings.from_config(config)
         domain = context.partition_key
-        budget = settings.problems[min(i, len(settings.problems)) - 1]
-        problems = selected_problems.sort("id").to_dicts() if applies(domain) else []
-        problems = [p for p in problems if p["reference_answer"] or p["test_cases"]][:budget]
+        problems, left_out = pick_problems(selected_problems.to_dicts() if applies(domain) else [], settings, i)
         model_dir = _model_dir(prev, domain)
         if not problems or model_dir is None:
             why = "no problems" if applies(domain) else "domain not step-wise"
@@ -87,7 +86,14 @@ def iteration(i: int):
             return Output(out, metadata={**stage_metadata(out, ["id"]), "applicable": False, "reason": why})
         with policy.generator(log=context.log.info, model=str(model_dir)) as gen:
             out = run_tournament(
-                problems, gen.generate, gen.generate, settings, i, gen.backend.model_id, log=context.log.info
+                problems,
+                gen.generate,
+                gen.generate,
+                settings,
+                i,
+                gen.backend.model_id,
+                log=context.log.info,
+                left_out=left_out,
             )
             stats = gen.stats
         metadata = stage_metadata(out, ["id", "step_index", "chosen", "rejected", "chosen_wins", "rejected_wins"])
@@ -97,10 +103,12 @@ def iteration(i: int):
             {
                 "iteration": i,
                 "model": prev,
+                "problems": report["problems"],
                 "pairs": report["pairs"],
                 "rollbacks": report["rollbacks"],
                 "steps_per_solution": report["steps_per_solution"],
                 "chars_per_step": report["chars_per_step"],
+                "tokens_per_step": report["tokens_per_step"],
                 "judge_consistency": report["judge_consistency"],
                 "verifier_agreement": _verifier_agreement(out.kept) if domain == "math" else None,
                 "stops": MetadataValue.json(report["stops"]),

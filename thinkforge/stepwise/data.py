@@ -1,12 +1,15 @@
 """step_sft_data: IFT rows (solutions as "Step n: " steps) and EFT rows (step-pair judgments that survive the swap).
 
-IFT: the assistant turn of each `sft_dataset` row (reasoning then answer, think tags dropped), split by its own "Step n:" marks, else by paragraphs, else by
-lines, else (when
-`split_with_model`) by the judge role with `templates/stepwise/split_steps.txt`; `split_by` records which.
+IFT: the assistant turn of each `sft_dataset` row (reasoning then answer, think tags dropped), split by its own
+"Step n:" marks, else by paragraphs, else by lines (fenced code blocks stay whole), else (when `split_with_model`) by
+the judge role with `templates/stepwise/split_steps.txt`; `split_by` records which. Rows beyond `max_rows` are
+rejected as `not_chosen`.
 EFT: for the first `eft_problems` IFT rows, at a seeded prefix of the solution, the policy samples candidate next
 steps; the judge role compares the solution's own next step with each candidate in both orders. A judgment is kept
 only when both orders name the same winner and it agrees with the verifier's side: the solution's step belongs to a
-verified solution, so it is the one that leads to a right answer.
+verified solution, so it is the one that leads to a right answer. The training example is one of the two orders,
+picked by a seeded coin per pair, so M1 sees the verified step as A and as B equally often (always A would teach the
+judge a position).
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class StepDataSettings(StageSettings):
     split_with_model: bool = Field(False, description="ask the judge role to split solutions with no step structure")
     eft_problems: int = Field(50, description="IFT solutions used to build EFT judgments")
     eft_candidates: int = Field(3, description="candidate next steps sampled per EFT prefix")
+    judge_shots: int = Field(
+        3,
+        description="worked step judgments shown to the judge before each pair (0-3, "
+        "templates/stepwise/judge_examples.yaml; PSRLM's M0 judges 3-shot)",
+    )
     step_max_tokens: int = Field(256, description="maximum tokens of a sampled candidate step")
     judge_max_tokens: int = Field(256, description="maximum tokens of a judgment")
     temperature: float = Field(0.5, description="candidate sampling temperature")
@@ -78,10 +86,12 @@ def build_step_data(
     settings: StepDataSettings,
     log=print,
 ) -> StageOutput:
-    rows = sft.sort("id").to_dicts()
-    if settings.max_rows:
-        rows = rows[: settings.max_rows]
+    every = sft.sort("id").to_dicts()
+    rows = every[: settings.max_rows] if settings.max_rows else every
     kept, rejects = [], []
+    for r in every[len(rows) :]:
+        why = f"max_rows={settings.max_rows}: left for a run with a larger budget"
+        rejects.append(_row(r, "ift", None, None, "none", reason="not_chosen", detail=why))
     unsplit = []
     ift = []
     for r in rows:
@@ -129,7 +139,7 @@ def build_step_data(
             )
         )
     for r, steps, how in ift:
-        messages = [*reasoning_prompt(r["problem"]), {"role": "assistant", "content": join_steps(steps)}]
+        messages = [*reasoning_prompt(r["problem"], r["domain"]), {"role": "assistant", "content": join_steps(steps)}]
         kept.append(_row(r, "ift", messages, steps, how))
     eft_kept, eft_rejects, asked = _eft(ift[: settings.eft_problems], sample, judge, model, settings, log)
     report = {
@@ -142,7 +152,7 @@ def build_step_data(
         else None,
     }
     return StageOutput(
-        frame(kept + eft_kept, SCHEMA), frame(rejects + eft_rejects, REJECTS_SCHEMA), len(rows) + asked, report
+        frame(kept + eft_kept, SCHEMA), frame(rejects + eft_rejects, REJECTS_SCHEMA), len(every) + asked, report
     )
 
 
@@ -175,17 +185,21 @@ def _eft(ift, sample, judge, model, settings, log) -> tuple[list[dict], list[dic
         temperature=settings.temperature, max_tokens=settings.step_max_tokens, seed=settings.seed, stop=("\nStep ",)
     )
     outs = sample(
-        [next_step_prompt(r["problem"], prefix) for r, prefix, _ in prefixes], params, settings.eft_candidates
+        [next_step_prompt(r["problem"], prefix, r["domain"]) for r, prefix, _ in prefixes],
+        params,
+        settings.eft_candidates,
     )
     pairs = []
     for (r, prefix, good), cands in zip(prefixes, outs):
-        for c in cands:
-            step = clean_step(c.text, len(prefix) + 1) if c.ok and c.text else ""
-            if step and step != good:
-                pairs.append((r, prefix, good, step))
+        steps = [clean_step(c.text, len(prefix) + 1) if c.ok and c.text else "" for c in cands]
+        pairs += [(r, prefix, good, step) for step in dict.fromkeys(steps) if step and step != good]
     prompts = []
     for r, prefix, good, other in pairs:
-        prompts += [judge_prompt(r["problem"], prefix, good, other), judge_prompt(r["problem"], prefix, other, good)]
+        shots, domain = settings.judge_shots, r["domain"]
+        prompts += [
+            judge_prompt(r["problem"], prefix, good, other, domain, shots),
+            judge_prompt(r["problem"], prefix, other, good, domain, shots),
+        ]
     replies = (
         [
             c[0]
@@ -198,10 +212,12 @@ def _eft(ift, sample, judge, model, settings, log) -> tuple[list[dict], list[dic
     )
     kept, rejects = [], []
     for n, (r, prefix, good, other) in enumerate(pairs):
-        first, second = replies[2 * n], replies[2 * n + 1]
-        v1, v2 = parse_verdict(first.text), parse_verdict(second.text)
-        messages = [*prompts[2 * n], {"role": "assistant", "content": (first.text or "").strip()}]
-        row = _row(r, "eft", messages, [*prefix, good, other], "judgment", verdict=v1)
+        v1, v2 = parse_verdict(replies[2 * n].text), parse_verdict(replies[2 * n + 1].text)
+        shown = random.Random(f"{settings.seed}:{r['id']}:{good}:{other}").randrange(2)  # 0: verified step as A
+        reply = replies[2 * n + shown]
+        question = prompts[2 * n + shown][-1]  # the pair itself, without the worked examples
+        messages = [question, {"role": "assistant", "content": (reply.text or "").strip()}]
+        row = _row(r, "eft", messages, [*prefix, good, other], "judgment", verdict=(v1, v2)[shown])
         row["id"] = row_id(STAGE, [r["id"]], ["eft", prefix, good, other])
         if not (v1 and v2 and (v1 == "A") == (v2 == "B")):
             rejects.append({**row, "reason": "inconsistent_judgment", "detail": f"order AB → {v1}, order BA → {v2}"})

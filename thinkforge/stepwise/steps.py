@@ -1,19 +1,42 @@
-"""Solutions as "Step n: " steps (PSRLM's format), the prompts of the step-wise stages, and the step judge's verdict."""
+"""Solutions as "Step n: " steps (PSRLM's format), the prompts of the step-wise stages, and the step judge's verdict.
+
+Prompts are files under `templates/stepwise/`; a domain may have its own (`<name>_<domain>.txt`, e.g. the code
+domain's reasoning prompt asks for a final ```python block instead of PSRLM's \\boxed answer). Fenced code blocks
+are never cut: splitting by paragraphs or lines keeps a block whole inside one step.
+"""
 
 from __future__ import annotations
 
 import re
+from functools import cache
 from pathlib import Path
+
+import yaml
+
+from thinkforge.answers import last_boxed
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "stepwise"
 _MARK = re.compile(r"(?:^|\n)\s*\**Step\s*(\d+)\s*[:.]\**\s*", re.I)
+_FENCE = re.compile(r"```[^\n]*\n.*?\n\s*```", re.S)
+_PYTHON_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n.*?\n\s*```", re.S)
 _VERDICT = re.compile(r"\[\[([AB])\]\]")
 _SAYS_BETTER = re.compile(r"\b(?:step|candidate|option)\s+([AB])\b\s+is\s+(?:better|correct|more|most|the best)", re.I)
 _SAYS_WORSE = re.compile(r"\b(?:step|candidate|option)\s+([AB])\b\s+is\s+(?:not|wrong|incorrect|worse)", re.I)
+TASK = {"math": "math problem", "code": "programming problem"}
 
 
-def template(name: str) -> str:
+def template(name: str, domain: str | None = None) -> str:
+    """`templates/stepwise/<stem>_<domain>.txt` when the domain has its own version, else `<name>`."""
+    if domain:
+        own = TEMPLATES / name.replace(".txt", f"_{domain}.txt")
+        if own.exists():
+            return own.read_text()
     return (TEMPLATES / name).read_text()
+
+
+@cache
+def judge_examples() -> dict[str, list[dict]]:
+    return yaml.safe_load((TEMPLATES / "judge_examples.yaml").read_text())
 
 
 def split_marked(text: str) -> list[str] | None:
@@ -24,15 +47,37 @@ def split_marked(text: str) -> list[str] | None:
     return [text[m.end() : nxt.start() if nxt else len(text)].strip() for m, nxt in zip(marks, [*marks[1:], None])]
 
 
+def _units(text: str, separator: str) -> list[str]:
+    """`text` cut at `separator` (a regex) outside fenced code blocks; each block stays whole with its own unit."""
+    parts, at = [], 0
+    for block in _FENCE.finditer(text):
+        parts.append(("text", text[at : block.start()]))
+        parts.append(("code", block.group(0)))
+        at = block.end()
+    parts.append(("text", text[at:]))
+    units, current = [], ""
+    for kind, chunk in parts:
+        if kind == "code":
+            current += chunk
+            continue
+        pieces = re.split(separator, chunk)
+        current += pieces[0]
+        for piece in pieces[1:]:
+            units.append(current)
+            current = piece
+    units.append(current)
+    return [u.strip() for u in units if u.strip()]
+
+
 def split_paragraphs(text: str) -> list[str] | None:
     """Blank-line separated paragraphs as steps (at least two), else None."""
-    parts = [p.strip() for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    parts = _units(text.strip(), r"\n\s*\n")
     return parts if len(parts) >= 2 else None
 
 
 def split_lines(text: str) -> list[str] | None:
     """Non-empty lines as steps (at least two), else None."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = _units(text.strip(), r"\n")
     return lines if len(lines) >= 2 else None
 
 
@@ -40,13 +85,13 @@ def join_steps(steps: list[str]) -> str:
     return "\n".join(f"Step {i}: {s}" for i, s in enumerate(steps, start=1))
 
 
-def reasoning_prompt(problem: str) -> list[dict]:
-    return [{"role": "user", "content": template("reasoning.txt").format(problem=problem)}]
+def reasoning_prompt(problem: str, domain: str = "math") -> list[dict]:
+    return [{"role": "user", "content": template("reasoning.txt", domain).format(problem=problem)}]
 
 
-def next_step_prompt(problem: str, prefix: list[str]) -> list[dict]:
+def next_step_prompt(problem: str, prefix: list[str], domain: str = "math") -> list[dict]:
     previous = f"Previous steps:\n{join_steps(prefix)}\n\n" if prefix else ""
-    text = template("next_step.txt").format(problem=problem, previous=previous, n=len(prefix) + 1)
+    text = template("next_step.txt", domain).format(problem=problem, previous=previous, n=len(prefix) + 1)
     return [{"role": "user", "content": text}]
 
 
@@ -62,11 +107,30 @@ def clean_step(text: str, n: int) -> str:
     return text.strip()
 
 
-def judge_prompt(problem: str, prefix: list[str], step_a: str, step_b: str) -> list[dict]:
+def _judge_turn(problem: str, prefix: list[str], step_a: str, step_b: str, domain: str) -> dict:
     text = template("judge_pair.txt").format(
-        problem=problem, previous=join_steps(prefix) or "(none yet)", step_a=step_a, step_b=step_b
+        task=TASK.get(domain, "problem"),
+        problem=problem,
+        previous=join_steps(prefix) or "(none yet)",
+        step_a=step_a,
+        step_b=step_b,
     )
-    return [{"role": "user", "content": text}]
+    return {"role": "user", "content": text}
+
+
+def judge_prompt(
+    problem: str, prefix: list[str], step_a: str, step_b: str, domain: str = "math", shots: int = 0
+) -> list[dict]:
+    """The MT-Bench style pair prompt, after `shots` worked judgments (templates/stepwise/judge_examples.yaml) given
+    as earlier user / assistant turns."""
+    examples = judge_examples().get(domain, judge_examples()["math"])[:shots]
+    turns = []
+    for e in examples:
+        turns += [
+            _judge_turn(e["problem"], e["previous"], e["step_a"], e["step_b"], domain),
+            {"role": "assistant", "content": e["judgment"]},
+        ]
+    return [*turns, _judge_turn(problem, prefix, step_a, step_b, domain)]
 
 
 def parse_verdict(text: str | None) -> str | None:
@@ -83,5 +147,8 @@ def parse_verdict(text: str | None) -> str | None:
     return None
 
 
-def is_final(step: str) -> bool:
-    return "\\boxed" in step
+def is_final(step: str, domain: str = "math") -> bool:
+    """A step that ends the solution: it states the \\boxed answer (math) or holds the program's fenced block (code)."""
+    if domain == "code":
+        return bool(_PYTHON_BLOCK.search(step))
+    return last_boxed(step) is not None

@@ -1,8 +1,12 @@
 """step_preferences: M_i samples w candidate next steps, judges every ordered pair, appends the best (PSRLM Fig. 1).
 
-All problems advance one step together, so each step is one sampling batch and one judging batch. Ties everywhere
-roll back one step (its pair is dropped and recorded as rolled back); a problem stops at a final answer, at
-`max_steps`, or after `max_rollbacks`.
+All problems advance one step together, so each step is one sampling batch (one per roll-back count) and one judging
+batch. Ties everywhere roll back one step (its pair is dropped and recorded as rolled back) and the step is sampled
+again with a new seed — the same seed would give the same candidates back (the request cache and seeded sampling
+make a draw reproducible). A problem stops at a final answer, at `max_steps`, or after `max_rollbacks`.
+Identical candidate texts are judged once (a pair of equal steps teaches nothing).
+Iteration i takes the next `problems[i]` problems after those of earlier iterations (fresh questions per round, as
+PSRLM; it wraps around when the pool runs out); the rest of the partition is recorded as `not_chosen`.
 """
 
 from __future__ import annotations
@@ -59,6 +63,12 @@ class PreferenceSettings(StageSettings):
     judge_max_tokens: int = Field(256, description="maximum tokens of one pair judgment")
     max_steps: int = Field(20, description="steps per solution before stopping (PSRLM: 20)")
     max_rollbacks: int = Field(3, description="roll-backs per problem before giving up on it")
+    judge_shots: int = Field(
+        0,
+        description="worked step judgments shown before each pair (0-3, templates/stepwise/judge_examples.yaml); "
+        "M_i learned the task from EFT data, PSRLM's M0 judged 3-shot",
+    )
+    judge_temperature: float = Field(0.0, description="temperature of the step judge (0: greedy)")
     seed: int = Field(0, description="sampling seed")
 
 
@@ -70,6 +80,7 @@ class State:
     rolled_back: list[dict] = field(default_factory=list)
     rollbacks: int = 0
     done: str = ""
+    tokens: list[int] = field(default_factory=list)  # completion tokens of every sampled candidate
 
 
 def tally(w: int, verdicts: dict[tuple[int, int], str | None]) -> tuple[list[int], float | None]:
@@ -98,38 +109,40 @@ def step_once(
     active = [s for s in states if not s.done]
     if not active:
         return
-    params = SamplingParams(
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        max_tokens=settings.step_max_tokens,
-        seed=settings.seed + 1000 * iteration,
-        stop=("\nStep ",),
-    )
-    outputs = sample([next_step_prompt(s.problem["problem"], s.prefix) for s in active], params, settings.candidates)
-    rounds = []
-    for s, outs in zip(active, outputs):
-        steps = [clean_step(c.text, len(s.prefix) + 1) for c in outs if c.ok and c.text and c.text.strip()]
-        steps = [x for x in steps if x]
-        rounds.append((s, steps, list(permutations(range(len(steps)), 2))))
+    candidates: dict[int, list[str]] = {}
+    for attempt in sorted({s.rollbacks for s in active}):
+        group = [s for s in active if s.rollbacks == attempt]
+        params = SamplingParams(
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.step_max_tokens,
+            seed=settings.seed + 1000 * iteration + 100_000 * attempt,  # a roll-back draws new candidates
+            stop=("\nStep ",),
+        )
+        prompts = [next_step_prompt(s.problem["problem"], s.prefix, s.problem["domain"]) for s in group]
+        for s, outs in zip(group, sample(prompts, params, settings.candidates)):
+            s.tokens += [c.completion_tokens for c in outs if c.ok]
+            steps = [clean_step(c.text, len(s.prefix) + 1) for c in outs if c.ok and c.text and c.text.strip()]
+            candidates[id(s)] = list(dict.fromkeys(x for x in steps if x))  # distinct texts, in sampling order
+    rounds = [(s, candidates[id(s)], list(permutations(range(len(candidates[id(s)])), 2))) for s in active]
     prompts = [
-        judge_prompt(s.problem["problem"], s.prefix, steps[i], steps[j])
+        judge_prompt(s.problem["problem"], s.prefix, steps[i], steps[j], s.problem["domain"], settings.judge_shots)
         for s, steps, pairs in rounds
         for i, j in pairs
     ]
-    replies = iter(
-        judge(prompts, SamplingParams(temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed), 1)
-        if prompts
-        else []
+    params = SamplingParams(
+        temperature=settings.judge_temperature, max_tokens=settings.judge_max_tokens, seed=settings.seed
     )
+    replies = iter(judge(prompts, params, 1) if prompts else [])
     for s, steps, pairs in rounds:
         answers = {pair: next(replies)[0] for pair in pairs}
         verdicts = {pair: parse_verdict(c.text) if c.ok else None for pair, c in answers.items()}
         wins, consistency = tally(len(steps), verdicts)
         if len(steps) < 2 or len(set(wins)) == 1:
-            _roll_back(s, settings, f"{len(steps)} candidates, wins {wins}")
+            _roll_back(s, settings, f"{len(steps)} distinct candidates, wins {wins}")
             continue
         best, worst = wins.index(max(wins)), wins.index(min(wins))
-        prompt = next_step_prompt(s.problem["problem"], s.prefix)[0]["content"]
+        prompt = next_step_prompt(s.problem["problem"], s.prefix, s.problem["domain"])[0]["content"]
         pair = {
             "domain": s.problem["domain"],
             "source": s.problem["source"],
@@ -155,7 +168,7 @@ def step_once(
         pair["id"] = row_id("step_preferences", [s.problem["id"]], [iteration, s.prefix, steps[best], steps[worst]])
         s.pairs.append(pair)
         s.prefix.append(steps[best])
-        if is_final(steps[best]):
+        if is_final(steps[best], s.problem["domain"]):
             s.done = "final_answer"
         elif len(s.prefix) >= settings.max_steps:
             s.done = "max_steps"
@@ -171,6 +184,38 @@ def _roll_back(s: State, settings: PreferenceSettings, why: str) -> None:
         s.done = "too_many_rollbacks"
 
 
+def pick_problems(rows: list[dict], settings: PreferenceSettings, iteration: int) -> tuple[list[dict], list[dict]]:
+    """(this iteration's problems, the others): the next `problems[i]` after the earlier iterations' (sorted by id;
+    wrapping around when the pool runs out)."""
+    rows = sorted(rows, key=lambda r: r["id"])
+    if not rows:
+        return [], []
+    budget = lambda k: settings.problems[min(k, len(settings.problems)) - 1]  # noqa: E731
+    start = sum(budget(k) for k in range(1, iteration)) % len(rows)
+    take = {(start + k) % len(rows) for k in range(min(budget(iteration), len(rows)))}
+    chosen = [r for k, r in enumerate(rows) if k in take]
+    return chosen, [r for k, r in enumerate(rows) if k not in take]
+
+
+def _reject(problem: dict, iteration: int, model: str, reason: str, detail: str) -> dict:
+    return {
+        "id": row_id("step_preferences_rejects", [problem["id"]], [iteration, reason]),
+        "parent_ids": [problem["id"]],
+        "domain": problem["domain"],
+        "source": problem["source"],
+        "problem": problem["problem"],
+        "reference_answer": problem.get("reference_answer"),
+        "iteration": iteration,
+        "model": model,
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+def _mean(values: list) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def run_tournament(
     problems: list[dict],
     sample: Generate,
@@ -179,9 +224,13 @@ def run_tournament(
     iteration: int,
     model: str,
     log=print,
+    left_out: list[dict] = (),
 ) -> StageOutput:
+    """Step pairs of `problems`; `left_out` (problems of the partition this iteration does not use) go to the
+    rejects as `not_chosen`. Rows in = pairs made (kept or rolled back) + problems without a pair + left out."""
     states = [State(p) for p in problems]
-    for step in range(settings.max_steps + settings.max_rollbacks):
+    # each round advances or rolls back every active problem: at most max_steps + 2 per roll-back rounds in all
+    for step in range(settings.max_steps + 2 * (settings.max_rollbacks + 1)):
         if all(s.done for s in states):
             break
         log(f"iteration {iteration}, step {step + 1}: {sum(not s.done for s in states)} problems")
@@ -190,26 +239,20 @@ def run_tournament(
     rejects = [p for s in states for p in s.rolled_back]
     for s in states:
         if not s.pairs:
-            rejects.append(
-                {
-                    "id": row_id("step_preferences_rejects", [s.problem["id"]], [iteration, "no_pair"]),
-                    "parent_ids": [s.problem["id"]],
-                    "domain": s.problem["domain"],
-                    "source": s.problem["source"],
-                    "problem": s.problem["problem"],
-                    "iteration": iteration,
-                    "model": model,
-                    "reason": "no_pair",
-                    "detail": f"no step pair survived ({s.done or 'unfinished'}, {s.rollbacks} roll-backs)",
-                }
-            )
+            why = f"no step pair survived ({s.done or 'unfinished'}, {s.rollbacks} roll-backs)"
+            rejects.append(_reject(s.problem, iteration, model, "no_pair", why))
+    for p in left_out:
+        why = f"not among iteration {iteration}'s {len(problems)} problems (run config `problems`)"
+        rejects.append(_reject(p, iteration, model, "not_chosen", why))
     consistency = [p["consistency"] for p in kept if p["consistency"] is not None]
     report = {
+        "problems": len(problems),
         "pairs": len(kept),
         "rollbacks": sum(s.rollbacks for s in states),
         "stops": {k: sum(s.done == k for s in states) for k in {s.done or "unfinished" for s in states}},
         "steps_per_solution": sum(len(s.prefix) for s in states) / len(states) if states else None,
-        "judge_consistency": sum(consistency) / len(consistency) if consistency else None,
+        "judge_consistency": _mean(consistency),
         "chars_per_step": sum(len(p["chosen"]) for p in kept) / len(kept) if kept else None,
+        "tokens_per_step": _mean([t for s in states for t in s.tokens]),
     }
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(kept) + len(rejects), report)
