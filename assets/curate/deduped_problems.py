@@ -12,6 +12,7 @@ from resources.embedding import EmbedderResource
 from thinkforge import paths
 from thinkforge.dedup import DedupSettings, DedupStore, dedup
 from thinkforge.evalsets import eval_sets_file, load_eval_items
+from thinkforge.plots import histogram_png, markdown_image
 from thinkforge.stage import StageOutput
 
 DedupConfig = run_config(DedupSettings)
@@ -23,6 +24,13 @@ def _histogram(values: list[float]) -> str:
     rows = ["| nearest-neighbour cosine | rows |", "|---|---|"]
     rows += [f"| {lo:.2f}–{min(hi, 1.0):.2f} | {c} |" for lo, hi, c in zip(edges, edges[1:], counts)]
     return "\n".join(rows)
+
+
+def _similarity_chart(values: list[float], threshold: float) -> str:
+    if not values:
+        return "no rows"
+    title = f"nearest-neighbour cosine of each row (merge threshold {threshold})"
+    return markdown_image(histogram_png(values, title=title, xlabel="cosine to the nearest other row"), title)
 
 
 @asset(
@@ -56,6 +64,9 @@ def deduped_problems(
             "embedded_new": out.report.embedded,
             "embeddings_reused": out.report.embeddings_reused,
             "similarity_histogram": MetadataValue.md(_histogram(out.report.max_similarity)),
+            "similarity_chart": MetadataValue.md(
+                _similarity_chart(out.report.max_similarity, dedup_settings.threshold)
+            ),
             "pairs_merged": MetadataValue.md(
                 markdown_table(pl.DataFrame(merged), ["cosine", "problem", "kept"]) if merged else "none"
             ),
