@@ -29,6 +29,7 @@ def test_the_stated_answer_is_found_in_words_not_the_last_number():
         "Thus, the only solution to the original equation is x=6, y=5.": ("x=6, y=5", "conclusion"),
         "The largest value for such n+10 is 900, which means that n=890.": ("n=890", "conclusion"),
         "So 11 is the smallest possible value.": ("11", "conclusion"),
+        "Two weeks have 14 days, so Tom reads 25 * 14 = 350 pages.": ("350", "conclusion"),
         "So the answer is 376 and 625.": ("376, 625", "phrase"),
         "Natalia sold 72 clips.\n#### 72": ("72", "phrase"),
         "So the result is \\boxed{6}, from 3 + 3.": ("6", "boxed"),

@@ -51,7 +51,9 @@ _LEAD = re.compile(
     r"(?:we\s+(?:have|get|obtain|find|end up with)\s+)?(?:a total of\s+)?",
     re.I,
 )
-_CLAUSE = re.compile(r",?\s*\b(?:which means(?: that)?|which gives|so that|and so|so)\s+|,\s+and\s+", re.I)
+_CLAUSE = re.compile(
+    r",?\s*\b(?:which means(?: that)?|which gives|so that|and so|so)\s+|,\s+and\s+(?=[A-Za-z]{2,})", re.I
+)
 _WORDS = re.compile(r"[A-Za-z]{2,}")
 _MATH_WORDS = {
     "pi",
@@ -109,7 +111,7 @@ def _leading_math(text: str) -> str | None:
     parts = _top_level(expr, ",")
     if all("=" in p for p in parts) and len(parts) > 1 and all(_SIMPLE_LHS.match(p.split("=")[0]) for p in parts):
         return expr  # a solution tuple: x=6, y=5
-    if len(parts) > 1 and all("=" in p for p in parts):
+    if len(parts) > 1 and all("=" in p and not p.startswith("(") for p in parts):
         expr = parts[-1]  # a run of values "T(5)=26, T(6)=76": the last one
         parts = [expr]
     chain = _top_level(expr, "=")
@@ -153,12 +155,16 @@ def stated_answer(text: str | None) -> tuple[str | None, str]:
 
 def _value_of(sentence: str) -> str | None:
     """The value a concluding sentence states: after "there are", else after the last "is / are / equals / has"
-    that is followed by an expression, else the expression the sentence opens with ("So 11 is the smallest …")."""
+    that is followed by an expression, else the expression the sentence opens with ("So 11 is the smallest …"),
+    else what follows its last "="."""
     for clause in reversed(_CLAUSE.split(sentence)):  # the last clause that states a value
         there = list(_THERE.finditer(clause))
         candidates = [clause[m.end() :] for m in reversed(there)]
         candidates += [clause[m.end() :] for m in reversed(list(_KEYWORD.finditer(clause)))]
         candidates.append(_LEAD.sub("", clause, count=1))
+        sides = _top_level(clause, "=")
+        if len(sides) > 1:  # "Tom reads 25 * 14 = 350 pages"
+            candidates.append(sides[-1])
         for rest in candidates:
             value = _leading_math(rest)
             if value and value not in ("I", "a", "A") and re.search(r"\d|=|^[A-Za-z]$|\\", value):

@@ -12,6 +12,7 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.judging import LazyJudge
+from thinkforge.plots import histogram_png, markdown_image
 from thinkforge.selection import SelectSettings, select
 from thinkforge.stage import StageOutput
 
@@ -51,4 +52,9 @@ def selected_problems(
             "languages": MetadataValue.json(counts_table(out.kept, "language")),
         }
     )
+    scores = {name: out.kept[name].drop_nulls().to_list() for name in ("difficulty", "quality")}
+    if any(scores.values()):
+        title = "difficulty and quality (1-10) of the selected problems"
+        png = histogram_png(scores, title=title, xlabel="rating", bins=10)
+        metadata["ratings_chart"] = MetadataValue.md(markdown_image(png, title))
     return Output(out, metadata=metadata)

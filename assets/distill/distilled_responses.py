@@ -11,6 +11,7 @@ from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.distill import DistillSettings, distill
 from thinkforge.generation import GenerationStats
+from thinkforge.plots import histogram_png, markdown_image
 from thinkforge.stage import StageOutput
 
 DistillConfig = run_config(DistillSettings)
@@ -56,4 +57,12 @@ def distilled_responses(
             "problems": selected_problems.height,
         }
     )
+    lengths = {
+        origin: [len(t) for t in out.kept.filter(pl.col("origin") == origin)["response"].drop_nulls().to_list()]
+        for origin in sorted(set(out.kept["origin"].to_list()))
+    }
+    if any(lengths.values()):
+        title = "response length (characters) by origin"
+        png = histogram_png(lengths, title=title, xlabel="characters")
+        metadata["length_chart"] = MetadataValue.md(markdown_image(png, title))
     return Output(out, metadata=metadata)

@@ -12,7 +12,7 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.judging import LazyJudge, RewardModel
-from thinkforge.plots import bar_png, markdown_image
+from thinkforge.plots import bar_png, histogram_png, markdown_image
 from thinkforge.stage import StageOutput
 from thinkforge.verification import VerificationSettings, verify_responses
 from thinkforge.verify import Limits, MathVerifier, Sandbox
@@ -29,7 +29,8 @@ VerificationConfig = run_config(VerificationSettings)
     deps=["base_model"],
     code_version=code_version("verification.py", "verify", "judging.py", "templates/judge_rubric.txt"),
     description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
-    "(math-verify for math, the bubblewrap sandbox for code); every verdict is a column.",
+    "(math-verify on the stated answer for math, the bubblewrap sandbox for code); every verdict is a column; "
+    "rejects keep theirs (incorrect, no_answer, text_reference, …).",
 )
 def verified_responses(
     context: AssetExecutionContext, config: VerificationConfig, judge: ModelResource, distilled_responses: pl.DataFrame
@@ -75,6 +76,16 @@ def verified_responses(
     if verdicts:
         title = "correctness verdicts (math-verify, sandbox; skip: no automatic check)"
         metadata["verdicts_chart"] = MetadataValue.md(markdown_image(bar_png(verdicts, title=title), title))
+    judged = pl.concat([out.kept, out.rejects], how="diagonal_relaxed")
+    scores = {
+        name.removeprefix("score_judge_"): judged[name].drop_nulls().to_list()
+        for name in ("score_judge_correctness", "score_judge_helpfulness")
+        if name in judged.columns
+    }
+    if any(scores.values()):
+        title = "LLM-judge rubric scores (1-5)"
+        png = histogram_png(scores, title=title, xlabel="score", bins=5)
+        metadata["judge_scores_chart"] = MetadataValue.md(markdown_image(png, title))
     rates = out.report["source_pass_rates"]
     if rates:
         title = "share of checked responses verified correct, per source"

@@ -4,8 +4,9 @@ from assets.stepwise.iterations import ITERATION_ASSETS
 
 # `make demo` on CPU: few problems and candidates, short steps, a couple of optimizer steps (defaults: PSRLM's sizes).
 # The 135M demo model never states [[A]]/[[B]] zero-shot and, greedy, picks the same position whatever the steps (a
-# tie → roll-back every time): the demo shows it three worked judgments and samples its verdicts (temperature 1), so
-# pairs are made and step-DPO trains — preferences no better than chance, as judge_consistency shows.
+# tie → roll-back every time): the demo shows it two worked judgments and samples its verdicts (temperature 1), so
+# pairs are made and step-DPO trains — on preferences no better than chance. One problem per iteration keeps the demo
+# short (two problems in iteration 2 took 159 s); two candidates were too few (every verdict unparsed → no pair).
 DEMO_RUN_CONFIG = {
     "step_sft_data": {
         "max_rows": 4,
@@ -23,11 +24,11 @@ DEMO_RUN_CONFIG = {
     },
     **{
         f"step_preferences_{i}": {
-            "problems": [1, 2],
+            "problems": [1, 1],
             "candidates": 3,
             "step_max_tokens": 40,
             "judge_max_tokens": 24,
-            "judge_shots": 3,
+            "judge_shots": 2,
             "judge_temperature": 1.0,
             "max_steps": 3,
             "max_rollbacks": 1,
