@@ -5,7 +5,7 @@ passed the rules and were not found wrong (the judge, by default, only where no 
 decided correctness), and can reject with `judge` / `reward`.
 
 Verdict columns hold "pass", "skip" or "fail: <why>"; `verdict_correct` holds correct / wrong /
-unparsed / timeout / no_program / skip. A response is accepted when every rule passes (or is
+no_answer / text_reference / unparsed / timeout / no_program / unsupported_language / skip. A response is accepted when every rule passes (or is
 skipped) and it is correct, or correctness cannot be checked for its domain (skip).
 """
 
@@ -24,7 +24,7 @@ from thinkforge.ids import row_id
 from thinkforge.judging import DIMENSIONS, HELPSTEER_ORDER, RewardModel, parse_rubric, rubric_prompt
 from thinkforge.selection.language import detect
 from thinkforge.stage import StageOutput, StageSettings, frame
-from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_programs
+from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program, source_language
 
 STAGE = "verified_responses"
 RULES = ("format", "repetition", "length", "language", "safety")
@@ -160,20 +160,16 @@ def _correctness(
     code_idx = [i for i, r in enumerate(rows) if r["domain"] == "code" and r["test_cases"]]
     if code_idx and sandbox is not None:
         log(f"sandbox tests on {len(code_idx)} responses")
-        jobs = []
-        for i in code_idx:
-            program = extract_program(rows[i]["response"])
-            if rows[i]["origin"] == "source" and program is None and "```" not in rows[i]["response"]:
-                program = rows[i]["response"]  # human solutions in the sources are bare code
-            if program is None:
-                out[i] = ("no_program", "no ```python block to run")
-            else:
-                jobs.append((i, program))
-        verdicts = verify_programs(
-            [(program, json.loads(rows[i]["test_cases"])) for i, program in jobs], sandbox, sandbox_workers
-        )
-        for (i, _), verdict in zip(jobs, verdicts):
-            out[i] = ("correct" if verdict.passed else "wrong", verdict.detail)
+        jobs = [
+            (
+                rows[i]["response"],
+                json.loads(rows[i]["test_cases"]),
+                source_language(rows[i]["origin"], rows[i]["model"]),
+            )
+            for i in code_idx
+        ]
+        for i, verdict in zip(code_idx, check_code(jobs, sandbox, sandbox_workers)):
+            out[i] = verdict
     return out
 
 
@@ -286,10 +282,13 @@ def _report(rows: list[dict], kept: list[dict]) -> dict:
     verdicts = {name: dict(Counter(r[name].split(":")[0] for r in rows).most_common()) for name in VERDICTS}
     teacher = [r for r in rows if r["origin"] == "teacher"]
     kept_ids = {r["id"] for r in kept}
+    # a source's own solutions that it calls correct (CodeContests also ships known-wrong ones) and the sandbox ran
+    claimed = [r for r in rows if r["origin"] == "source" and r["source_correct"] is not False]
+    checked = Counter(r["source"] for r in claimed if r["verdict_correct"] not in ("skip", "unsupported_language"))
     failing = Counter(
-        r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] not in ("correct", "skip")
+        r["source"] for r in claimed if r["verdict_correct"] not in ("correct", "skip", "unsupported_language")
     )
-    checked = Counter(r["source"] for r in rows if r["origin"] == "source" and r["verdict_correct"] != "skip")
+    unsupported = Counter(r["source"] for r in rows if r["verdict_correct"] == "unsupported_language")
     math = [r for r in rows if r["domain"] == "math" and r["verdict_correct"] not in ("skip",)]
     basis = Counter(_answer_basis(r["verdict_detail"]) for r in math)
     return {
@@ -298,6 +297,7 @@ def _report(rows: list[dict], kept: list[dict]) -> dict:
         "teacher_accept_rate": round(sum(r["id"] in kept_ids for r in teacher) / len(teacher), 3) if teacher else 0.0,
         "problems_with_pass_rate": len({r["parent_ids"][0] for r in kept if r["pass_rate"] is not None}),
         "source_solutions_failing": {src: f"{failing[src]} of {n}" for src, n in checked.most_common()},
+        "unsupported_language": dict(unsupported.most_common()),
         "source_pass_rates": _pass_rates(rows),
     }
 

@@ -70,6 +70,7 @@ def verified_responses(
             "teacher_accept_rate": out.report["teacher_accept_rate"],
             "problems_with_pass_rate": out.report["problems_with_pass_rate"],
             "source_solutions_failing": MetadataValue.json(out.report["source_solutions_failing"]),
+            "unsupported_language": MetadataValue.json(out.report["unsupported_language"]),
         }
     )
     verdicts = out.report["verdicts"]["verdict_correct"]

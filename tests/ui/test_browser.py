@@ -16,7 +16,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from assets import ALL_ASSETS
-from tests.test_ui import dagster_dev  # noqa: F401 - the fixture: dagster dev on a free port, torn down by group
+from tests.ui.test_dagster_dev import (
+    dagster_dev,  # noqa: F401 - the fixture: dagster dev on a free port, torn down by group
+)
 from thinkforge import warehouse
 
 GROUPS = {g for a in ALL_ASSETS for g in a.group_names_by_key.values()}

@@ -27,7 +27,7 @@ from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 from thinkforge.verification import check_format
-from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
+from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program
 
 STAGE = "model_eval"
 JUDGE_TEMPLATE = (Path(__file__).resolve().parents[1] / "templates" / "evaluate" / "judge_answer.txt").read_text()
@@ -170,7 +170,7 @@ def generate_rows(
 class AnswerChecker:
     """Checks an answer against its problem: math-verify (math with a reference), the sandbox (problems with tests),
     else the judge role against the reference answer. Verdicts: correct | wrong | unparsed (no answer found, or no
-    judgement in the judge's reply) | timeout | no_program | unchecked (no reference and no tests); `grade` turns a
+    judgement in the judge's reply) | timeout | no_program | unsupported_language | unchecked (no reference and no tests); `grade` turns a
     response cut off at max_tokens before any final answer into `truncated`."""
 
     math: MathVerifier | None = None
@@ -195,14 +195,10 @@ class AnswerChecker:
                 out[i] = (v.verdict, v.detail)
         if code:
             log(f"sandbox tests on {len(code)} answers")
-            for i in code:
-                program = extract_program(items[i][1])
-                if program is None:
-                    out[i] = ("no_program", "no ```python block to run")
-                    continue
-                program = with_problem_imports(program, items[i][0]["problem"])
-                verdict = verify_program(program, json.loads(items[i][0]["test_cases"]), self.sandbox)
-                out[i] = ("correct" if verdict.passed else "wrong", verdict.detail)
+            jobs = [(items[i][1], json.loads(items[i][0]["test_cases"]), None) for i in code]
+            imports = lambda n, program: with_problem_imports(program, items[code[n]][0]["problem"])  # noqa: E731
+            for i, verdict in zip(code, check_code(jobs, self.sandbox, prepare=imports)):
+                out[i] = verdict
         if rest and self.judge is not None:
             log(f"LLM judge on {len(rest)} answers")
             for i, reply in zip(rest, self.judge([judge_prompt(*items[i]) for i in rest])):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_program
+from thinkforge.verify import MathVerifier, Sandbox, check_code
 
 
 class AutoCheck:
@@ -30,12 +30,8 @@ class AutoCheck:
             pairs = [(rows[i]["reference_answer"], texts[i]) for i in math_idx]
             for i, verdict in zip(math_idx, self.math.verify(pairs)):
                 out[i] = (verdict.passed, f"math-verify {verdict.verdict}: {verdict.detail}")
-        for i, row in enumerate(rows):
-            if row["domain"] == "code" and self.applies(row):
-                program = extract_program(texts[i])
-                if program is None:
-                    out[i] = (False, "no ```python block")
-                    continue
-                verdict = verify_program(program, json.loads(row["test_cases"]), self.sandbox)
-                out[i] = (verdict.passed, f"sandbox: {verdict.detail}")
+        code = [i for i, r in enumerate(rows) if r["domain"] == "code" and self.applies(r)]
+        jobs = [(texts[i], json.loads(rows[i]["test_cases"]), None) for i in code]
+        for i, (verdict, detail) in zip(code, check_code(jobs, self.sandbox) if code else []):
+            out[i] = (verdict == "correct", f"sandbox: {detail}" if verdict in ("correct", "wrong") else detail)
         return out

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from thinkforge.s2r.actions import RETRY_SEP, VERIFY_SEP, parse_actions
-from thinkforge.verify import MathVerifier, Sandbox, extract_program, verify_programs
+from thinkforge.verify import MathVerifier, Sandbox, check_code
 
 _SPLIT = re.compile(f"({re.escape(VERIFY_SEP.strip())}|{re.escape(RETRY_SEP.strip())})")
 
@@ -35,16 +35,11 @@ class Checker:
         if by_math:
             for i, v in zip(by_math, self.math.verify([(rows[i]["reference_answer"], answers[i]) for i in by_math])):
                 out[i] = v.passed
-        jobs = []
-        for i, r in enumerate(rows):
-            if r["domain"] == "code" and r.get("test_cases") and self.sandbox is not None:
-                program = extract_program(answers[i])
-                out[i] = False if program is None else None
-                if program is not None:
-                    jobs.append((i, program, json.loads(r["test_cases"])))
-        if jobs:  # the group's programs run concurrently; the harness decides a pass (no exit-status rewards)
-            for (i, _, _), verdict in zip(jobs, verify_programs([(p, t) for _, p, t in jobs], self.sandbox)):
-                out[i] = verdict.passed
+        code = [i for i, r in enumerate(rows) if r["domain"] == "code" and r.get("test_cases") and self.sandbox]
+        if code:  # the group's programs run concurrently; the harness decides a pass (no exit-status rewards)
+            jobs = [(answers[i], json.loads(rows[i]["test_cases"]), None) for i in code]
+            for i, (verdict, _) in zip(code, check_code(jobs, self.sandbox)):
+                out[i] = verdict == "correct"
         return out
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from thinkforge.verify.sandbox import Sandbox
 
 _FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.S)
 _PYTHON_TAGS = {"python", "py", "python3"}
+SANDBOX_LANGUAGES = {"python3", "python"}
 CHECK_HARNESS = (Path(__file__).with_name("check_harness.py")).read_text(encoding="utf-8")
 
 CALL_HARNESS = """
@@ -42,6 +44,55 @@ def extract_program(response: str) -> str | None:
     tagged = [body for tag, body in blocks if tag in _PYTHON_TAGS]
     untagged = [body for tag, body in blocks if not tag]
     return (tagged or untagged or [None])[-1]
+
+
+def program_of(text: str, language: str | None = None) -> tuple[str | None, str, str]:
+    """(program, verdict, detail) of a response: verdict "" when there is a Python program to run, else
+    `no_program` or `unsupported_language` (the sandbox runs Python 3 only: nothing else is run or called wrong).
+    `language` is the declared language of a bare source solution ("python3", "cpp"; CodeContests' `human:cpp`);
+    None for a model response, whose language is its fenced blocks' tag."""
+    if language is not None and "```" not in text:
+        if language in SANDBOX_LANGUAGES:
+            return text, "", ""
+        return None, "unsupported_language", f"a {language} solution: the sandbox runs Python 3 only"
+    program = extract_program(text)
+    if program is not None:
+        return program, "", ""
+    tags = sorted({tag.lower() for tag, _ in _FENCE.findall(text.split("</think>")[-1]) if tag})
+    if tags:
+        return None, "unsupported_language", f"a ```{tags[-1]} block: the sandbox runs Python 3 only"
+    return None, "no_program", "no ```python block to run"
+
+
+def source_language(origin: str, model: str | None) -> str | None:
+    """Declared language of a source's own solution: CodeContests' `human:<language>`, plain `human` is Python 3
+    (APPS, HumanEval); None for model responses."""
+    if origin != "source":
+        return None
+    model = model or ""
+    return model.split(":", 1)[1] if model.startswith("human:") else "python3"
+
+
+def check_code(
+    jobs: list[tuple[str, dict, str | None]],
+    sandbox: Sandbox,
+    workers: int = 0,
+    prepare: Callable[[int, str], str] | None = None,
+) -> list[tuple[str, str]]:
+    """(verdict, detail) per (response text, tests, declared language) job: correct / wrong from the sandbox, run
+    `workers` at a time; no_program / unsupported_language without a run. `prepare(n, program)` edits job n's program
+    before it runs."""
+    out: list[tuple[str, str]] = [("", "")] * len(jobs)
+    runs = []
+    for n, (text, tests, language) in enumerate(jobs):
+        program, verdict, detail = program_of(text, language)
+        if program is None:
+            out[n] = (verdict, detail)
+        else:
+            runs.append((n, prepare(n, program) if prepare else program, tests))
+    for (n, _, _), verdict in zip(runs, verify_programs([(p, t) for _, p, t in runs], sandbox, workers)):
+        out[n] = ("correct" if verdict.passed else "wrong", verdict.detail)
+    return out
 
 
 def _same_output(got: str, expected: str) -> bool:
