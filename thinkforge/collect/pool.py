@@ -18,6 +18,7 @@ from thinkforge.collect.adapters import FORMATS, Parsed
 from thinkforge.collect.config import SourceSpec
 from thinkforge.collect.domains import classify_domain
 from thinkforge.collect.fields import FieldError
+from thinkforge.collect.packaged import cached_records
 from thinkforge.collect.readers import BadRow, read_records, unit
 from thinkforge.ids import canonical_json, row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame
@@ -46,7 +47,8 @@ def _records(spec: SourceSpec) -> Iterator[tuple[str, str, int, Any]]:
     """(file label, unit, row number, record or BadRow) for every row of a source, up to its limit."""
     adapter = FORMATS[spec.format]
     if adapter.packaged and not spec.files:
-        rows = ((f"package:{spec.format}", "row", n, rec) for n, rec in adapter.packaged())
+        records = cached_records(spec.format, adapter.package, adapter.packaged)
+        rows = ((f"package:{spec.format}", "row", n, rec) for n, rec in records)
     else:
         rows = (
             (str(path), unit(path), n, rec) for path in spec.files for n, rec in read_records(path, spec.max_row_bytes)
