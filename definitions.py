@@ -10,6 +10,7 @@ warnings.filterwarnings("ignore", category=BetaWarning)
 
 from assets import ALL_ASSETS, ALL_CHECKS  # noqa: E402
 from jobs import ALL_JOBS, ALL_SCHEDULES  # noqa: E402
+from jobs.executors import executor_from_env  # noqa: E402
 from resources import EmbedderResource, WarehouseIOManager, WarehouseResource, role_resources  # noqa: E402
 from sensors import ALL_SENSORS  # noqa: E402
 
@@ -19,6 +20,7 @@ defs = Definitions(
     jobs=ALL_JOBS,
     schedules=ALL_SCHEDULES,
     sensors=ALL_SENSORS,
+    executor=executor_from_env(),
     resources={
         "warehouse_io": WarehouseIOManager(),
         "warehouse_store": WarehouseResource(),
