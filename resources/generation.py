@@ -62,11 +62,10 @@ class _Runtime(ConfigurableResource):
     )
     cache_dir: str = Field("", description="request cache folder; empty: THINKFORGE_HOME/cache")
 
-    def _open(self, spec: ModelSpec, model: str | None, log) -> Generator:
+    def _open(self, spec: ModelSpec, model: str | None, log, role: str) -> Generator:
         name = spec.backend
         if name == "auto":
             name = "openai" if spec.base_url else ("vllm" if device() == "cuda" else "transformers")
-        path = model or spec.model or base_model_path()
         if name == "openai":
             if not spec.base_url:
                 raise ValueError("the openai backend needs base_url (THINKFORGE_<ROLE>_BASE_URL)")
@@ -79,14 +78,16 @@ class _Runtime(ConfigurableResource):
             )
         elif name == "vllm":
             backend = VLLMBackend(
-                path,
+                model or spec.model or base_model_path(),
                 revision=spec.revision or None,
                 dtype=self.dtype,
                 tensor_parallel_size=self.tensor_parallel_size,
                 max_model_len=self.max_model_len,
             )
         elif name == "transformers":
-            backend = TransformersBackend(path, revision=spec.revision or None, dtype=self.dtype)
+            backend = TransformersBackend(
+                model or spec.model or base_model_path(), revision=spec.revision or None, dtype=self.dtype
+            )
         else:
             raise ValueError(f"unknown backend {name!r}: use auto, vllm, openai or transformers")
         cache = RequestCache(Path(self.cache_dir or paths.home() / "cache") / "requests.sqlite")
@@ -97,6 +98,7 @@ class _Runtime(ConfigurableResource):
             retry=RetryPolicy(max_retries=self.max_retries),
             max_failed_fraction=self.max_failed_fraction,
             log=log,
+            role=role,
         )
 
 
@@ -132,7 +134,7 @@ class ModelResource(_Runtime):
     @contextmanager
     def generator(self, log=None, model: str | None = None) -> Iterator[Generator]:
         """A Generator with the model loaded (released on exit). `model` overrides the folder (e.g. a trained checkpoint)."""
-        generator = self._open(self.spec(), model, log or get_dagster_logger().info)
+        generator = self._open(self.spec(), model, log or get_dagster_logger().info, self.role)
         try:
             yield generator
         finally:
@@ -153,7 +155,9 @@ class EvaluatorsResource(_Runtime):
         with ExitStack() as stack:
             opened = []
             for spec in self.models:
-                generator = self._open(spec, None, log)
+                generator = self._open(
+                    spec, None, log, f"evaluator {spec.served_model_name or spec.model or 'base_model'}"
+                )
                 stack.callback(_close, generator)
                 opened.append(generator)
             yield opened

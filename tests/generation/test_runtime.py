@@ -190,5 +190,5 @@ def test_requests_that_keep_failing_become_failed_rows_not_a_crash(tmp_path):
     assert all(not r[0].ok and "APIConnectionError" in r[0].error for r in out)
     assert g.stats.failed == 3 and len(cache) == 0  # failures are never cached: a later run retries them
     strict = Generator(backend, cache, retry=RetryPolicy(max_retries=0), max_failed_fraction=0.5)
-    with pytest.raises(TooManyFailures, match="3 of 3 requests failed"):
+    with pytest.raises(TooManyFailures, match="3 of 3 requests to m@served at http"):
         strict.generate(convs(3), PARAMS)

@@ -57,6 +57,7 @@ class Backend(ABC):
     # backend keeps `concurrency` requests in flight over all of them; None = all pending work.
     max_inflight: int | None = None
     retries: int = 0  # transient failures retried inside the backend (server clients), counted for metadata
+    endpoint: str = "in-process"  # where requests go (a server's URL), named in failures
 
     def chunk_size(self, pending: int, batch_size: int) -> int:
         """How many of the pending samples one `stream` call takes."""
@@ -268,6 +269,7 @@ class OpenAIBackend(Backend):
 
         self.model = model
         self.model_id = f"{model}@{revision or 'served'}"
+        self.endpoint = base_url.rstrip("/")
         self.concurrency = concurrency
         self._attempts = 0  # HTTP requests sent, retries included
         self._lock = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,8 +35,9 @@ class Generator:
         retry: RetryPolicy | None = None,
         max_failed_fraction: float = 0.1,
         log: Callable[[str], None] = lambda _: None,
+        role: str = "",
     ):
-        self.backend, self.cache, self.batch_size = backend, cache, batch_size
+        self.backend, self.cache, self.batch_size, self.role = backend, cache, batch_size, role
         self.retry = retry or RetryPolicy()
         self.max_failed_fraction = max_failed_fraction
         self.log = log
@@ -98,8 +100,11 @@ class Generator:
         self.stats.retries += self.backend.retries - retries_before
         self.stats.wall_s += time.monotonic() - started
         if todo and self.stats.failed / max(1, self.stats.calls) > self.max_failed_fraction:
+            errors = Counter(c.error for row in keys for k in row if not (c := results[k]).ok)
             raise TooManyFailures(
-                f"{self.stats.failed} of {self.stats.calls} requests failed (> {self.max_failed_fraction:.0%})"
+                f"{self.role or 'generation'}: {self.stats.failed} of {self.stats.calls} requests to "
+                f"{self.backend.model_id} at {self.backend.endpoint} failed after {self.retry.max_retries} retries "
+                f"(> {self.max_failed_fraction:.0%}); most common error: {errors.most_common(1)[0][0]}"
             )
         return [[results[k] for k in row] for row in keys]
 
