@@ -25,6 +25,9 @@ defs = Definitions(
         "warehouse_io": WarehouseIOManager(),
         "warehouse_store": WarehouseResource(),
         **role_resources(),  # teacher, judge, evaluators, reviser, completer, policy
-        "embedder": EmbedderResource(model=os.environ.get("THINKFORGE_EMBEDDER", "")),
+        "embedder": EmbedderResource(
+            model=os.environ.get("THINKFORGE_EMBEDDER", ""),
+            backend=os.environ.get("THINKFORGE_EMBEDDER_BACKEND", "auto"),
+        ),
     },
 )

@@ -104,7 +104,7 @@ def test_incremental_batches_are_deduplicated_against_what_was_kept_before(tmp_p
         [
             first,
             pool(
-                ["For which x does 3x + 5 = 20 hold? Solve for x.", "Name the largest planet."],
+                ["Find x when 3x + 5 = 20. Solve for x.", "Name the largest planet."],
                 {0: {"id": "new000", "info_type": "reference_answer", "reference_answer": "5"}, 1: {"id": "new001"}},
             ),
         ]

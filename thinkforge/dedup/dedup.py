@@ -17,7 +17,7 @@ import polars as pl
 from pydantic import Field
 
 from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
-from thinkforge.dedup.semantic import build_index, neighbors
+from thinkforge.dedup.semantic import blocked_nearest, build_index, nearest
 from thinkforge.dedup.store import DedupStore
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
@@ -26,7 +26,7 @@ STAGE = "deduped_problems"
 INFO_RANK = {"test_cases": 2, "reference_answer": 2, "ground_truth": 1, "none": 0}
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
 
-Embed = Callable[[list[str]], np.ndarray]
+Embed = Callable[..., np.ndarray]  # embed(texts, log=...) -> L2-normalized float32 rows
 
 
 class DedupSettings(StageSettings):
@@ -35,8 +35,13 @@ class DedupSettings(StageSettings):
     threshold: float = Field(
         0.9, description="cosine at or above which a pair is a near duplicate (the AM team used > 0.9)"
     )
-    index: str = Field("flat", description="FAISS index: flat (exact) | ivf (approximate, for large pools)")
+    index: str = Field(
+        "auto", description="FAISS index: auto (flat below 50,000 rows, else IVF) | flat (exact) | ivf (approximate)"
+    )
     nprobe: int = Field(8, description="IVF lists searched per query (ivf only)")
+    max_neighbors: int = Field(
+        16, description="candidates per row: its nearest rows (with the template guard: of equal constants) searched"
+    )
     template_guard: bool = Field(
         True, description="same template with other numbers/constants/tests is not a duplicate"
     )
@@ -57,7 +62,7 @@ class DedupReport:
     exact_duplicates: int = 0
     near_duplicates: int = 0
     contaminated: int = 0
-    guard_blocked: int = 0
+    guard_blocked: int = 0  # neighbour pairs above the threshold kept apart by the template guard
     clusters: int = 0  # kept rows that absorbed at least one duplicate
     embedded: int = 0
     embeddings_reused: int = 0
@@ -75,7 +80,7 @@ def embed_cached(texts: dict[str, str], cache: dict[str, np.ndarray], embed: Emb
     missing = sorted(k for k in texts if k not in cache)
     if missing:
         log(f"embedding {len(missing)} new texts ({len(texts) - len(missing)} reused)")
-        for key, vector in zip(missing, embed([texts[k] for k in missing])):
+        for key, vector in zip(missing, embed([texts[k] for k in missing], log=log)):
             cache[key] = vector
     return len(missing)
 
@@ -90,7 +95,7 @@ class Contamination:
         for name, text in eval_items.items():
             for gram in ngrams(text, n):
                 self.grams.setdefault(gram, name)
-        self.index = build_index(vectors) if eval_items else None
+        self.index = build_index(vectors, "flat") if eval_items else None
 
     def check(self, problems: list[str], vectors: np.ndarray) -> list[str | None]:
         hits: list[str | None] = [None] * len(problems)
@@ -99,9 +104,9 @@ class Contamination:
             if gram:
                 hits[i] = f"{self.n}-gram overlap with {self.grams[gram]}: {' '.join(gram)!r}"
         if self.index is not None and len(problems):
-            for i, found in enumerate(neighbors(self.index, vectors, self.threshold)):
-                if hits[i] is None and found:
-                    j, sim = found[0]
+            sims, ids = self.index.search(vectors, 1)
+            for i, (sim, j) in enumerate(zip(sims[:, 0], ids[:, 0])):
+                if hits[i] is None and j >= 0 and sim >= self.threshold:
                     hits[i] = f"embedding cosine {sim:.3f} with {self.names[j]}"
         return hits
 
@@ -152,23 +157,20 @@ def dedup(
             [r["problem"] for r in records], vectors
         )
 
-    index = build_index(vectors, settings.index, settings.nprobe) if records else None
-    found = neighbors(index, vectors, settings.threshold) if records else []
-    if records:  # nearest other row of each, for the similarity histogram and the near misses shown in metadata
-        sims, ids = index.search(vectors, 2)
-        nearest = [
-            next(((int(j), float(d)) for j, d in zip(ids[i], sims[i]) if j != i and j >= 0), (-1, 0.0))
-            for i in range(len(records))
-        ]
-        report.max_similarity = [d for _, d in nearest]
-        low = settings.threshold - settings.near_miss_margin
-        for i, (j, d) in enumerate(nearest):
-            if low <= d < settings.threshold and len(report.pairs_kept_apart) < 5:
-                report.pairs_kept_apart.append((records[i]["problem"], records[j]["problem"], d, "below threshold"))
+    k = settings.max_neighbors
+    log(f"neighbour search over {len(records)} rows ({k} per row)")
+    near_sims, near_ids = nearest(vectors, k, settings.index, settings.nprobe, log=log)
+    if settings.template_guard:  # a near duplicate shares the constants: search only within equal constants
+        blocks = [frozenset(c.items()) for c in consts]
+        cand_sims, cand_ids = blocked_nearest(vectors, blocks, k, settings.index, settings.nprobe)
+    else:
+        cand_sims, cand_ids = near_sims, near_ids
+    _neighbour_report(report, records, near_sims, near_ids, settings, same_instance)
     kept: list[int] = []
     kept_set: set[int] = set()
     first_of_key: dict[str, int] = {}
     absorbed: dict[int, int] = {}
+    merged_into: dict[int, int] = {}  # rejected duplicate -> the kept row it joined
 
     def reject(i: int, reason: str, detail: str, of: int | None = None, sim: float | None = None) -> None:
         r = records[i]
@@ -186,6 +188,7 @@ def dedup(
         )
         if of is not None:
             absorbed[of] = absorbed.get(of, 0) + 1
+            merged_into[i] = of
 
     for i in order:
         r = records[i]
@@ -205,17 +208,15 @@ def dedup(
             continue
         first_of_key[keys[i]] = i
         match = None
-        for j, sim in found[i]:
-            if j == i or j not in kept_set:
-                continue
-            a, b = records[i], records[j]
-            if settings.template_guard and not same_instance(i, j):
-                report.guard_blocked += 1
-                if len(report.pairs_kept_apart) < 10:
-                    report.pairs_kept_apart.append((a["problem"], b["problem"], sim, "different constants or tests"))
-                continue
-            match = (j, sim)
-            break
+        for j, sim in zip(cand_ids[i].tolist(), cand_sims[i].tolist()):
+            if j < 0 or sim < settings.threshold:
+                break
+            if j not in kept_set and j in merged_into:  # a neighbour already merged: its cluster's kept row
+                j = merged_into[j]
+                sim = float(vectors[i] @ vectors[j])
+            if j in kept_set and sim >= settings.threshold and (not settings.template_guard or same_instance(i, j)):
+                match = (j, sim)
+                break
         if match:
             report.near_duplicates += 1
             if len(report.pairs_merged) < 10:
@@ -246,3 +247,27 @@ def dedup(
     return StageOutput(
         kept=frame(out_rows, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report
     )
+
+
+def _neighbour_report(report: DedupReport, records, sims, ids, settings: DedupSettings, same_instance) -> None:
+    """Nearest-neighbour cosines (histogram), near misses below the threshold, and pairs above it that the template
+    guard keeps apart (counted once per pair, among each row's nearest rows)."""
+    if not len(records):
+        return
+    report.max_similarity = [float(x) if j >= 0 else 0.0 for x, j in zip(sims[:, 0], ids[:, 0])]
+    low = settings.threshold - settings.near_miss_margin
+    for i, (j, d) in enumerate(zip(ids[:, 0].tolist(), report.max_similarity)):
+        if j >= 0 and low <= d < settings.threshold and len(report.pairs_kept_apart) < 5:
+            report.pairs_kept_apart.append((records[i]["problem"], records[j]["problem"], d, "below threshold"))
+    if not settings.template_guard:
+        return
+    above = np.argwhere((sims >= settings.threshold) & (ids >= 0))
+    pairs = {(min(i, int(ids[i, c])), max(i, int(ids[i, c]))) for i, c in above.tolist()}
+    for i, j in sorted(pairs):
+        if not same_instance(i, j):
+            report.guard_blocked += 1
+            if len(report.pairs_kept_apart) < 10:
+                sim = float(sims[i][ids[i] == j][0]) if (ids[i] == j).any() else float(sims[j][ids[j] == i][0])
+                report.pairs_kept_apart.append(
+                    (records[i]["problem"], records[j]["problem"], sim, "different constants or tests")
+                )
