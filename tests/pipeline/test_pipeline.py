@@ -152,7 +152,7 @@ def test_demo_script_runs_every_partition(home, tiny_model):
         "THINKFORGE_MODEL": str(tiny_model),
     }  # `make demo` itself runs SmolLM2; this checks the mechanics
     proc = subprocess.run(
-        [sys.executable, "-m", "scripts.demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "scripts.demo"], cwd=REPO, env=env, capture_output=True, text=True, timeout=1500
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for domain in DOMAINS:
