@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.dedup import ITEMS
 from thinkforge import embedding_onnx
 
 NAMES = ["Ava", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kira", "Liam", "Mei"]
-ITEMS = ["apples", "pencils", "stickers", "marbles", "books", "cookies", "stamps", "coins", "shells", "cards"]
 SETUPS = [
     "{n} has {a} {i} in a box and buys {b} more {i} at the market on Saturday morning with some friends.",
     "A train leaves the station at {a} km per hour and travels for {b} hours before it stops at a small town.",
