@@ -9,6 +9,7 @@ normalized text, or is within `threshold` cosine of a kept row *and* has the sam
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -169,7 +170,6 @@ def dedup(
     kept: list[int] = []
     kept_set: set[int] = set()
     first_of_key: dict[str, int] = {}
-    absorbed: dict[int, int] = {}
     merged_into: dict[int, int] = {}  # rejected duplicate -> the kept row it joined
 
     def reject(i: int, reason: str, detail: str, of: int | None = None, sim: float | None = None) -> None:
@@ -187,7 +187,6 @@ def dedup(
             }
         )
         if of is not None:
-            absorbed[of] = absorbed.get(of, 0) + 1
             merged_into[i] = of
 
     for i in order:
@@ -232,6 +231,7 @@ def dedup(
         kept.append(i)
         kept_set.add(i)
 
+    absorbed = Counter(merged_into.values())  # duplicates each row took in
     new_id = {i: row_id(STAGE, [records[i]["id"]], {"problem": records[i]["problem"]}) for i in kept}
     out_rows = [
         {**records[i], "id": new_id[i], "parent_ids": [records[i]["id"]], "cluster_size": 1 + absorbed.get(i, 0)}
