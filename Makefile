@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(THINKFORGE_HOME)/dagster
 UI_PORT ?= 3000
 export DOMAINS ?= math,code,science,chat
 
-.PHONY: install demo test lint ui clean sandbox browser
+.PHONY: install demo demo-distributed test lint ui clean sandbox browser distributed-deps
 
 install: $(STAMP) sandbox
 
@@ -26,6 +26,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else echo "chromium and chromium-driver are required for the browser test: install your distribution's packages"; exit 1; fi; }
+
+# The distributed profile (deploy/celery/) runs PostgreSQL and Redis servers: Debian's postgresql and redis-server.
+distributed-deps:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null; } && command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null; \
+	  else echo "PostgreSQL and Redis servers are required for the distributed profile: install postgresql and redis-server"; exit 1; fi; }
 
 # CPU (default): torch first and pinned (the CPU wheel); then the exact lock with --no-deps; then this project.
 # GPU=1: vLLM for CUDA with the CUDA torch it pins, then this project with its declared dependencies (pip resolves;
@@ -52,7 +59,11 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: $(STAMP) sandbox $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m scripts.demo
 
-test: $(STAMP) sandbox browser lint
+# One domain (DOMAIN=math) through PostgreSQL + Redis + 2 Celery workers + the daemon, against a single-process run.
+demo-distributed: $(STAMP) sandbox distributed-deps
+	$(BIN)/python -m scripts.demo_distributed
+
+test: $(STAMP) sandbox browser distributed-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

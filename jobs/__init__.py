@@ -19,6 +19,18 @@ refresh_domain = define_asset_job(
     description="Re-collect one domain's raw pool and rebuild the data assets built on it (no training).",
 )
 
+build_base_model = define_asset_job(
+    "build_base_model",
+    selection=AssetSelection.assets("base_model"),
+    description="Convert the packaged (or configured) base model into an HF folder: the start of every training.",
+)
+
+build_domain = define_asset_job(
+    "build_domain",
+    selection=AssetSelection.all() - AssetSelection.assets("base_model"),
+    description="The whole graph for one domain partition, raw pool to evaluated models (needs base_model).",
+)
+
 
 @schedule(
     job=refresh_domain,
@@ -35,5 +47,5 @@ def nightly_refresh(context: ScheduleEvaluationContext):
         )
 
 
-ALL_JOBS = [refresh_domain, *TRACE_JOBS]
+ALL_JOBS = [refresh_domain, build_base_model, build_domain, *TRACE_JOBS]
 ALL_SCHEDULES = [nightly_refresh]

@@ -1,0 +1,376 @@
+"""A distributed Dagster deployment on one machine, for `make demo-distributed` and its test.
+
+PostgreSQL (the instance's run, event-log and schedule storage), Redis (the Celery broker and result backend),
+dagster-celery workers and the Dagster daemon each run as a process on 127.0.0.1 under one temporary directory, with
+the instance config of deploy/celery/dagster.yaml and THINKFORGE_EXECUTOR=celery: the same processes a multi-machine
+deployment runs, only on one host. Runs are submitted to the queued run coordinator (`dagster job launch`); the
+daemon launches each run worker, which sends every step to the workers. Everything started is stopped when the
+context exits, also on an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobs.executors import CELERY_CONFIG
+from thinkforge.paths import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+CELERY_DAGSTER_YAML = REPO_ROOT / "deploy" / "celery" / "dagster.yaml"
+FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_bin(name: str) -> str:
+    """A PostgreSQL server program: on PATH, else Debian's /usr/lib/postgresql/<version>/bin (newest)."""
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))[::-1]), None)
+    if not found:
+        raise RuntimeError(f"PostgreSQL's {name} not found: install the postgresql package (make distributed-deps)")
+    return str(found)
+
+
+@dataclass
+class StepPlacement:
+    """Where one step of a run ran: the Celery worker that took it and the process that executed it."""
+
+    step: str
+    worker: str
+    pid: int | None
+    seconds: float | None
+    outcome: str
+
+
+class LocalCluster:
+    """PostgreSQL + Redis + Celery workers + the Dagster daemon for THINKFORGE_HOME `home`.
+
+    `workers` maps a worker name to the queues it listens on (`dagster` is Dagster's default queue; `gpu` takes
+    model-running steps, see assets/common/gpu.py). `env` adds settings for every process (e.g. THINKFORGE_MODEL).
+    """
+
+    def __init__(self, home: Path, workers: dict[str, list[str]], env: dict[str, str] | None = None, log=print):
+        self.home = Path(home)
+        self.workers = workers
+        self.extra_env = env or {}
+        self.log = log
+        self.root: Path | None = None
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._saved_env: dict[str, str | None] = {}
+        self._instance = None
+
+    # ---- start / stop -------------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalCluster:
+        self.root = Path(tempfile.mkdtemp(prefix="thinkforge-cluster-"))
+        (self.root / "logs").mkdir()
+        try:
+            pg_url = self._start_postgres()
+            redis_port = self._start_redis()
+            dagster_home = self.root / "dagster"
+            dagster_home.mkdir()
+            shutil.copy(CELERY_DAGSTER_YAML, dagster_home / "dagster.yaml")
+            self.env = {
+                **os.environ,
+                **self.extra_env,
+                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "THINKFORGE_HOME": str(self.home),
+                "DAGSTER_HOME": str(dagster_home),
+                "THINKFORGE_EXECUTOR": "celery",
+                "THINKFORGE_POSTGRES_URL": pg_url,
+                "THINKFORGE_CELERY_BROKER": f"redis://127.0.0.1:{redis_port}/0",
+                "THINKFORGE_CELERY_BACKEND": f"redis://127.0.0.1:{redis_port}/1",
+            }
+            # This process reads the same instance (run status, event log) and may re-execute runs.
+            for key in ("THINKFORGE_HOME", "DAGSTER_HOME", "THINKFORGE_EXECUTOR", *self.extra_env, *_CLUSTER_KEYS):
+                self._saved_env[key] = os.environ.get(key)
+                os.environ[key] = self.env[key]
+            self._run([str(BIN / "dagster"), "instance", "migrate"], "instance-migrate")
+            for name, queues in self.workers.items():
+                self._start_worker(name, queues)
+            self._spawn("daemon", [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"])
+            self._wait_for_workers()
+            self._wait_for_daemon()
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._instance is not None:
+            self._instance.dispose()
+            self._instance = None
+        for name in ["daemon", *self.workers, "redis"]:  # stop takers of work first, storage last
+            if name in self.procs:
+                _stop_group(self.procs.pop(name), signal.SIGTERM)
+        if "postgres" in self.procs:
+            _stop_group(self.procs.pop("postgres"), signal.SIGINT)  # PostgreSQL's fast shutdown
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env = {}
+        if self.root and self.root.exists():
+            if exc_type is None:
+                shutil.rmtree(self.root, ignore_errors=True)
+            else:
+                self.log(f"cluster logs kept in {self.root / 'logs'}")
+
+    def _spawn(self, name: str, cmd: list[str], **kwargs) -> subprocess.Popen:
+        out = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=kwargs.pop("cwd", REPO_ROOT),
+            env=kwargs.pop("env", getattr(self, "env", None)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped with everything it started
+            **kwargs,
+        )
+        out.close()
+        self.procs[name] = proc
+        return proc
+
+    def _run(self, cmd: list[str], name: str, **kwargs) -> None:
+        proc = self._spawn(name, cmd, **kwargs)
+        if proc.wait(timeout=300) != 0:
+            raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{self.log_tail(name)}")
+        self.procs.pop(name)
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        path = self.root / "logs" / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def _start_postgres(self) -> str:
+        """initdb + postgres on 127.0.0.1 (as the `postgres` user where we are root: PostgreSQL refuses root)."""
+        data, sockets = self.root / "pgdata", self.root / "pgsock"
+        data.mkdir(mode=0o700)
+        sockets.mkdir()
+        user = {}
+        if os.geteuid() == 0:
+            import pwd
+
+            pw = pwd.getpwnam("postgres")
+            os.chmod(self.root, 0o755)
+            for path in (data, sockets, self.root / "logs"):
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
+        initdb = [postgres_bin("initdb"), "-D", str(data), "-U", "thinkforge", "--auth=trust", "--no-sync", "-E"]
+        self._run([*initdb, "UTF8", "--locale=C"], "initdb", env=env, cwd=data, **user)
+        port = free_port()
+        server = [postgres_bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(sockets)]
+        self._spawn("postgres", [*server, "-c", "fsync=off", "-c", "max_connections=200"], env=env, cwd=data, **user)
+        import psycopg2
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                con = psycopg2.connect(host="127.0.0.1", port=port, user="thinkforge", dbname="postgres")
+                break
+            except psycopg2.OperationalError:
+                if self.procs["postgres"].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"PostgreSQL did not start:\n{self.log_tail('postgres')}") from None
+                time.sleep(0.3)
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute("CREATE DATABASE dagster")
+        con.close()
+        self.log(f"PostgreSQL on 127.0.0.1:{port} (pid {self.procs['postgres'].pid})")
+        return f"postgresql+psycopg2://thinkforge@127.0.0.1:{port}/dagster"  # SQLAlchemy 2.1 defaults to psycopg 3
+
+    def _start_redis(self) -> int:
+        import redis
+
+        if not shutil.which("redis-server"):
+            raise RuntimeError("redis-server not found: install the redis-server package (make distributed-deps)")
+        port = free_port()
+        (self.root / "redis").mkdir()
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+        self._spawn("redis", [*cmd, "--dir", str(self.root / "redis")], env={"PATH": os.environ.get("PATH", "")})
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping()
+                break
+            except redis.ConnectionError:
+                if self.procs["redis"].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"Redis did not start:\n{self.log_tail('redis')}") from None
+                time.sleep(0.2)
+        self.log(f"Redis on 127.0.0.1:{port} (pid {self.procs['redis'].pid})")
+        return port
+
+    def _start_worker(self, name: str, queues: list[str]) -> None:
+        """dagster-celery's worker (a Celery worker of dagster_celery.app): one step at a time (--concurrency 1)."""
+        cmd = [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app", "-y", str(CELERY_CONFIG)]
+        cmd += ["-n", name, "-l", "INFO"]
+        for queue in queues:
+            cmd += ["-q", queue]
+        self._spawn(name, [*cmd, "--", "--concurrency=1", "--without-gossip", "--without-mingle"])
+
+    def _wait_for_workers(self, timeout: float = 180) -> None:
+        from celery import Celery
+
+        app = Celery(broker=self.env["THINKFORGE_CELERY_BROKER"])
+        deadline = time.monotonic() + timeout
+        want = {f"{name}@{socket.gethostname()}" for name in self.workers}
+        while True:
+            up = {name for reply in app.control.ping(timeout=1.0) for name in reply}
+            if want <= up:
+                break
+            for name in self.workers:
+                if self.procs[name].poll() is not None:
+                    raise RuntimeError(f"Celery worker {name} exited:\n{self.log_tail(name)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Celery workers {sorted(want - up)} did not answer a ping in {timeout:.0f}s")
+        app.close()
+        for name, queues in self.workers.items():
+            self.log(f"Celery worker {name} (pid {self.procs[name].pid}) on queues {', '.join(queues)}")
+
+    def _wait_for_daemon(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while "QUEUED_RUN_COORDINATOR" not in self.instance.get_daemon_heartbeats():
+            if self.procs["daemon"].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Dagster daemon did not start:\n{self.log_tail('daemon')}")
+            time.sleep(1)
+        self.log(f"Dagster daemon (pid {self.procs['daemon'].pid})")
+
+    # ---- runs ---------------------------------------------------------------------------------------------------
+    @property
+    def instance(self):
+        """The cluster's Dagster instance (PostgreSQL), as every process of the cluster sees it."""
+        if self._instance is None:
+            from dagster import DagsterInstance
+
+            self._instance = DagsterInstance.from_config(self.env["DAGSTER_HOME"])
+        return self._instance
+
+    def launch(self, job: str, partition: str | None = None, run_config: dict | None = None) -> str:
+        """Submit a run of `job` to the queue (the daemon launches it); returns its run id."""
+        run_id = str(uuid.uuid4())
+        tags = {"dagster/partition": partition} if partition else {}
+        cmd = [str(BIN / "dagster"), "job", "launch", "-w", "workspace.yaml", "-j", job, "--run-id", run_id]
+        cmd += ["--tags", json.dumps(tags), "--config-json", json.dumps(run_config or {})]
+        self._run(cmd, f"launch-{run_id[:8]}")
+        return run_id
+
+    def wait(self, run_id: str, timeout: float, poll: float = 1.0, on_tick=None) -> str:
+        """Wait for a run to finish: its final status (SUCCESS, FAILURE, CANCELED)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.instance.get_run_by_id(run_id)
+            if run is not None and run.status.value in FINISHED:
+                return run.status.value
+            for name, proc in self.procs.items():
+                if name == "daemon" and proc.poll() is not None:
+                    raise RuntimeError(f"the Dagster daemon exited:\n{self.log_tail('daemon')}")
+            if time.monotonic() > deadline:
+                status = run.status.value if run else "not found"
+                raise TimeoutError(f"run {run_id} still {status} after {timeout:.0f}s")
+            if on_tick:
+                on_tick()
+            time.sleep(poll)
+
+    def reexecute_from_failure(self, run_id: str) -> str:
+        """Re-execute a failed run from its failed steps (what the UI's "Re-execute from failure" does)."""
+        from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
+        from dagster._core.workspace.context import WorkspaceProcessContext
+        from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+        parent = self.instance.get_run_by_id(run_id)
+        target = WorkspaceFileTarget([str(REPO_ROOT / "workspace.yaml")])
+        with WorkspaceProcessContext(self.instance, target) as workspace:
+            context = workspace.create_request_context()
+            origin = parent.remote_job_origin
+            location = context.get_code_location(origin.location_name)
+            repository = location.get_repository(origin.repository_origin.repository_name)
+            job = repository.get_full_job(parent.job_name)
+            run = self.instance.create_reexecuted_run(
+                request_context=context,
+                parent_run=parent,
+                code_location=location,
+                remote_job=job,
+                strategy=ReexecutionStrategy.FROM_FAILURE,
+                use_parent_run_tags=True,
+            )
+            self.instance.submit_run(run.run_id, context)
+        return run.run_id
+
+    def errors(self, run_id: str) -> list[str]:
+        """What went wrong in a run: each failed step's error and the run's failure message."""
+        out = []
+        for entry in self.instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is not None and event.event_type_value in ("STEP_FAILURE", "PIPELINE_FAILURE"):
+                error = getattr(event.event_specific_data, "error", None)
+                out.append(f"{entry.step_key or 'run'}: {error.to_string() if error else event.message}")
+        return out
+
+    def placements(self, run_id: str) -> list[StepPlacement]:
+        """Every step of a run with the worker that took it (from the worker's own event) and its process."""
+        worker, pid, seconds, outcome = {}, {}, {}, {}
+        for entry in self.instance.all_logs(run_id):
+            event = entry.dagster_event
+            if event is None or not entry.step_key:
+                continue
+            kind = event.event_type_value
+            if kind == "ENGINE_EVENT" and "Celery worker" in event.event_specific_data.metadata:
+                worker[entry.step_key] = event.event_specific_data.metadata["Celery worker"].value
+            elif kind == "STEP_START":
+                pid[entry.step_key] = event.pid
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
+                outcome[entry.step_key] = kind.removeprefix("STEP_").lower()
+                if kind == "STEP_SUCCESS":
+                    seconds[entry.step_key] = event.event_specific_data.duration_ms / 1000
+        steps = list(dict.fromkeys([*worker, *pid]))
+        return [
+            StepPlacement(s, worker.get(s, "-"), pid.get(s), seconds.get(s), outcome.get(s, "unfinished"))
+            for s in steps
+        ]
+
+    def worker_pids(self) -> dict[str, set[int]]:
+        """Each worker's processes (the dagster-celery launcher, Celery's main process and its pool)."""
+        import psutil
+
+        pids = {}
+        for name in self.workers:
+            try:
+                root = psutil.Process(self.procs[name].pid)
+                pids[name] = {root.pid, *(p.pid for p in root.children(recursive=True))}
+            except psutil.NoSuchProcess:
+                pids[name] = set()
+        return pids
+
+
+_CLUSTER_KEYS = ("THINKFORGE_POSTGRES_URL", "THINKFORGE_CELERY_BROKER", "THINKFORGE_CELERY_BACKEND")
+
+
+def _stop_group(proc: subprocess.Popen, sig: int, grace: float = 20) -> None:
+    """Signal a process group, then kill it if it has not exited within `grace` seconds."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group (children that ignored the signal)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=grace)

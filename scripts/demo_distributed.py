@@ -1,0 +1,105 @@
+"""`make demo-distributed`: one domain's whole graph through a distributed deployment on this machine.
+
+PostgreSQL + Redis + two dagster-celery workers + the Dagster daemon (scripts/cluster.py): `worker-gpu` listens on the
+`dagster` and `gpu` queues (it takes model-running steps), `worker-cpu` on `dagster` only. The run is submitted to
+the queue like a run launched from the UI; then the script prints where each step ran and the wall time against a
+single-process run of the same domain (Dagster's default executor, in its own THINKFORGE_HOME, same run config).
+`DOMAIN=code make demo-distributed` picks another domain; `COMPARE=0` skips the single-process run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from assets import DEMO_RUN_CONFIG
+from scripts.cluster import LocalCluster
+from thinkforge import DOMAINS, paths
+from thinkforge.paths import REPO_ROOT
+
+WORKERS = {"worker-gpu": ["dagster", "gpu"], "worker-cpu": ["dagster"]}
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def _stamp(started: float) -> str:
+    elapsed = time.monotonic() - started
+    return f"[{elapsed // 60:02.0f}:{elapsed % 60:04.1f}]"
+
+
+def single_process(domain: str) -> float:
+    """`make demo` for the same domain (Dagster's default executor, same run config) in a fresh THINKFORGE_HOME:
+    its wall seconds."""
+    home = Path(tempfile.mkdtemp(prefix="thinkforge-single-"))
+    (home / "dagster").mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    env = {**os.environ, "THINKFORGE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), "DOMAINS": domain}
+    env.pop("THINKFORGE_EXECUTOR", None)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "scripts.demo"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"single-process demo failed:\n{proc.stdout[-3000:]}")
+        return time.monotonic() - started
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> int:
+    domain = os.environ.get("DOMAIN", "math")
+    if domain not in DOMAINS:
+        print(f"unknown domain {domain!r}: choose from {', '.join(DOMAINS)}")
+        return 2
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the cluster on SIGTERM as on Ctrl-C
+    run_config = {**QUIET, "ops": {name: {"config": cfg} for name, cfg in DEMO_RUN_CONFIG.items()}}
+    started = time.monotonic()
+    with LocalCluster(paths.home(), WORKERS, log=lambda m: print(f"{_stamp(started)} {m}", flush=True)) as cluster:
+        seen: set[tuple[str, str]] = set()
+
+        def progress() -> None:
+            for run in cluster.instance.get_runs(limit=2):
+                for p in cluster.placements(run.run_id):
+                    if (p.step, p.outcome) not in seen and p.outcome != "unfinished":
+                        seen.add((p.step, p.outcome))
+                        print(f"{_stamp(started)} {p.step:<34} {p.outcome:<8} on {p.worker} (pid {p.pid})", flush=True)
+
+        distributed_started = time.monotonic()
+        base = cluster.launch("build_base_model", run_config=QUIET)
+        if cluster.wait(base, timeout=3600, poll=2, on_tick=progress) != "SUCCESS":
+            print(f"build_base_model run {base} failed: see the cluster's logs / the run's event log")
+            return 1
+        run_id = cluster.launch("build_domain", partition=domain, run_config=run_config)
+        print(f"{_stamp(started)} build_domain[{domain}] run {run_id} queued", flush=True)
+        status = cluster.wait(run_id, timeout=4 * 3600, poll=2, on_tick=progress)
+        distributed = time.monotonic() - distributed_started
+        placements = [*cluster.placements(base), *cluster.placements(run_id)]
+    print(f"\nbuild_domain[{domain}]: {status}")
+    print(f"\n{'step':<40}{'worker':<26}{'pid':>8}{'seconds':>9}")
+    for p in placements:
+        print(f"{p.step:<40}{p.worker:<26}{p.pid or '-':>8}{p.seconds if p.seconds is not None else '-':>9}")
+    by_worker: dict[str, int] = {}
+    for p in placements:
+        by_worker[p.worker] = by_worker.get(p.worker, 0) + 1
+    print("\nsteps per worker: " + ", ".join(f"{w} {n}" for w, n in sorted(by_worker.items())))
+    print(f"distributed (2 Celery workers): {distributed:.1f}s for base_model + {domain}")
+    if status != "SUCCESS":
+        return 1
+    if os.environ.get("COMPARE", "1") != "0":
+        print(f"{_stamp(started)} single-process run of the same domain for comparison …", flush=True)
+        single = single_process(domain)
+        print(
+            f"single process (Dagster's default executor): {single:.1f}s  → distributed/single = {distributed / single:.2f}"
+        )
+    print(f"warehouse: {paths.warehouse_dir()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The distributed profile end to end on a tiny input: PostgreSQL + Redis + two dagster-celery workers + the Dagster
+daemon (scripts/cluster.py) run `refresh_domain` for one partition. The process executing a model step is killed
+mid-step: the run fails, nothing of that step is written, and a re-execution from failure completes it. The warehouse
+and the lineage then equal a single-process run of the same input, and every step ran in a worker process."""
+
+import os
+import signal
+import socket
+import time
+
+import polars as pl
+import pytest
+from dagster import DagsterEventType, DagsterInstance, materialize
+
+import definitions
+from assets import ALL_CHECKS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
+from resources.generation import role_resources
+from scripts.cluster import LocalCluster
+from tests.conftest import REPO, write_jsonl, write_sources
+from thinkforge import lineage, warehouse
+
+DOMAIN = "math"
+WORKERS = {"worker-gpu": ["dagster", "gpu"], "worker-cpu": ["dagster"]}
+REFRESH = [a for a in assets_in_groups(*DATA_GROUPS) if is_warehouse_asset(a)]  # raw → verified responses
+REFRESH_CHECKS = [c for c in ALL_CHECKS if any(c.check_key.asset_key == a.key for a in REFRESH)]
+GPU_STEPS = {a.op.name for a in REFRESH if a.op.pool == "gpu"}
+KILLED_STEP = "distilled_responses"
+
+
+def tiny_pool(tmp_path) -> dict:
+    """Run config: a 12-row math source and small generation settings."""
+    rows = [
+        {"question": f"What is {a} + {b}?", "answer": f"{a} + {b} = {a + b}"}
+        for a, b in zip(range(3, 15), range(7, 19))
+    ]
+    rows.append(dict(rows[0]))  # an exact duplicate for dedup to drop
+    data = write_jsonl(tmp_path / "pool" / "sums.jsonl", rows)
+    sources = write_sources(
+        tmp_path / "pool" / "sources.yaml",
+        [{"name": "sums", "format": "orca_math", "path": str(data), "domain": DOMAIN}],
+    )
+    return {
+        "ops": {
+            "raw_problems": {"config": {"sources_file": str(sources)}},
+            "selected_problems": {
+                "config": {"min_quality": 1}
+            },  # one-line sums: keep them whatever the tiny judge says
+            "distilled_responses": {"config": {"samples": 2, "max_tokens": 160}},
+        }
+    }
+
+
+def tables(home) -> dict[str, pl.DataFrame]:
+    """Every warehouse table of the partition, rows in id order."""
+    out = {}
+    for asset in warehouse.asset_names(home):
+        if warehouse.partition_path(home, asset, DOMAIN).exists():
+            out[asset] = warehouse.read_partition(home, asset, DOMAIN).sort("id")
+    return out
+
+
+def chain(home, row_id: str) -> list[tuple]:
+    """A row's lineage: (depth, asset, id, judgments) up to its raw source row."""
+    return [(d, h.asset, h.row["id"], h.verdicts()) for d, h in lineage.trace(home, row_id)]
+
+
+def single_process(home, config, tiny_model, monkeypatch) -> None:
+    monkeypatch.setenv("THINKFORGE_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    (home / "dagster").mkdir(parents=True)
+    (home / "dagster" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            [*REFRESH, *REFRESH_CHECKS],
+            partition_key=DOMAIN,
+            instance=instance,
+            resources={**definitions.defs.resources, **role_resources(str(tiny_model))},
+            run_config=config,
+        )
+    assert result.success
+
+
+def wait_for_step_start(cluster, run_id: str, step: str, timeout: float) -> int:
+    """The pid of the process executing `step`, as soon as its STEP_START is in the event log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in cluster.placements(run_id):
+            if p.step == step and p.pid:
+                return p.pid
+        run = cluster.instance.get_run_by_id(run_id)
+        assert run.status.value not in ("SUCCESS", "FAILURE", "CANCELED"), f"run ended before {step} started"
+        time.sleep(0.1)
+    raise TimeoutError(f"{step} did not start in {timeout}s")
+
+
+@pytest.mark.timeout(1200)
+def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(tmp_path, tiny_model, monkeypatch):
+    config = tiny_pool(tmp_path)
+    single_process(tmp_path / "single", config, tiny_model, monkeypatch)
+    reference = tables(tmp_path / "single")
+
+    home = tmp_path / "cluster"
+    host = socket.gethostname()
+    with LocalCluster(home, WORKERS, env={"THINKFORGE_MODEL": str(tiny_model)}, log=lambda _: None) as cluster:
+        run_id = cluster.launch("refresh_domain", partition=DOMAIN, run_config=config)
+        killed = wait_for_step_start(cluster, run_id, KILLED_STEP, timeout=600)
+        owners = cluster.worker_pids()
+        assert killed in owners["worker-gpu"], "the model step did not run in the gpu-queue worker's process"
+        os.kill(killed, signal.SIGKILL)  # the worker process executing the step dies mid-step (as by the OOM killer)
+        assert cluster.wait(run_id, timeout=300) == "FAILURE"
+        first = {p.step: p for p in cluster.placements(run_id)}
+        assert first[KILLED_STEP].outcome == "unfinished"
+        failure = [
+            e
+            for e in cluster.instance.all_logs(run_id)
+            if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_FAILURE
+        ]
+        assert failure and "WorkerLostError" in str(failure[0].dagster_event.event_specific_data.error), failure
+        assert not warehouse.partition_path(home, KILLED_STEP, DOMAIN).exists()  # nothing of the killed step written
+        assert not list(home.rglob("*.tmp"))
+
+        retry_id = cluster.reexecute_from_failure(run_id)
+        assert cluster.wait(retry_id, timeout=600) == "SUCCESS", cluster.errors(retry_id)
+        second = {p.step: p for p in cluster.placements(retry_id)}
+        owners_after = cluster.worker_pids()
+        run_worker_pids = {
+            e.dagster_event.pid
+            for r in (run_id, retry_id)
+            for e in cluster.instance.all_logs(r)
+            if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_START
+        }
+
+    # Every step ran in a Celery worker's process (from the workers' own events), never in the run worker.
+    assert set(second) >= {KILLED_STEP} and KILLED_STEP not in {s for s, p in first.items() if p.outcome == "success"}
+    for placement in [*first.values(), *second.values()]:
+        name = placement.worker.split("@")[0]
+        assert placement.worker in {f"{w}@{host}" for w in WORKERS}, placement
+        assert placement.pid not in run_worker_pids and placement.pid != os.getpid()
+        assert placement.pid in owners[name] | owners_after[name], placement
+        if placement.step in GPU_STEPS:
+            assert name == "worker-gpu", f"{placement.step} is a model step: it belongs on the gpu queue"
+    assert {p.worker.split("@")[0] for p in [*first.values(), *second.values()]} == set(WORKERS)
+
+    # The warehouse equals the single-process run's: no row lost or duplicated by the kill and the re-execution.
+    result = tables(home)
+    assert set(result) == set(reference) and KILLED_STEP in result
+    for asset, frame in reference.items():
+        assert result[asset]["id"].is_unique().all(), asset
+        assert result[asset].equals(frame), f"{asset} differs from the single-process run"
+    row = (
+        reference["verified_responses"]["id"][0]
+        if reference["verified_responses"].height
+        else reference["verified_responses_rejects"]["id"][0]
+    )
+    assert chain(home, row) == chain(tmp_path / "single", row)
