@@ -2,7 +2,8 @@
 
 PostgreSQL + Redis + two dagster-celery workers + the Dagster daemon (scripts/cluster.py): `worker-gpu` listens on the
 `dagster` and `gpu` queues (it takes model-running steps), `worker-cpu` on `dagster` only. The run is submitted to
-the queue like a run launched from the UI; then the script prints where each step ran and the wall time against a
+the queue like a run launched from the UI, into `$THINKFORGE_HOME/distributed-demo` (emptied first, so no cached model
+call from an earlier run shortens it); then the script prints where each step ran and the wall time against a
 single-process run of the same domain (Dagster's default executor, in its own THINKFORGE_HOME, same run config).
 `DOMAIN=code make demo-distributed` picks another domain; `COMPARE=0` skips the single-process run.
 """
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from assets import DEMO_RUN_CONFIG
@@ -59,8 +61,10 @@ def main() -> int:
         return 2
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the cluster on SIGTERM as on Ctrl-C
     run_config = {**QUIET, "ops": {name: {"config": cfg} for name, cfg in DEMO_RUN_CONFIG.items()}}
+    home = paths.home() / "distributed-demo"  # a fresh home: no request cache from earlier runs to flatter the time
+    shutil.rmtree(home, ignore_errors=True)
     started = time.monotonic()
-    with LocalCluster(paths.home(), WORKERS, log=lambda m: print(f"{_stamp(started)} {m}", flush=True)) as cluster:
+    with LocalCluster(home, WORKERS, log=lambda m: print(f"{_stamp(started)} {m}", flush=True)) as cluster:
         seen: set[tuple[str, str]] = set()
 
         def progress() -> None:
@@ -80,16 +84,17 @@ def main() -> int:
         status = cluster.wait(run_id, timeout=4 * 3600, poll=2, on_tick=progress)
         distributed = time.monotonic() - distributed_started
         placements = [*cluster.placements(base), *cluster.placements(run_id)]
+        errors = cluster.errors(run_id)
     print(f"\nbuild_domain[{domain}]: {status}")
     print(f"\n{'step':<40}{'worker':<26}{'pid':>8}{'seconds':>9}")
     for p in placements:
-        print(f"{p.step:<40}{p.worker:<26}{p.pid or '-':>8}{p.seconds if p.seconds is not None else '-':>9}")
-    by_worker: dict[str, int] = {}
-    for p in placements:
-        by_worker[p.worker] = by_worker.get(p.worker, 0) + 1
+        seconds = f"{p.seconds:.1f}" if p.seconds is not None else p.outcome
+        print(f"{p.step:<40}{p.worker:<26}{p.pid or '-':>8}{seconds:>9}")
+    by_worker = Counter(p.worker for p in placements)
     print("\nsteps per worker: " + ", ".join(f"{w} {n}" for w, n in sorted(by_worker.items())))
     print(f"distributed (2 Celery workers): {distributed:.1f}s for base_model + {domain}")
     if status != "SUCCESS":
+        print("\n".join(errors))
         return 1
     if os.environ.get("COMPARE", "1") != "0":
         print(f"{_stamp(started)} single-process run of the same domain for comparison …", flush=True)
@@ -97,7 +102,7 @@ def main() -> int:
         print(
             f"single process (Dagster's default executor): {single:.1f}s  → distributed/single = {distributed / single:.2f}"
         )
-    print(f"warehouse: {paths.warehouse_dir()}")
+    print(f"warehouse: {home / 'warehouse'}")
     return 0
 
 

@@ -6,9 +6,12 @@ and the lineage then equal a single-process run of the same input, and every ste
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 
 import polars as pl
+import psutil
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 
@@ -153,3 +156,41 @@ def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(
         else reference["verified_responses_rejects"]["id"][0]
     )
     assert chain(home, row) == chain(tmp_path / "single", row)
+
+
+CLUSTER_UNTIL_INTERRUPTED = """
+import sys, time
+from pathlib import Path
+from scripts.cluster import LocalCluster
+with LocalCluster(Path(sys.argv[1]), {"worker-1": ["dagster"]}, log=lambda _: None):
+    print("up", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_everything_the_cluster_started(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER_UNTIL_INTERRUPTED, str(tmp_path / "home")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        started = psutil.Process(proc.pid).children(recursive=True)
+        commands = " ".join(_command(p) for p in started)
+        assert "postgres" in commands and "redis-server" in commands and "celery" in commands, commands
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert proc.wait(timeout=120) != 0
+    finally:
+        proc.kill()
+    gone, alive = psutil.wait_procs(started, timeout=10)
+    assert not alive, f"left running after Ctrl-C: {[p.cmdline() for p in alive]}"
+
+
+def _command(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline()) or process.name()
+    except psutil.Error:  # exited (or a zombie) while we looked
+        return ""
