@@ -23,6 +23,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster import DagsterEventType
+
 from jobs.executors import CELERY_CONFIG
 from thinkforge.paths import REPO_ROOT
 
@@ -323,25 +325,11 @@ class LocalCluster:
 
     def placements(self, run_id: str) -> list[StepPlacement]:
         """Every step of a run with the worker that took it (from the worker's own event) and its process."""
-        worker, pid, seconds, outcome = {}, {}, {}, {}
-        for entry in self.instance.all_logs(run_id):
-            event = entry.dagster_event
-            if event is None or not entry.step_key:
-                continue
-            kind = event.event_type_value
-            if kind == "ENGINE_EVENT" and "Celery worker" in event.event_specific_data.metadata:
-                worker[entry.step_key] = event.event_specific_data.metadata["Celery worker"].value
-            elif kind == "STEP_START":
-                pid[entry.step_key] = event.pid
-            elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
-                outcome[entry.step_key] = kind.removeprefix("STEP_").lower()
-                if kind == "STEP_SUCCESS":
-                    seconds[entry.step_key] = event.event_specific_data.duration_ms / 1000
-        steps = list(dict.fromkeys([*worker, *pid]))
-        return [
-            StepPlacement(s, worker.get(s, "-"), pid.get(s), seconds.get(s), outcome.get(s, "unfinished"))
-            for s in steps
-        ]
+        log = StepLog(run_id)
+        log.read(self.instance)
+        while log.has_more:
+            log.read(self.instance)
+        return log.placements()
 
     def worker_pids(self) -> dict[str, set[int]]:
         """Each worker's processes (the dagster-celery launcher, Celery's main process and its pool)."""
@@ -355,6 +343,59 @@ class LocalCluster:
             except psutil.NoSuchProcess:
                 pids[name] = set()
         return pids
+
+
+class StepLog:
+    """Where the steps of one run ran, read from its event log incrementally (a cursor: each event read once)."""
+
+    KINDS = {
+        DagsterEventType.ENGINE_EVENT,
+        DagsterEventType.STEP_START,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+    }
+
+    def __init__(self, run_id: str):
+        self.run_id, self.cursor, self.has_more = run_id, None, False
+        self.worker: dict[str, str] = {}
+        self.pid: dict[str, int] = {}
+        self.seconds: dict[str, float] = {}
+        self.outcome: dict[str, str] = {}
+
+    def read(self, instance, limit: int = 1000) -> list[StepPlacement]:
+        """Read the next events (up to `limit`): the steps that finished among them."""
+        page = instance.get_records_for_run(self.run_id, cursor=self.cursor, of_type=self.KINDS, limit=limit)
+        self.cursor, self.has_more = page.cursor, page.has_more
+        finished = []
+        for record in page.records:
+            entry, event = record.event_log_entry, record.event_log_entry.dagster_event
+            step = entry.step_key
+            if not step:
+                continue
+            if event.event_type == DagsterEventType.ENGINE_EVENT:
+                meta = event.event_specific_data.metadata
+                if "Celery worker" in meta:
+                    self.worker[step] = meta["Celery worker"].value
+            elif event.event_type == DagsterEventType.STEP_START:
+                self.pid[step] = event.pid
+            else:
+                self.outcome[step] = event.event_type_value.removeprefix("STEP_").lower()
+                if event.event_type == DagsterEventType.STEP_SUCCESS:
+                    self.seconds[step] = event.event_specific_data.duration_ms / 1000
+                finished.append(step)
+        return [self.placement(s) for s in finished]
+
+    def placement(self, step: str) -> StepPlacement:
+        return StepPlacement(
+            step,
+            self.worker.get(step, "-"),
+            self.pid.get(step),
+            self.seconds.get(step),
+            self.outcome.get(step, "unfinished"),
+        )
+
+    def placements(self) -> list[StepPlacement]:
+        return [self.placement(s) for s in dict.fromkeys([*self.worker, *self.pid])]
 
 
 _CLUSTER_KEYS = ("THINKFORGE_POSTGRES_URL", "THINKFORGE_CELERY_BROKER", "THINKFORGE_CELERY_BACKEND")

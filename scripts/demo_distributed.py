@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from assets import DEMO_RUN_CONFIG
-from scripts.cluster import LocalCluster
+from scripts.cluster import LocalCluster, StepLog
 from thinkforge import DOMAINS, paths
 from thinkforge.paths import REPO_ROOT
 
@@ -65,23 +65,21 @@ def main() -> int:
     shutil.rmtree(home, ignore_errors=True)
     started = time.monotonic()
     with LocalCluster(home, WORKERS, log=lambda m: print(f"{_stamp(started)} {m}", flush=True)) as cluster:
-        seen: set[tuple[str, str]] = set()
+        logs: dict[str, StepLog] = {}
 
         def progress() -> None:
-            for run in cluster.instance.get_runs(limit=2):
-                for p in cluster.placements(run.run_id):
-                    if (p.step, p.outcome) not in seen and p.outcome != "unfinished":
-                        seen.add((p.step, p.outcome))
-                        print(f"{_stamp(started)} {p.step:<34} {p.outcome:<8} on {p.worker} (pid {p.pid})", flush=True)
+            for run in cluster.instance.get_runs(limit=1):
+                for p in logs.setdefault(run.run_id, StepLog(run.run_id)).read(cluster.instance):
+                    print(f"{_stamp(started)} {p.step:<34} {p.outcome:<8} on {p.worker} (pid {p.pid})", flush=True)
 
         distributed_started = time.monotonic()
         base = cluster.launch("build_base_model", run_config=QUIET)
-        if cluster.wait(base, timeout=3600, poll=2, on_tick=progress) != "SUCCESS":
+        if cluster.wait(base, timeout=3600, poll=5, on_tick=progress) != "SUCCESS":
             print(f"build_base_model run {base} failed: see the cluster's logs / the run's event log")
             return 1
         run_id = cluster.launch("build_domain", partition=domain, run_config=run_config)
         print(f"{_stamp(started)} build_domain[{domain}] run {run_id} queued", flush=True)
-        status = cluster.wait(run_id, timeout=4 * 3600, poll=2, on_tick=progress)
+        status = cluster.wait(run_id, timeout=4 * 3600, poll=5, on_tick=progress)
         distributed = time.monotonic() - distributed_started
         placements = [*cluster.placements(base), *cluster.placements(run_id)]
         errors = cluster.errors(run_id)

@@ -18,7 +18,7 @@ from dagster import DagsterEventType, DagsterInstance, materialize
 import definitions
 from assets import ALL_CHECKS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
 from resources.generation import role_resources
-from scripts.cluster import LocalCluster
+from scripts.cluster import LocalCluster, StepLog
 from tests.conftest import REPO, write_jsonl, write_sources
 from thinkforge import lineage, warehouse
 
@@ -85,11 +85,11 @@ def single_process(home, config, tiny_model, monkeypatch) -> None:
 
 def wait_for_step_start(cluster, run_id: str, step: str, timeout: float) -> int:
     """The pid of the process executing `step`, as soon as its STEP_START is in the event log."""
-    deadline = time.monotonic() + timeout
+    deadline, log = time.monotonic() + timeout, StepLog(run_id)
     while time.monotonic() < deadline:
-        for p in cluster.placements(run_id):
-            if p.step == step and p.pid:
-                return p.pid
+        log.read(cluster.instance)
+        if step in log.pid:
+            return log.pid[step]
         run = cluster.instance.get_run_by_id(run_id)
         assert run.status.value not in ("SUCCESS", "FAILURE", "CANCELED"), f"run ended before {step} started"
         time.sleep(0.1)
@@ -161,7 +161,7 @@ def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(
 CLUSTER_UNTIL_INTERRUPTED = """
 import sys, time
 from pathlib import Path
-from scripts.cluster import LocalCluster
+from scripts.cluster import LocalCluster, StepLog
 with LocalCluster(Path(sys.argv[1]), {"worker-1": ["dagster"]}, log=lambda _: None):
     print("up", flush=True)
     time.sleep(600)
