@@ -22,15 +22,24 @@ from pathlib import Path
 
 from benchmarks.dedup import make_set, score, traps
 
+BASELINE_UP_TO = 100_000  # sizes at which `embed: all` runs beside for comparison
 
-def run_one(n: int, backend: str) -> dict:
+
+def decisions(out) -> set[tuple[str, str, str | None]]:
+    """(raw id, kept | reason, raw id of the row it was merged into) for every input row."""
+    kept = dict(zip(out.kept["id"], [p[0] for p in out.kept["parent_ids"]]))
+    merged = {(r["parent_ids"][0], r["reason"], kept.get(r["duplicate_of"])) for r in out.rejects.to_dicts()}
+    return merged | {(parent, "kept", None) for parent in kept.values()}
+
+
+def run_one(n: int, backend: str, mode: str) -> dict:
     """Generate n rows, collect them from a JSONL source, dedup them with a fresh store; times and peak RSS."""
     from thinkforge import lineage, warehouse
     from thinkforge.collect.adapters import FORMATS
     from thinkforge.collect.config import load_sources
     from thinkforge.collect.pool import collect
     from thinkforge.dedup import DedupSettings, DedupStore, dedup
-    from thinkforge.embedding import embed
+    from thinkforge.embedding import embed, static_embed
 
     rows, _ = make_set(n, n * 9 // 100, seed=n)
     rows = [r for r in rows if r["test_cases"] is None]  # the math pool (a JSONL math source carries no tests)
@@ -53,22 +62,50 @@ def run_one(n: int, backend: str) -> dict:
         collect_s = time.monotonic() - started
 
         lines: list[str] = []
+
+        def run_dedup(pool, mode=mode, store="store"):
+            started = time.monotonic()
+            out = dedup(
+                pool,
+                lambda texts, log=None: embed(texts, backend=backend, log=log),
+                DedupStore(tmp / store),
+                DedupSettings(embed=mode),
+                log=lambda line: lines.append(f"{time.monotonic() - started:7.1f} s  {line}"),
+                prefilter=static_embed,
+            )
+            warehouse.write_partition(root, "deduped_problems", "math", out, "bench")
+            return out, time.monotonic() - started
+
+        static_embed(["warm-up"])  # the one-time distillation of the static table is not the pool's cost
+        out, dedup_s = run_dedup(raw)
+        full = out
+        # +5 %: new rows appended to the source, both stages re-run against the store the full run left
+        extra, _ = make_set(n // 20, n // 20 * 9 // 100, seed=n + 1)
+        with (tmp / "pool.jsonl").open("a", encoding="utf-8") as f:
+            for r in extra:
+                if r["test_cases"] is None:
+                    f.write(json.dumps({"question": r["problem"]}) + "\n")
         started = time.monotonic()
-        out = dedup(
-            raw,
-            lambda texts, log=None: embed(texts, backend=backend, log=log),
-            DedupStore(tmp / "store"),
-            DedupSettings(),
-            log=lines.append,
-        )
-        warehouse.write_partition(root, "deduped_problems", "math", out, "bench")
-        dedup_s = time.monotonic() - started
+        grown = collect(specs, "math")
+        warehouse.write_partition(root, "raw_problems", "math", grown, "bench")
+        incremental_out, incremental_dedup_s = run_dedup(grown.kept)
+        incremental_s = time.monotonic() - started
+        baseline = {}
+        if n <= BASELINE_UP_TO:  # every row embedded (embed: all), same pool, fresh store: the reference decisions
+            every, every_s = run_dedup(raw, mode="all", store="store-all")
+            baseline = {
+                "all_dedup_s": round(every_s, 1),
+                "speedup_vs_all": round(every_s / dedup_s, 2),
+                "decisions_differing_from_all": len(decisions(every) ^ decisions(full)),
+            }
         lineage_s = []
         for _ in range(2):  # the first look-up builds the id indexes, the second uses them
             started = time.monotonic()
             chain = lineage.trace(root, out.kept["id"][out.kept.height // 2])
             lineage_s.append(round(time.monotonic() - started, 2))
         assert len(chain) == 2, chain
+        for line in lines:
+            print(line, file=sys.stderr)
     problem = dict(zip(raw["id"], raw["problem"]))
     kept_raw = dict(zip(out.kept["id"], [p[0] for p in out.kept["parent_ids"]]))
     pairs = {
@@ -93,7 +130,14 @@ def run_one(n: int, backend: str) -> dict:
         "traps_merged": traps(pairs, {rid: group[text] for rid, text in problem.items()}),
         "exact_duplicates": out.report.exact_duplicates,
         "near_duplicates": out.report.near_duplicates,
-        "guard_blocked": out.report.guard_blocked,
+        "mode": out.report.mode,
+        "rows_embedded": out.report.embedded,
+        "incremental_rows": grown.kept.height - n,
+        "incremental_s": round(incremental_s, 1),
+        "incremental_ratio": round(incremental_s / (collect_s + dedup_s), 3),
+        "incremental_embedded": incremental_out.report.embedded,
+        "incremental_kept_same": set(full.kept["id"]) <= set(incremental_out.kept["id"]),
+        **baseline,
         "progress_lines": len(lines),
         "lineage_first_s": lineage_s[0],
         "lineage_s": lineage_s[1],
@@ -104,26 +148,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated pool sizes")
     parser.add_argument("--backend", default="auto", help="embedder backend: auto | onnx-int8 | torch")
+    parser.add_argument("--embed", default="auto", help="dedup embed mode: auto | all | candidates")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one, args.backend)), flush=True)
+        print(json.dumps(run_one(args.one, args.backend, args.embed)), flush=True)
         return
     results = []
     for n in [int(s) for s in args.sizes.split(",")]:
         cmd = [sys.executable, "-m", "benchmarks.scale", "--one", str(n), "--backend", args.backend]
-        line = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        cmd += ["--embed", args.embed]
+        line = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
         results.append(json.loads(line))
         print(line, flush=True)
     print(
         f"\n{'rows':>9} {'collect s':>10} {'dedup s':>9} {'s/1k rows':>10} {'peak GB':>8} {'P':>6} {'R':>6} "
-        f"{'traps':>6} {'lineage s':>10}"
+        f"{'traps':>6} {'lineage s':>10} {'embedded':>9} {'+5% s':>7} {'+5%/full':>9}"
     )
     for r in results:
         per_k = (r["collect_s"] + r["dedup_s"]) / r["rows"] * 1000
         print(
             f"{r['rows']:>9} {r['collect_s']:>10} {r['dedup_s']:>9} {per_k:>10.2f} {r['peak_rss_gb']:>8} "
-            f"{r['precision']:>6} {r['recall']:>6} {r['traps_merged']:>6} {r['lineage_s']:>10}"
+            f"{r['precision']:>6} {r['recall']:>6} {r['traps_merged']:>6} {r['lineage_s']:>10} "
+            f"{r['rows_embedded']:>9} {r['incremental_s']:>7} {r['incremental_ratio']:>9}"
         )
 
 

@@ -25,3 +25,8 @@ class EmbedderResource(ConfigurableResource):
         return embed(
             texts, self.model, batch_size=self.batch_size, threads=self.threads, backend=self.backend, log=log
         )
+
+    def static_embed(self, texts: list[str], log: Callable[[str], None] | None = None) -> np.ndarray:
+        from thinkforge.embedding import static_embed
+
+        return static_embed(texts, self.model, log=log)

@@ -58,6 +58,23 @@ def load_onnx(model: str = "", threads: int = 0):
     return OnnxEmbedder(onnx_file, Path(model or default_model_path()), threads=threads)
 
 
+@lru_cache(maxsize=2)
+def load_static(model: str = ""):
+    """Static token vectors distilled from the int8 ONNX embedder (computed once, stored beside it)."""
+    from thinkforge import paths
+    from thinkforge.embedding_onnx import onnx_model
+    from thinkforge.embedding_static import StaticEmbedder, static_table
+
+    onnx_file = onnx_model(paths.home() / "models" / "embedder-onnx", model)
+    embedder = load_onnx(model, 0)
+    return StaticEmbedder(static_table(onnx_file, embedder), embedder.tokenizer)
+
+
+def static_embed(texts: list[str], model: str = "", log: Callable[[str], None] | None = None) -> np.ndarray:
+    """Cheap L2-normalized static vectors (embedding_static.py): dedup's candidate prefilter, not its judge."""
+    return load_static(model).embed(texts, log=log)
+
+
 def embed(
     texts: list[str],
     model: str = "",

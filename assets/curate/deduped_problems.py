@@ -33,6 +33,15 @@ def _similarity_chart(values: list[float], threshold: float) -> str:
     return markdown_image(histogram_png(values, title=title, xlabel="cosine to the nearest other row"), title)
 
 
+def _embedded_rows(report, rows: int) -> str:
+    if report.mode == "all":
+        return f"all {rows} rows (the similarity histogram covers every row)"
+    return (
+        f"{report.prefilter_candidates} of {rows} rows: those static vectors paired with another row of equal "
+        "constants or with an eval item (the histogram covers these rows)"
+    )
+
+
 @asset(
     partitions_def=domain_partitions,
     io_manager_key="warehouse_io",
@@ -48,7 +57,16 @@ def deduped_problems(
     eval_items = load_eval_items()  # the sets of the eval-sets YAML, the same ones model_eval scores on
     store = DedupStore(paths.home() / "index" / "dedup" / domain)
     eval_store = DedupStore(paths.home() / "index" / "eval")  # eval-set embeddings, shared by the domains
-    out = dedup(raw_problems, embedder.embed, store, dedup_settings, eval_items, eval_store, log=context.log.info)
+    out = dedup(
+        raw_problems,
+        embedder.embed,
+        store,
+        dedup_settings,
+        eval_items,
+        eval_store,
+        log=context.log.info,
+        prefilter=embedder.static_embed,
+    )
     metadata = stage_metadata(out, ["id", "source", "cluster_size", "problem"])
     merged = [{"problem": a, "kept": b, "cosine": round(s, 3)} for a, b, s in out.report.pairs_merged]
     apart = [
@@ -59,7 +77,7 @@ def deduped_problems(
             "exact_duplicates": out.report.exact_duplicates,
             "near_duplicates": out.report.near_duplicates,
             "contaminated": out.report.contaminated,
-            "template_guard_blocked": out.report.guard_blocked,
+            "embedded_rows": MetadataValue.md(_embedded_rows(out.report, raw_problems.height)),
             "clusters_merged": out.report.clusters,
             "embedded_new": out.report.embedded,
             "embeddings_reused": out.report.embeddings_reused,
@@ -77,4 +95,6 @@ def deduped_problems(
             "eval_sets_file": MetadataValue.path(str(eval_sets_file())),
         }
     )
+    if out.report.guard_blocked is not None:  # searched only when every row has a sentence vector
+        metadata["template_guard_blocked"] = out.report.guard_blocked
     return Output(out, metadata=metadata)

@@ -8,7 +8,7 @@ import pytest
 from thinkforge.collect import POOL_SCHEMA
 from thinkforge.dedup import DedupSettings, DedupStore, dedup
 from thinkforge.dedup.normalize import constants, exact_key, normalize
-from thinkforge.embedding import embed
+from thinkforge.embedding import embed, static_embed
 from thinkforge.evalsets import DEFAULT_EVAL_SETS, load_eval_set
 from thinkforge.stage import frame
 
@@ -37,7 +37,38 @@ def pool(problems, overrides=None) -> pl.DataFrame:
 
 
 def run(rows, tmp_path, eval_items=None, **settings):
-    return dedup(rows, embed, DedupStore(tmp_path / "store"), DedupSettings(**settings), eval_items)
+    store = DedupStore(tmp_path / "store")
+    return dedup(rows, embed, store, DedupSettings(**settings), eval_items, prefilter=static_embed)
+
+
+def templated(n: int, seed: int = 0) -> list[str]:
+    """Word problems of a few templates with random numbers (siblings that embed close), every 10th one repeated
+    in other words right after it (a planted near duplicate)."""
+    import random
+
+    rng = random.Random(seed)
+    templates = [
+        "{a} apples are shared equally among {b} children. How many apples does each child get?",
+        "A train travels {a} km in {b} hours. What is its average speed?",
+        "Find the remainder when {a} is divided by {b}.",
+        "A rectangle is {a} cm long and {b} cm wide. What is its area?",
+    ]
+    problems = []
+    for k in range(n):
+        text = rng.choice(templates).format(a=rng.randint(10, 99), b=rng.choice([2, 3, 4, 5]))
+        problems.append(text)
+        if k % 10 == 0:
+            problems.append(
+                "Please answer: " + text.replace("What is", "Determine").replace("How many", "What number of")
+            )
+    return problems
+
+
+def decisions(out) -> set[tuple]:
+    kept = dict(zip(out.kept["id"], [p[0] for p in out.kept["parent_ids"]]))
+    return {(r["parent_ids"][0], r["reason"], kept.get(r["duplicate_of"])) for r in out.rejects.to_dicts()} | {
+        (parent, "kept", None) for parent in kept.values()
+    }
 
 
 def test_normalization_ignores_case_spacing_latex_spacing_and_punctuation():
@@ -142,3 +173,33 @@ def test_index_kinds_find_the_same_duplicates(tmp_path, kind):
     rows = pool(problems + [problems[7].replace("Compute", "Please compute")])
     out = run(rows, tmp_path, index=kind)
     assert out.report.near_duplicates == 1 and out.kept.height == 60
+
+
+def test_candidates_mode_decides_as_embedding_every_row_with_fewer_rows_embedded(tmp_path):
+    items = {}
+    for name in DEFAULT_EVAL_SETS:
+        items.update(load_eval_set(name))
+    problems = templated(200) + [
+        "A farmer owns 17 sheep, then buys 8 more and sells 5 of them. How many sheep does he own now?",  # heldout
+        "Why is the sky blue?",
+        "Explain why the sky appears blue.",
+    ]
+    rows = pool(problems)
+    every = run(rows, tmp_path / "all", eval_items=items, embed="all")
+    candidates = run(rows, tmp_path / "candidates", eval_items=items, embed="candidates")
+    assert every.report.mode == "all" and candidates.report.mode == "candidates"
+    assert decisions(candidates) == decisions(every)
+    assert every.report.near_duplicates >= 20 and candidates.report.contaminated == 1
+    # only rows static vectors pair with another row of equal constants (or an eval item) were embedded
+    assert candidates.report.embedded <= candidates.report.prefilter_candidates < every.report.embedded / 2
+    assert candidates.report.guard_blocked is None and len(candidates.report.max_similarity) < rows.height
+
+
+def test_auto_mode_switches_to_candidates_on_large_pools(monkeypatch, tmp_path):
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module("thinkforge.dedup.dedup"), "EMBED_ALL_BELOW", 100)
+    out = run(pool(templated(150)), tmp_path)
+    assert out.report.mode == "candidates" and out.report.near_duplicates >= 15
+    with pytest.raises(ValueError, match="embed 'some'"):
+        run(pool(["a"]), tmp_path / "b", embed="some")

@@ -6,6 +6,7 @@ naming the source, the line/row and the field.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from thinkforge.ids import canonical_json, row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, frame
 
 STAGE = "raw_problems"
+CHUNK = 50_000  # kept rows turned into a frame at a time
 
 RESPONSE = pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String})
 POOL_SCHEMA = {
@@ -149,9 +151,10 @@ def iter_rows(spec: SourceSpec) -> Iterator[tuple[str, bool, dict]]:
 
 
 def collect(specs: list[SourceSpec], domain: str, log: Callable[[str], None] = lambda _: None) -> StageOutput:
-    """The `domain` partition of the raw pool: kept rows, rejects, and the rows-in count."""
-    kept, rejects = [], []
-    occurrences: Counter[str] = Counter()
+    """The `domain` partition of the raw pool: kept rows, rejects, and the rows-in count. Rows become columnar
+    frames every CHUNK rows (a million rows never live as Python dicts at once)."""
+    kept, kept_frames, rejects = [], [], []
+    occurrences: Counter[bytes] = Counter()  # by digest of the row's content: the same content again is a new id
     for spec in specs:
         if not spec.may_yield(domain):
             continue
@@ -161,11 +164,15 @@ def collect(specs: list[SourceSpec], domain: str, log: Callable[[str], None] = l
                 continue
             if ok:
                 content = {k: row[k] for k in ("source", "problem", "reference_answer", "test_cases")}
-                key = canonical_json(content)
+                key = hashlib.sha1(canonical_json(content).encode("utf-8")).digest()
                 occurrences[key] += 1
                 row["id"] = row_id(STAGE, [], {**content, "occurrence": occurrences[key]})
                 kept.append(row)
                 n_kept += 1
+                if len(kept) == CHUNK:
+                    kept_frames.append(frame(kept, POOL_SCHEMA))
+                    kept = []
+                    log(f"source {spec.name}: {n_kept} rows kept so far")
             else:
                 row["id"] = row_id(
                     f"{STAGE}_rejects", [], [row["source"], row["source_file"], row["source_row"], row["raw"]]
@@ -173,8 +180,9 @@ def collect(specs: list[SourceSpec], domain: str, log: Callable[[str], None] = l
                 rejects.append(row)
                 n_rejected += 1
         log(f"source {spec.name} ({spec.format}) → {domain}: {n_kept} kept, {n_rejected} rejected")
+    kept_frame = pl.concat([*kept_frames, frame(kept, POOL_SCHEMA)], rechunk=True)
     return StageOutput(
-        kept=frame(kept, POOL_SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(kept) + len(rejects)
+        kept=kept_frame, rejects=frame(rejects, REJECTS_SCHEMA), rows_in=kept_frame.height + len(rejects)
     )
 
 

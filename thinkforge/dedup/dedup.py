@@ -9,6 +9,7 @@ normalized text, or is within `threshold` cosine of a kept row *and* has the sam
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ INFO_RANK = {"test_cases": 2, "reference_answer": 2, "ground_truth": 1, "none": 
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
 
 Embed = Callable[..., np.ndarray]  # embed(texts, log=...) -> L2-normalized float32 rows
+EMBED_ALL_BELOW = 50_000  # `embed: auto` gives every row a sentence vector below this many rows
 
 
 class DedupSettings(StageSettings):
@@ -42,6 +44,14 @@ class DedupSettings(StageSettings):
     nprobe: int = Field(8, description="IVF lists searched per query (ivf only)")
     max_neighbors: int = Field(
         16, description="candidates per row: its nearest rows (with the template guard: of equal constants) searched"
+    )
+    embed: str = Field(
+        "auto",
+        description="rows given a sentence vector: all | candidates (only rows that static vectors pair with another "
+        "row of equal constants or with an eval item: the sentence vectors still decide) | auto (all below 50,000 rows)",
+    )
+    prefilter_threshold: float = Field(
+        0.75, description="static-vector cosine at or above which a pair is a candidate (embed: candidates)"
     )
     template_guard: bool = Field(
         True, description="same template with other numbers/constants/tests is not a duplicate"
@@ -63,7 +73,9 @@ class DedupReport:
     exact_duplicates: int = 0
     near_duplicates: int = 0
     contaminated: int = 0
-    guard_blocked: int = 0  # neighbour pairs above the threshold kept apart by the template guard
+    guard_blocked: int | None = 0  # neighbour pairs above the threshold kept apart by the guard (None: not searched)
+    mode: str = "all"  # which rows got a sentence vector: all | candidates
+    prefilter_candidates: int | None = None  # rows the static prefilter sent to the sentence embedder
     clusters: int = 0  # kept rows that absorbed at least one duplicate
     embedded: int = 0
     embeddings_reused: int = 0
@@ -98,24 +110,101 @@ class Contamination:
                 self.grams.setdefault(gram, name)
         self.index = build_index(vectors, "flat") if eval_items else None
 
-    def check(self, problems: list[str], vectors: np.ndarray) -> list[str | None]:
+    def check(self, problems: list[str], vectors: np.ndarray, rows: np.ndarray) -> list[str | None]:
+        """The n-gram test on every problem, the embedding test on `rows` (their vectors in that order)."""
         hits: list[str | None] = [None] * len(problems)
         for i, text in enumerate(problems):
             gram = next((g for g in ngrams(text, self.n) if g in self.grams), None)
             if gram:
                 hits[i] = f"{self.n}-gram overlap with {self.grams[gram]}: {' '.join(gram)!r}"
-        if self.index is not None and len(problems):
+        if self.index is not None and len(rows):
             sims, ids = self.index.search(vectors, 1)
-            for i, (sim, j) in enumerate(zip(sims[:, 0], ids[:, 0])):
+            for i, sim, j in zip(rows.tolist(), sims[:, 0], ids[:, 0]):
                 if hits[i] is None and j >= 0 and sim >= self.threshold:
                     hits[i] = f"embedding cosine {sim:.3f} with {self.names[j]}"
         return hits
 
 
-def _score(row: dict, preference: list[str]) -> tuple:
-    longest = max((len(r["text"] or "") for r in row["responses"] or []), default=0)
-    rank = preference.index(row["source"]) if row["source"] in preference else len(preference)
-    return (-INFO_RANK.get(row["info_type"], 0), -longest, rank, row["id"])
+def visit_order(rows: pl.DataFrame, previously_kept: set[str], preference: list[str]) -> list[int]:
+    """Row positions best first: rows kept by earlier runs, richer info type, longer existing solution, preferred
+    source, then id."""
+    rank = {source: k for k, source in enumerate(preference)}
+    longest = pl.col("responses").list.eval(pl.element().struct.field("text").str.len_chars()).list.max()
+    return (
+        rows.select(
+            pl.int_range(pl.len()).alias("position"),
+            ~pl.col("id").is_in(list(previously_kept)),
+            -pl.col("info_type").replace_strict(INFO_RANK, default=0, return_dtype=pl.Int64).fill_null(0),
+            -longest.fill_null(0).cast(pl.Int64),
+            pl.col("source").replace_strict(rank, default=len(preference), return_dtype=pl.Int64),
+            pl.col("id").alias("tie"),
+        )
+        .sort(pl.all().exclude("position"), maintain_order=True)["position"]
+        .to_list()
+    )
+
+
+def embed_mode(settings: DedupSettings, n: int, prefilter: Embed | None) -> str:
+    if settings.embed not in ("auto", "all", "candidates"):
+        raise ValueError(f"embed {settings.embed!r}: use auto, all or candidates")
+    if settings.embed == "candidates" and prefilter is None:
+        raise ValueError("embed: candidates needs a static prefilter embedder")
+    if settings.embed == "auto":
+        return "candidates" if n >= EMBED_ALL_BELOW and prefilter is not None else "all"
+    return settings.embed
+
+
+class Vectors:
+    """Sentence vectors of the rows that need one, looked up by row through its exact key."""
+
+    def __init__(self, keys: list[str], needed: set[str], cache: dict[str, np.ndarray], dim: int):
+        self.keys = sorted(needed)
+        self.matrix = np.stack([cache[k] for k in self.keys]) if self.keys else np.zeros((0, dim), np.float32)
+        position = {k: p for p, k in enumerate(self.keys)}
+        self.row = np.array([position.get(k, -1) for k in keys], dtype=np.int64)
+
+    def of(self, rows) -> np.ndarray:
+        return self.matrix[self.row[rows]]
+
+    def cosines(self, rows: np.ndarray, neighbours: np.ndarray, batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's neighbours (-1: none) re-scored by sentence-vector cosine and sorted best first."""
+        sims = np.full(neighbours.shape, -1.0, np.float32)
+        ids = np.full(neighbours.shape, -1, np.int64)
+        for lo in range(0, len(rows), batch):
+            part, near = rows[lo : lo + batch], neighbours[rows[lo : lo + batch]]
+            scored = np.einsum("nd,nkd->nk", self.of(part), self.of(np.maximum(near, 0)))
+            scored = np.where(near >= 0, scored, -np.inf)
+            best = np.argsort(-scored, axis=1, kind="stable")
+            scored, near = np.take_along_axis(scored, best, axis=1), np.take_along_axis(near, best, axis=1)
+            sims[part] = np.where(near >= 0, scored, -1.0)
+            ids[part] = near
+        return sims, ids
+
+
+def static_pass(
+    prefilter: Embed, problems: list[str], kept_rows: np.ndarray, eval_texts: list[str], log, chunk: int = 50_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Static vectors of every problem, a chunk at a time: those of kept_rows (float16, in that order), and each
+    problem's best static cosine to an eval text (-1 without eval texts)."""
+    n = len(problems)
+    keep = np.zeros(n, bool)
+    keep[kept_rows] = True
+    eval_index = build_index(prefilter(eval_texts).astype(np.float32), "flat") if eval_texts else None
+    eval_best = np.full(n, -1.0, np.float32)
+    kept = None
+    filled, started = 0, time.perf_counter()
+    for lo in range(0, n, chunk):
+        vectors = prefilter(problems[lo : lo + chunk]).astype(np.float32, copy=False)
+        if eval_index is not None:
+            eval_best[lo : lo + len(vectors)] = eval_index.search(vectors, 1)[0][:, 0]
+        if kept is None:
+            kept = np.zeros((len(kept_rows), vectors.shape[1]), np.float16)
+        part = vectors[keep[lo : lo + len(vectors)]]
+        kept[filled : filled + len(part)] = part
+        filled += len(part)
+        if n > chunk:
+            log(f"static vectors: {lo + len(vectors)}/{n} problems ({time.perf_counter() - started:.0f} s)")
+    return (kept if kept is not None else np.zeros((0, 1), np.float16)), eval_best
 
 
 def dedup(
@@ -126,62 +215,99 @@ def dedup(
     eval_items: dict[str, str] | None = None,
     eval_store: DedupStore | None = None,
     log: Callable[[str], None] = lambda _: None,
+    prefilter: Embed | None = None,
 ) -> tuple[StageOutput, DedupReport]:
+    """`embed` gives the sentence vectors that decide; `prefilter` (static vectors) picks which rows need one when
+    the mode is `candidates`."""
     report = DedupReport()
-    records = rows.to_dicts()
-    previously_kept = store.kept_ids()
-    order = sorted(
-        range(len(records)),
-        key=lambda i: (records[i]["id"] not in previously_kept, _score(records[i], settings.source_preference)),
-    )
-    keys = [exact_key(r["problem"], r["test_cases"]) for r in records]
-    consts = [constants(r["problem"]) for r in records]
-    tests = [tests_signature(r["test_cases"]) for r in records]
+    n = rows.height
+    ids, problems, test_cases = rows["id"].to_list(), rows["problem"].to_list(), rows["test_cases"].to_list()
+    order = visit_order(rows, store.kept_ids(), settings.source_preference)
+    keys = [exact_key(p, t) for p, t in zip(problems, test_cases)]
+    block_of: dict[frozenset, int] = {}  # equal constants -> one small int (a million Counters would be GBs)
+    block = np.array([block_of.setdefault(frozenset(constants(p).items()), len(block_of)) for p in problems], np.int64)
+    del block_of
+    tests = [tests_signature(t) for t in test_cases]
+    report.mode = embed_mode(settings, n, prefilter)
+    k = settings.max_neighbors
 
     def same_instance(i: int, j: int) -> bool:
         """Template guard: same numbers/constants, and the same tests when both have tests."""
-        return consts[i] == consts[j] and (tests[i] is None or tests[j] is None or tests[i] == tests[j])
+        return block[i] == block[j] and (tests[i] is None or tests[j] is None or tests[i] == tests[j])
 
-    cached = store.vectors()
-    report.embedded = embed_cached({k: records[i]["problem"] for i, k in enumerate(keys)}, cached, embed, log)
-    report.embeddings_reused = len(set(keys)) - report.embedded
-    vectors = np.stack([cached[k] for k in keys]) if records else np.zeros((0, 384), np.float32)
+    def neighbours(vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, k) nearest of `rows` (their vectors given) among themselves; with the template guard only among rows
+        of equal constants (blocking)."""
+        if settings.template_guard:
+            sub_sims, sub_ids = blocked_nearest(vectors, block[rows].tolist(), k, settings.index, settings.nprobe)
+        else:
+            sub_sims, sub_ids = nearest(vectors.astype(np.float32), k, settings.index, settings.nprobe, log=log)
+        sims, ids_ = np.full((n, k), -1.0, np.float32), np.full((n, k), -1, np.int64)
+        sims[rows], ids_[rows] = sub_sims, np.where(sub_ids >= 0, rows[np.maximum(sub_ids, 0)], -1)
+        return sims, ids_
 
-    rejects: list[dict] = []
-    contaminated: list[str | None] = [None] * len(records)
-    if eval_items and records:
+    contamination = None
+    if eval_items and n:
         eval_cache = eval_store.vectors() if eval_store else {}
         if embed_cached({text_key(t): t for t in eval_items.values()}, eval_cache, embed, log) and eval_store:
             eval_store.save_vectors(eval_cache)
         eval_vectors = np.stack([eval_cache[text_key(t)] for t in eval_items.values()])
-        contaminated = Contamination(eval_items, eval_vectors, settings.ngram, settings.contamination_threshold).check(
-            [r["problem"] for r in records], vectors
-        )
+        contamination = Contamination(eval_items, eval_vectors, settings.ngram, settings.contamination_threshold)
 
-    k = settings.max_neighbors
-    log(f"neighbour search over {len(records)} rows ({k} per row)")
-    near_sims, near_ids = nearest(vectors, k, settings.index, settings.nprobe, log=log)
-    if settings.template_guard:  # a near duplicate shares the constants: search only within equal constants
-        blocks = [frozenset(c.items()) for c in consts]
-        cand_sims, cand_ids = blocked_nearest(vectors, blocks, k, settings.index, settings.nprobe)
+    if report.mode == "all":
+        needed_rows = np.arange(n)
+    else:  # static vectors propose candidate pairs (and eval look-alikes); only their rows get sentence vectors
+        # with the guard a row alone with its constants has no candidate: it needs no static vector kept either
+        searched = np.flatnonzero(np.bincount(block)[block] >= 2) if settings.template_guard else np.arange(n)
+        eval_texts = list(eval_items.values()) if contamination is not None else []
+        static, eval_best = static_pass(prefilter, problems, searched, eval_texts, log)
+        pre_sims, pre_ids = neighbours(static, searched)
+        del static
+        pre_ids[pre_sims < settings.prefilter_threshold] = -1
+        has_candidates = (pre_ids >= 0).any(axis=1)
+        needed = has_candidates | (eval_best >= settings.prefilter_threshold)
+        needed[pre_ids[pre_ids >= 0]] = True
+        needed_rows = np.flatnonzero(needed)
+        report.prefilter_candidates = len(needed_rows)
+        log(f"prefilter: {len(needed_rows)} of {n} rows need a sentence vector")
+
+    cached = store.vectors()
+    needed_keys = {keys[i] for i in needed_rows.tolist()}
+    report.embedded = embed_cached(
+        {key: problems[i] for i, key in enumerate(keys) if key in needed_keys}, cached, embed, log
+    )
+    report.embeddings_reused = len(needed_keys) - report.embedded
+    vectors = Vectors(keys, needed_keys, cached, dim=next(iter(cached.values())).shape[0] if cached else 384)
+
+    contaminated: list[str | None] = [None] * n
+    if contamination is not None:
+        contaminated = contamination.check(problems, vectors.of(needed_rows), needed_rows)
+
+    log(f"neighbour search over {len(needed_rows)} rows ({k} per row)")
+    if report.mode == "all":
+        row_vectors = vectors.of(needed_rows)
+        cand_sims, cand_ids = neighbours(row_vectors, needed_rows)
+        near_sims, near_ids = nearest(row_vectors, k, settings.index, settings.nprobe, log=log)
+        _neighbour_report(report, problems, near_sims, near_ids, settings, same_instance)
     else:
-        cand_sims, cand_ids = near_sims, near_ids
-    _neighbour_report(report, records, near_sims, near_ids, settings, same_instance)
-    kept: list[int] = []
+        cand_sims, cand_ids = vectors.cosines(np.flatnonzero(has_candidates), pre_ids)
+        _candidate_report(report, problems, cand_sims, cand_ids, settings)
+
+    rejects: list[dict] = []
     kept_set: set[int] = set()
     first_of_key: dict[str, int] = {}
     merged_into: dict[int, int] = {}  # rejected duplicate -> the kept row it joined
+    domains, sources = rows["domain"].to_list(), rows["source"].to_list()
 
     def reject(i: int, reason: str, detail: str, of: int | None = None, sim: float | None = None) -> None:
-        r = records[i]
         rejects.append(
             {
-                "parent_ids": [r["id"]],
-                "domain": r["domain"],
-                "source": r["source"],
+                "parent_ids": [ids[i]],
+                "domain": domains[i],
+                "source": sources[i],
                 "reason": reason,
                 "detail": detail,
-                "problem": r["problem"],
+                "problem": problems[i],
                 "duplicate_of": of,
                 "similarity": sim,
             }
@@ -190,20 +316,14 @@ def dedup(
             merged_into[i] = of
 
     for i in order:
-        r = records[i]
         if contaminated[i]:
             report.contaminated += 1
             reject(i, "contaminated", contaminated[i])
             continue
         if keys[i] in first_of_key:
             report.exact_duplicates += 1
-            reject(
-                i,
-                "exact_duplicate",
-                f"same normalized text as {records[first_of_key[keys[i]]]['id']}",
-                first_of_key[keys[i]],
-                1.0,
-            )
+            first = first_of_key[keys[i]]
+            reject(i, "exact_duplicate", f"same normalized text as {ids[first]}", first, 1.0)
             continue
         first_of_key[keys[i]] = i
         match = None
@@ -212,53 +332,59 @@ def dedup(
                 break
             if j not in kept_set and j in merged_into:  # a neighbour already merged: its cluster's kept row
                 j = merged_into[j]
-                sim = float(vectors[i] @ vectors[j])
+                sim = float(vectors.of(i) @ vectors.of(j))
             if j in kept_set and sim >= settings.threshold and (not settings.template_guard or same_instance(i, j)):
                 match = (j, sim)
                 break
         if match:
             report.near_duplicates += 1
             if len(report.pairs_merged) < 10:
-                report.pairs_merged.append((r["problem"], records[match[0]]["problem"], match[1]))
+                report.pairs_merged.append((problems[i], problems[match[0]], match[1]))
             reject(
-                i,
-                "near_duplicate",
-                f"cosine {match[1]:.3f} with {records[match[0]]['id']}, same constants",
-                match[0],
-                match[1],
+                i, "near_duplicate", f"cosine {match[1]:.3f} with {ids[match[0]]}, same constants", match[0], match[1]
             )
             continue
-        kept.append(i)
         kept_set.add(i)
 
+    kept = sorted(kept_set)
     absorbed = Counter(merged_into.values())  # duplicates each row took in
-    new_id = {i: row_id(STAGE, [records[i]["id"]], {"problem": records[i]["problem"]}) for i in kept}
-    out_rows = [
-        {**records[i], "id": new_id[i], "parent_ids": [records[i]["id"]], "cluster_size": 1 + absorbed.get(i, 0)}
-        for i in sorted(kept)
-    ]
+    new_id = {i: row_id(STAGE, [ids[i]], {"problem": problems[i]}) for i in kept}
+    kept_frame = rows[kept].with_columns(
+        pl.Series("id", [new_id[i] for i in kept], pl.String),
+        pl.Series("parent_ids", [[ids[i]] for i in kept], pl.List(pl.String)),
+        pl.Series("cluster_size", [1 + absorbed.get(i, 0) for i in kept], pl.Int64),
+    )
     for rej in rejects:
         of = rej["duplicate_of"]
         rej["duplicate_of"] = new_id.get(of) if of is not None else None
         rej["id"] = row_id(f"{STAGE}_rejects", rej["parent_ids"], [rej["reason"], rej["detail"]])
     report.clusters = sum(1 for i in kept if absorbed.get(i))
-    store.save(cached, [records[i]["id"] for i in kept])
-    schema = {**rows.schema, "cluster_size": pl.Int64}
-    return StageOutput(
-        kept=frame(out_rows, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report
-    )
+    store.save(cached, [ids[i] for i in kept])
+    return StageOutput(kept=kept_frame, rejects=frame(rejects, REJECTS_SCHEMA), rows_in=n, report=report)
 
 
-def _neighbour_report(report: DedupReport, records, sims, ids, settings: DedupSettings, same_instance) -> None:
+def _candidate_report(report: DedupReport, problems: list[str], sims, ids, settings: DedupSettings) -> None:
+    """Candidates mode: each candidate row's best sentence-vector cosine and the near misses among candidates (rows
+    the prefilter paired with nobody are not in the histogram; pairs kept apart by the guard are not counted)."""
+    report.guard_blocked = None
+    low = settings.threshold - settings.near_miss_margin
+    for i in np.flatnonzero(ids[:, 0] >= 0).tolist():
+        best, j = float(sims[i, 0]), int(ids[i, 0])
+        report.max_similarity.append(best)
+        if low <= best < settings.threshold and len(report.pairs_kept_apart) < 5:
+            report.pairs_kept_apart.append((problems[i], problems[j], best, "below threshold"))
+
+
+def _neighbour_report(report: DedupReport, problems: list[str], sims, ids, settings, same_instance) -> None:
     """Nearest-neighbour cosines (histogram), near misses below the threshold, and pairs above it that the template
     guard keeps apart (counted once per pair, among each row's nearest rows)."""
-    if not len(records):
+    if not len(problems):
         return
     report.max_similarity = [float(x) if j >= 0 else 0.0 for x, j in zip(sims[:, 0], ids[:, 0])]
     low = settings.threshold - settings.near_miss_margin
     for i, (j, d) in enumerate(zip(ids[:, 0].tolist(), report.max_similarity)):
         if j >= 0 and low <= d < settings.threshold and len(report.pairs_kept_apart) < 5:
-            report.pairs_kept_apart.append((records[i]["problem"], records[j]["problem"], d, "below threshold"))
+            report.pairs_kept_apart.append((problems[i], problems[j], d, "below threshold"))
     if not settings.template_guard:
         return
     above = np.argwhere((sims >= settings.threshold) & (ids >= 0))
@@ -268,6 +394,4 @@ def _neighbour_report(report: DedupReport, records, sims, ids, settings: DedupSe
             report.guard_blocked += 1
             if len(report.pairs_kept_apart) < 10:
                 sim = float(sims[i][ids[i] == j][0]) if (ids[i] == j).any() else float(sims[j][ids[j] == i][0])
-                report.pairs_kept_apart.append(
-                    (records[i]["problem"], records[j]["problem"], sim, "different constants or tests")
-                )
+                report.pairs_kept_apart.append((problems[i], problems[j], sim, "different constants or tests"))

@@ -81,9 +81,8 @@ def blocked_nearest(
         if len(rows) < 2:
             continue
         rows_arr = np.asarray(rows)
-        block_sims, block_ids = (
-            _small_nearest(vectors[rows_arr], k) if len(rows) <= 4096 else nearest(vectors[rows_arr], k, kind, nprobe)
-        )
+        block = vectors[rows_arr].astype(np.float32, copy=False)  # (the prefilter keeps its vectors in float16)
+        block_sims, block_ids = _small_nearest(block, k) if len(rows) <= 4096 else nearest(block, k, kind, nprobe)
         sims[rows_arr] = block_sims
         ids[rows_arr] = np.where(block_ids >= 0, rows_arr[np.maximum(block_ids, 0)], -1)
     return sims, ids
