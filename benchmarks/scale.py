@@ -12,6 +12,7 @@ line per size, then a table with seconds per 1,000 rows (linear growth keeps it 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import subprocess
@@ -32,8 +33,39 @@ def decisions(out) -> set[tuple[str, str, str | None]]:
     return merged | {(parent, "kept", None) for parent in kept.values()}
 
 
+def quality(out, raw_ids: list[str], raw_groups: list[int]) -> dict:
+    """Precision / recall of the merged pairs (duplicate, the row it joined) against the planted groups, template
+    siblings merged, and cluster recall: planted pairs that ended in one cluster (whichever row represents it)."""
+    group = dict(zip(raw_ids, raw_groups))
+    kept_raw = dict(zip(out.kept["id"], [p[0] for p in out.kept["parent_ids"]]))
+    rep = {raw: raw for raw in kept_raw.values()}
+    pairs = set()
+    for parent, of in zip(out.rejects["parent_ids"].list.first(), out.rejects["duplicate_of"]):
+        if of in kept_raw:
+            pairs.add(frozenset((parent, kept_raw[of])))
+            rep[parent] = kept_raw[of]
+    ids_of: dict[int, list[str]] = {}
+    for rid, g in group.items():
+        ids_of.setdefault(g, []).append(rid)
+    truth = {frozenset((a, b)) for ids in ids_of.values() for a in ids for b in ids if a < b}
+    precision, recall = score(pairs, truth)
+    together = sum(1 for a, b in map(tuple, truth) if rep.get(a, a) == rep.get(b, b))
+    return {
+        "planted_pairs": len(truth),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "cluster_recall": round(together / len(truth), 4) if truth else 1.0,
+        "traps_merged": traps(pairs, group),
+    }
+
+
+def peak_gb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
 def run_one(n: int, backend: str, mode: str) -> dict:
-    """Generate n rows, collect them from a JSONL source, dedup them with a fresh store; times and peak RSS."""
+    """Generate n rows, collect them from a JSONL source, dedup them with a fresh store (times, peak RSS, quality);
+    then append 5 % new rows and re-run both stages against the store the first run left."""
     from thinkforge import lineage, warehouse
     from thinkforge.collect.adapters import FORMATS
     from thinkforge.collect.config import load_sources
@@ -41,26 +73,21 @@ def run_one(n: int, backend: str, mode: str) -> dict:
     from thinkforge.dedup import DedupSettings, DedupStore, dedup
     from thinkforge.embedding import embed, static_embed
 
-    rows, _ = make_set(n, n * 9 // 100, seed=n)
-    rows = [r for r in rows if r["test_cases"] is None]  # the math pool (a JSONL math source carries no tests)
-    n = len(rows)
-    group = {r["problem"]: r["group"] for r in rows}
+    static_embed(["warm-up"])  # the one-time distillation of the static table is not the pool's cost
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        rows, _ = make_set(n, n * 9 // 100, seed=n)
+        group_of = {r["problem"]: r["group"] for r in rows if r["test_cases"] is None}  # the math pool: no tests
         with (tmp / "pool.jsonl").open("w", encoding="utf-8") as f:
             for r in rows:
-                f.write(json.dumps({"question": r["problem"]}) + "\n")
+                if r["test_cases"] is None:
+                    f.write(json.dumps({"question": r["problem"]}) + "\n")
+        del rows
         (tmp / "sources.yaml").write_text(
             "sources:\n  - {name: gen, format: orca_math, path: pool.jsonl, domain: math}\n", encoding="utf-8"
         )
         specs = load_sources(tmp / "sources.yaml", set(FORMATS))
         root = tmp / "warehouse"
-        started = time.monotonic()
-        collected = collect(specs, "math")
-        warehouse.write_partition(root, "raw_problems", "math", collected, "bench")
-        raw = collected.kept
-        collect_s = time.monotonic() - started
-
         lines: list[str] = []
 
         def run_dedup(pool, mode=mode, store="store"):
@@ -76,9 +103,45 @@ def run_one(n: int, backend: str, mode: str) -> dict:
             warehouse.write_partition(root, "deduped_problems", "math", out, "bench")
             return out, time.monotonic() - started
 
-        static_embed(["warm-up"])  # the one-time distillation of the static table is not the pool's cost
+        started = time.monotonic()
+        collected = collect(specs, "math")
+        warehouse.write_partition(root, "raw_problems", "math", collected, "bench")
+        raw = collected.kept
+        del collected
+        collect_s = time.monotonic() - started
         out, dedup_s = run_dedup(raw)
-        full = out
+        result = {
+            "rows": raw.height,
+            "collect_s": round(collect_s, 1),
+            "dedup_s": round(dedup_s, 1),
+            "texts_per_s": round(raw.height / (collect_s + dedup_s), 1),
+            "peak_rss_gb": peak_gb(),  # of generating the pool + both stages (the +5 % run comes after)
+            **quality(out, raw["id"].to_list(), [group_of[p] for p in raw["problem"]]),
+            "exact_duplicates": out.report.exact_duplicates,
+            "near_duplicates": out.report.near_duplicates,
+            "mode": out.report.mode,
+            "rows_embedded": out.report.embedded,
+        }
+        lineage_s = []
+        for _ in range(2):  # the first look-up builds the id indexes, the second uses them
+            started = time.monotonic()
+            chain = lineage.trace(root, out.kept["id"][out.kept.height // 2])
+            lineage_s.append(round(time.monotonic() - started, 2))
+        assert len(chain) == 2, chain
+        kept_before = set(out.kept["id"])
+        if raw.height <= BASELINE_UP_TO:  # every row embedded (embed: all), same pool, fresh store: the reference
+            every, every_s = run_dedup(raw, mode="all", store="store-all")
+            result.update(
+                {
+                    "all_dedup_s": round(every_s, 1),
+                    "speedup_vs_all": round(every_s / dedup_s, 2),
+                    "decisions_differing_from_all": len(decisions(every) ^ decisions(out)),
+                }
+            )
+            del every
+        del out, raw
+        gc.collect()
+
         # +5 %: new rows appended to the source, both stages re-run against the store the full run left
         extra, _ = make_set(n // 20, n // 20 * 9 // 100, seed=n + 1)
         with (tmp / "pool.jsonl").open("a", encoding="utf-8") as f:
@@ -88,56 +151,17 @@ def run_one(n: int, backend: str, mode: str) -> dict:
         started = time.monotonic()
         grown = collect(specs, "math")
         warehouse.write_partition(root, "raw_problems", "math", grown, "bench")
-        incremental_out, incremental_dedup_s = run_dedup(grown.kept)
+        incremental_out, _ = run_dedup(grown.kept)
         incremental_s = time.monotonic() - started
-        baseline = {}
-        if n <= BASELINE_UP_TO:  # every row embedded (embed: all), same pool, fresh store: the reference decisions
-            every, every_s = run_dedup(raw, mode="all", store="store-all")
-            baseline = {
-                "all_dedup_s": round(every_s, 1),
-                "speedup_vs_all": round(every_s / dedup_s, 2),
-                "decisions_differing_from_all": len(decisions(every) ^ decisions(full)),
-            }
-        lineage_s = []
-        for _ in range(2):  # the first look-up builds the id indexes, the second uses them
-            started = time.monotonic()
-            chain = lineage.trace(root, out.kept["id"][out.kept.height // 2])
-            lineage_s.append(round(time.monotonic() - started, 2))
-        assert len(chain) == 2, chain
         for line in lines:
             print(line, file=sys.stderr)
-    problem = dict(zip(raw["id"], raw["problem"]))
-    kept_raw = dict(zip(out.kept["id"], [p[0] for p in out.kept["parent_ids"]]))
-    pairs = {
-        frozenset((rej["parent_ids"][0], kept_raw[rej["duplicate_of"]]))
-        for rej in out.rejects.to_dicts()
-        if rej["duplicate_of"] in kept_raw
-    }
-    ids_of: dict[str, list[str]] = {}
-    for rid, text in problem.items():
-        ids_of.setdefault(group[text], []).append(rid)
-    truth_ids = {frozenset((a, b)) for ids in ids_of.values() for a in ids for b in ids if a < b}
-    precision, recall = score(pairs, truth_ids)
     return {
-        "rows": n,
-        "planted_pairs": len(truth_ids),
-        "collect_s": round(collect_s, 1),
-        "dedup_s": round(dedup_s, 1),
-        "texts_per_s": round(n / dedup_s, 1),
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "traps_merged": traps(pairs, {rid: group[text] for rid, text in problem.items()}),
-        "exact_duplicates": out.report.exact_duplicates,
-        "near_duplicates": out.report.near_duplicates,
-        "mode": out.report.mode,
-        "rows_embedded": out.report.embedded,
-        "incremental_rows": grown.kept.height - n,
+        **result,
+        "incremental_rows": grown.kept.height - result["rows"],
         "incremental_s": round(incremental_s, 1),
         "incremental_ratio": round(incremental_s / (collect_s + dedup_s), 3),
         "incremental_embedded": incremental_out.report.embedded,
-        "incremental_kept_same": set(full.kept["id"]) <= set(incremental_out.kept["id"]),
-        **baseline,
+        "incremental_kept_same": kept_before <= set(incremental_out.kept["id"]),
         "progress_lines": len(lines),
         "lineage_first_s": lineage_s[0],
         "lineage_s": lineage_s[1],
@@ -162,14 +186,14 @@ def main() -> None:
         results.append(json.loads(line))
         print(line, flush=True)
     print(
-        f"\n{'rows':>9} {'collect s':>10} {'dedup s':>9} {'s/1k rows':>10} {'peak GB':>8} {'P':>6} {'R':>6} "
+        f"\n{'rows':>9} {'collect s':>10} {'dedup s':>9} {'s/1k rows':>10} {'peak GB':>8} {'P':>6} {'R':>6} {'R clu':>6} "
         f"{'traps':>6} {'lineage s':>10} {'embedded':>9} {'+5% s':>7} {'+5%/full':>9}"
     )
     for r in results:
         per_k = (r["collect_s"] + r["dedup_s"]) / r["rows"] * 1000
         print(
             f"{r['rows']:>9} {r['collect_s']:>10} {r['dedup_s']:>9} {per_k:>10.2f} {r['peak_rss_gb']:>8} "
-            f"{r['precision']:>6} {r['recall']:>6} {r['traps_merged']:>6} {r['lineage_s']:>10} "
+            f"{r['precision']:>6} {r['recall']:>6} {r['cluster_recall']:>6} {r['traps_merged']:>6} {r['lineage_s']:>10} "
             f"{r['rows_embedded']:>9} {r['incremental_s']:>7} {r['incremental_ratio']:>9}"
         )
 

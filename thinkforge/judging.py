@@ -10,6 +10,7 @@ from pathlib import Path
 from thinkforge.generation import GenerationStats, Generator, SamplingParams
 
 RUBRIC = (Path(__file__).resolve().parent / "templates" / "judge_rubric.txt").read_text()
+EXTRACT = (Path(__file__).resolve().parent / "templates" / "judge_extract_answer.txt").read_text()
 DIMENSIONS = ("correctness", "helpfulness", "coherence", "complexity", "verbosity")
 HELPSTEER_ORDER = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")  # 5-head reward models
 
@@ -27,6 +28,30 @@ def rubric_prompt(row: dict) -> list[dict]:
             ),
         }
     ]
+
+
+def extraction_prompt(response: str) -> list[dict]:
+    """Asks the judge for the final answer a solution states (the problem and the reference are not shown)."""
+    answer = (response or "").split("</think>")[-1].strip()
+    return [{"role": "user", "content": EXTRACT.format(answer=answer[-3000:])}]
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[\s$]|\\[,;!]", "", text)
+
+
+def parse_extracted_answer(reply: str | None, response: str) -> str | None:
+    """The judge's answer when it is one the response itself writes (a judge that invents or recalls an answer is
+    not believed); None for NONE, an empty reply or an answer the response does not contain."""
+    first = (reply or "").strip().splitlines()[0].strip().rstrip(".") if (reply or "").strip() else ""
+    first = re.sub(r"^(the )?(final )?answer( is)?\s*[:=]?\s*", "", first, flags=re.I).strip()
+    if not first or first.upper().startswith("NONE") or len(first) > 80:
+        return None
+    plain = _plain(first)
+    written = (
+        re.search(rf"(?<![\d.]){re.escape(plain)}(?!\d)", _plain(response.split("</think>")[-1])) if plain else None
+    )
+    return first if written else None
 
 
 def parse_rubric(text: str | None) -> dict:

@@ -21,7 +21,15 @@ from pydantic import Field
 
 from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
 from thinkforge.ids import row_id
-from thinkforge.judging import DIMENSIONS, HELPSTEER_ORDER, RewardModel, parse_rubric, rubric_prompt
+from thinkforge.judging import (
+    DIMENSIONS,
+    HELPSTEER_ORDER,
+    RewardModel,
+    extraction_prompt,
+    parse_extracted_answer,
+    parse_rubric,
+    rubric_prompt,
+)
 from thinkforge.selection.language import detect
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program, source_language
@@ -74,6 +82,12 @@ class VerificationSettings(StageSettings):
         False, description="also judge responses math-verify / the sandbox already found correct"
     )
     judge_max_tokens: int = Field(96, description="maximum tokens of a judge rubric reply")
+    judge_extracts_answers: bool = Field(
+        False,
+        description="math responses that state no final answer the rules can find: the judge role names the answer "
+        "the response writes (it must occur in the response), then math-verify compares it (answer basis: judge). "
+        "Off by default: turn it on with a capable judge (a served 7B+), not a tiny one that picks any number",
+    )
     judge_min_correctness: int = Field(
         2, description="reject when the judge rates correctness below this (1-5); 0: off"
     )
@@ -173,6 +187,26 @@ def _correctness(
     return out
 
 
+def _judge_extracted_answers(rows: list[dict], judge: Judge, math: MathVerifier, log) -> None:
+    """`no_answer` math verdicts re-decided on the answer the judge reads in the response, when the response
+    writes that answer; otherwise they stay `no_answer` (never `wrong`)."""
+    todo = [r for r in rows if r["verdict_correct"] == "no_answer"]
+    if not todo:
+        return
+    log(f"judge: final answer of {len(todo)} math responses with none the rules found")
+    found = []
+    for r, reply in zip(todo, judge([extraction_prompt(r["response"]) for r in todo])):
+        answer = parse_extracted_answer(reply, r["response"] or "")
+        if answer is None:
+            r["verdict_detail"] += "; the judge found none the response writes"
+        else:
+            found.append((r, answer))
+    verdicts = math.verify([(r["reference_answer"], f"\\boxed{{{answer}}}") for r, answer in found])
+    for (r, _), v in zip(found, verdicts):
+        r["verdict_correct"] = v.verdict
+        r["verdict_detail"] = v.detail.replace("(answer: boxed)", "(answer: judge)")
+
+
 def _model_scores(
     rows: list[dict], judge: Judge | None, reward: RewardModel | None, settings: VerificationSettings, log
 ) -> None:
@@ -232,6 +266,8 @@ def verify_responses(
         r["verdict_safety"] = check_safety(r["response"] or "", settings.safety_patterns)
     for r, (verdict, detail) in zip(rows, _correctness(rows, math, sandbox, log, settings.sandbox_workers)):
         r["verdict_correct"], r["verdict_detail"] = verdict, detail
+    if judge is not None and math is not None and settings.judge_extracts_answers:
+        _judge_extracted_answers(rows, judge, math, log)
     _model_scores(rows, judge, reward, settings, log)
     cutoff = _reward_cutoff(rows, settings)
     by_problem: dict[str, list[str]] = {}

@@ -152,6 +152,46 @@ def test_llm_judge_and_reward_model_scores(tmp_path, tiny_model):
     assert ranked.rejects["score_reward"][0] < min(ranked.kept["score_reward"])
 
 
+def test_judge_reads_a_final_answer_stated_in_words_only_when_configured_and_written():
+    from thinkforge.judging import parse_extracted_answer
+
+    data = rows(
+        "math",
+        [
+            "Adding the four cases, 1 + 15 + 45 + 15, we get 76 involutions in total. Done.",
+            "Counting fixed points case by case and summing: 75 involutions.\n\nThat is all.",
+            "We list them and count 76.\nQED",  # the judge will invent 77
+            "Let us think about it some more. Nothing else.",
+        ],
+        origin="source",  # a source's own solution (a teacher's must box its answer: the format rule)
+        problem="How many involutions does the set {1, 2, 3, 4, 5, 6} have?",
+        reference_answer="76",
+    )
+    replies = {"Adding": "76", "Counting": "The answer is 75.", "We list": "77", "Let us": "NONE"}
+    prompts = []
+
+    def judge(conversations):
+        prompts.extend(c[0]["content"] for c in conversations)
+        assert all("What final answer does the solution itself state" in c[0]["content"] for c in conversations)
+        return [next(v for k, v in replies.items() if k in c[0]["content"]) for c in conversations]
+
+    with MathVerifier(workers=1) as math:
+        off = verify_responses(data, math, None, VerificationSettings(), judge=judge)
+        assert set(off.rejects["verdict_correct"]) == {"no_answer"} and prompts == []  # off by default: never asked
+        on = verify_responses(data, math, None, VerificationSettings(judge_extracts_answers=True), judge=judge)
+    assert len(prompts) == 4 and not any("76" in p and "reference" in p.lower() for p in prompts)  # no reference
+    verdicts = dict(zip([p[0] for p in on.rejects["parent_ids"]], on.rejects["verdict_correct"]))
+    assert on.kept["parent_ids"].to_list() == [["r0"]] and on.kept["verdict_correct"][0] == "correct"
+    assert "(answer: judge)" in on.kept["verdict_detail"][0]
+    assert verdicts == {"r1": "wrong", "r2": "no_answer", "r3": "no_answer"}  # 77 is not in the response: not believed
+    assert (
+        "the judge found none the response writes"
+        in on.rejects.filter(pl.col("verdict_correct") == "no_answer")["verdict_detail"][0]
+    )
+    assert on.report["math_answer_basis"]["judge"] == 2
+    assert parse_extracted_answer("6", "There are 76 involutions.") is None  # a digit of 76 is not the answer 6
+
+
 def test_repetition_counts_unspaced_chinese_per_character():
     looped = "这是一个重复的句子。" * 200
     assert check_repetition(looped, VerificationSettings()).startswith("fail")

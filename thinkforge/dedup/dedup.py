@@ -155,13 +155,12 @@ def embed_mode(settings: DedupSettings, n: int, prefilter: Embed | None) -> str:
 
 
 class Vectors:
-    """Sentence vectors of the rows that need one, looked up by row through its exact key."""
+    """Sentence vectors by exact key (the store's and this run's, one matrix), looked up by row through its key."""
 
-    def __init__(self, keys: list[str], needed: set[str], cache: dict[str, np.ndarray], dim: int):
-        self.keys = sorted(needed)
-        self.matrix = np.stack([cache[k] for k in self.keys]) if self.keys else np.zeros((0, dim), np.float32)
-        position = {k: p for p, k in enumerate(self.keys)}
-        self.row = np.array([position.get(k, -1) for k in keys], dtype=np.int64)
+    def __init__(self, keys: list[str], matrix: np.ndarray, row_keys: list[str]):
+        self.keys, self.matrix = keys, matrix
+        position = {k: p for p, k in enumerate(keys)}
+        self.row = np.array([position.get(k, -1) for k in row_keys], dtype=np.int64)
 
     def of(self, rows) -> np.ndarray:
         return self.matrix[self.row[rows]]
@@ -179,6 +178,24 @@ class Vectors:
             sims[part] = np.where(near >= 0, scored, -1.0)
             ids[part] = near
         return sims, ids
+
+
+def _sentence_vectors(store: DedupStore, embed: Embed, keys, problems, needed_rows, report, log) -> Vectors:
+    """The store's vectors plus those of needed rows whose key it lacks (embedded in one batch)."""
+    stored_keys, stored = store.matrix()
+    known = set(stored_keys)
+    texts: dict[str, str] = {}
+    for i in needed_rows.tolist():
+        if keys[i] not in known:
+            texts.setdefault(keys[i], problems[i])
+    missing = sorted(texts)
+    report.embedded = len(missing)
+    report.embeddings_reused = len({keys[i] for i in needed_rows.tolist()}) - len(missing)
+    if missing:
+        log(f"embedding {len(missing)} new texts ({report.embeddings_reused} reused)")
+        new = embed([texts[k] for k in missing], log=log).astype(np.float32, copy=False)
+        stored = new if stored is None else np.concatenate([stored, new])
+    return Vectors(stored_keys + missing, stored if stored is not None else np.zeros((0, 1), np.float32), keys)
 
 
 def static_pass(
@@ -271,13 +288,7 @@ def dedup(
         report.prefilter_candidates = len(needed_rows)
         log(f"prefilter: {len(needed_rows)} of {n} rows need a sentence vector")
 
-    cached = store.vectors()
-    needed_keys = {keys[i] for i in needed_rows.tolist()}
-    report.embedded = embed_cached(
-        {key: problems[i] for i, key in enumerate(keys) if key in needed_keys}, cached, embed, log
-    )
-    report.embeddings_reused = len(needed_keys) - report.embedded
-    vectors = Vectors(keys, needed_keys, cached, dim=next(iter(cached.values())).shape[0] if cached else 384)
+    vectors = _sentence_vectors(store, embed, keys, problems, needed_rows, report, log)
 
     contaminated: list[str | None] = [None] * n
     if contamination is not None:
@@ -291,27 +302,16 @@ def dedup(
         _neighbour_report(report, problems, near_sims, near_ids, settings, same_instance)
     else:
         cand_sims, cand_ids = vectors.cosines(np.flatnonzero(has_candidates), pre_ids)
+        del pre_sims, pre_ids
         _candidate_report(report, problems, cand_sims, cand_ids, settings)
 
-    rejects: list[dict] = []
+    rejects: list[tuple[int, str, str, int | None, float | None]] = []  # (row, reason, detail, merged into, cosine)
     kept_set: set[int] = set()
     first_of_key: dict[str, int] = {}
     merged_into: dict[int, int] = {}  # rejected duplicate -> the kept row it joined
-    domains, sources = rows["domain"].to_list(), rows["source"].to_list()
 
     def reject(i: int, reason: str, detail: str, of: int | None = None, sim: float | None = None) -> None:
-        rejects.append(
-            {
-                "parent_ids": [ids[i]],
-                "domain": domains[i],
-                "source": sources[i],
-                "reason": reason,
-                "detail": detail,
-                "problem": problems[i],
-                "duplicate_of": of,
-                "similarity": sim,
-            }
-        )
+        rejects.append((i, reason, detail, of, sim))
         if of is not None:
             merged_into[i] = of
 
@@ -354,13 +354,30 @@ def dedup(
         pl.Series("parent_ids", [[ids[i]] for i in kept], pl.List(pl.String)),
         pl.Series("cluster_size", [1 + absorbed.get(i, 0) for i in kept], pl.Int64),
     )
-    for rej in rejects:
-        of = rej["duplicate_of"]
-        rej["duplicate_of"] = new_id.get(of) if of is not None else None
-        rej["id"] = row_id(f"{STAGE}_rejects", rej["parent_ids"], [rej["reason"], rej["detail"]])
     report.clusters = sum(1 for i in kept if absorbed.get(i))
-    store.save(cached, [ids[i] for i in kept])
-    return StageOutput(kept=kept_frame, rejects=frame(rejects, REJECTS_SCHEMA), rows_in=n, report=report)
+    store.save_matrix(vectors.keys, vectors.matrix)
+    store.save_kept([ids[i] for i in kept])
+    return StageOutput(kept=kept_frame, rejects=_rejects_frame(rows, rejects, ids, new_id), rows_in=n, report=report)
+
+
+def _rejects_frame(rows: pl.DataFrame, rejects: list[tuple], ids: list[str], new_id: dict[int, str]) -> pl.DataFrame:
+    """Rejected rows, built column by column (no dict per row)."""
+    if not rejects:
+        return frame([], REJECTS_SCHEMA)
+    at = [r[0] for r in rejects]
+    picked = rows[at].select("domain", "source", "problem")
+    columns = {
+        "id": [row_id(f"{STAGE}_rejects", [ids[i]], [reason, detail]) for i, reason, detail, _, _ in rejects],
+        "parent_ids": [[ids[i]] for i in at],
+        "domain": picked["domain"],
+        "source": picked["source"],
+        "reason": [r[1] for r in rejects],
+        "detail": [r[2] for r in rejects],
+        "problem": picked["problem"],
+        "duplicate_of": [new_id.get(r[3]) if r[3] is not None else None for r in rejects],
+        "similarity": [r[4] for r in rejects],
+    }
+    return pl.DataFrame(columns, schema=REJECTS_SCHEMA)
 
 
 def _candidate_report(report: DedupReport, problems: list[str], sims, ids, settings: DedupSettings) -> None:
