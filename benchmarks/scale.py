@@ -59,6 +59,11 @@ def quality(out, raw_ids: list[str], raw_groups: list[int]) -> dict:
     }
 
 
+def rss_gb() -> float:
+    """Resident memory now (for the progress lines: where a peak comes from)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**30
+
+
 def peak_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
@@ -97,10 +102,12 @@ def run_one(n: int, backend: str, mode: str) -> dict:
                 lambda texts, log=None: embed(texts, backend=backend, log=log),
                 DedupStore(tmp / store),
                 DedupSettings(embed=mode),
-                log=lambda line: lines.append(f"{time.monotonic() - started:7.1f} s  {line}"),
+                log=lambda line: lines.append(f"{time.monotonic() - started:7.1f} s  {rss_gb():5.2f} GB  {line}"),
                 prefilter=static_embed,
             )
+            lines.append(f"{time.monotonic() - started:7.1f} s  {rss_gb():5.2f} GB  dedup returned")
             warehouse.write_partition(root, "deduped_problems", "math", out, "bench")
+            lines.append(f"{time.monotonic() - started:7.1f} s  {rss_gb():5.2f} GB  written")
             return out, time.monotonic() - started
 
         started = time.monotonic()

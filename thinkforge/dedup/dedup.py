@@ -347,14 +347,22 @@ def dedup(
         kept_set.add(i)
 
     kept = sorted(kept_set)
+    log(
+        f"decided: {len(kept)} kept, {report.exact_duplicates} exact and {report.near_duplicates} near duplicates, "
+        f"{report.contaminated} contaminated"
+    )
     absorbed = Counter(merged_into.values())  # duplicates each row took in
     new_id = {i: row_id(STAGE, [ids[i]], {"problem": problems[i]}) for i in kept}
-    kept_frame = rows[kept].with_columns(
-        pl.Series("id", [new_id[i] for i in kept], pl.String),
-        pl.Series("parent_ids", [[ids[i]] for i in kept], pl.List(pl.String)),
-        pl.Series("cluster_size", [1 + absorbed.get(i, 0) for i in kept], pl.Int64),
+    kept_frame = (
+        rows[kept]
+        .with_columns(pl.concat_list("id").alias("parent_ids"))  # (a Series of 1-item Python lists is slow and big)
+        .with_columns(
+            pl.Series("id", [new_id[i] for i in kept], pl.String),
+            pl.Series("cluster_size", [1 + absorbed.get(i, 0) for i in kept], pl.Int64),
+        )
     )
     report.clusters = sum(1 for i in kept if absorbed.get(i))
+    log(f"saving {len(vectors.keys)} sentence vectors and {len(kept)} kept ids")
     store.save_matrix(vectors.keys, vectors.matrix)
     store.save_kept([ids[i] for i in kept])
     return StageOutput(kept=kept_frame, rejects=_rejects_frame(rows, rejects, ids, new_id), rows_in=n, report=report)
@@ -365,10 +373,10 @@ def _rejects_frame(rows: pl.DataFrame, rejects: list[tuple], ids: list[str], new
     if not rejects:
         return frame([], REJECTS_SCHEMA)
     at = [r[0] for r in rejects]
-    picked = rows[at].select("domain", "source", "problem")
+    picked = rows[at].select(pl.concat_list("id").alias("parent_ids"), "domain", "source", "problem")
     columns = {
         "id": [row_id(f"{STAGE}_rejects", [ids[i]], [reason, detail]) for i, reason, detail, _, _ in rejects],
-        "parent_ids": [[ids[i]] for i in at],
+        "parent_ids": picked["parent_ids"],
         "domain": picked["domain"],
         "source": picked["source"],
         "reason": [r[1] for r in rejects],
