@@ -4,12 +4,13 @@ Rows are visited best-first (rows kept by earlier runs first, then info type, ex
 length, preferred source); a row is kept unless it is contaminated, repeats a kept row's
 normalized text, or is within `threshold` cosine of a kept row *and* has the same constants
 (and tests) — problems of one template with other numbers are different problems.
+
+Which rows get a sentence vector: all of them (`embed: all`), or at scale only those a static-vector prefilter
+pairs with another row of equal constants or with an eval item (`embed: candidates`); the sentence vectors decide.
 """
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pydantic import Field
 from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
 from thinkforge.dedup.semantic import blocked_nearest, build_index, nearest
 from thinkforge.dedup.store import DedupStore
+from thinkforge.dedup.vectors import Embed, embed_cached, sentence_vectors, static_pass, text_key
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
@@ -28,7 +30,6 @@ STAGE = "deduped_problems"
 INFO_RANK = {"test_cases": 2, "reference_answer": 2, "ground_truth": 1, "none": 0}
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "duplicate_of": pl.String, "similarity": pl.Float64}
 
-Embed = Callable[..., np.ndarray]  # embed(texts, log=...) -> L2-normalized float32 rows
 EMBED_ALL_BELOW = 50_000  # `embed: auto` gives every row a sentence vector below this many rows
 
 
@@ -82,20 +83,6 @@ class DedupReport:
     max_similarity: list[float] = field(default_factory=list)  # per visited row, to its nearest other row
     pairs_merged: list[tuple[str, str, float]] = field(default_factory=list)
     pairs_kept_apart: list[tuple[str, str, float, str]] = field(default_factory=list)
-
-
-def text_key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
-def embed_cached(texts: dict[str, str], cache: dict[str, np.ndarray], embed: Embed, log=lambda _: None) -> int:
-    """Embed the texts ({key: text}) missing from the cache, in one batch; return how many were embedded."""
-    missing = sorted(k for k in texts if k not in cache)
-    if missing:
-        log(f"embedding {len(missing)} new texts ({len(texts) - len(missing)} reused)")
-        for key, vector in zip(missing, embed([texts[k] for k in missing], log=log)):
-            cache[key] = vector
-    return len(missing)
 
 
 class Contamination:
@@ -154,76 +141,6 @@ def embed_mode(settings: DedupSettings, n: int, prefilter: Embed | None) -> str:
     return settings.embed
 
 
-class Vectors:
-    """Sentence vectors by exact key (the store's and this run's, one matrix), looked up by row through its key."""
-
-    def __init__(self, keys: list[str], matrix: np.ndarray, row_keys: list[str]):
-        self.keys, self.matrix = keys, matrix
-        position = {k: p for p, k in enumerate(keys)}
-        self.row = np.array([position.get(k, -1) for k in row_keys], dtype=np.int64)
-
-    def of(self, rows) -> np.ndarray:
-        return self.matrix[self.row[rows]]
-
-    def cosines(self, rows: np.ndarray, neighbours: np.ndarray, batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's neighbours (-1: none) re-scored by sentence-vector cosine and sorted best first."""
-        sims = np.full(neighbours.shape, -1.0, np.float32)
-        ids = np.full(neighbours.shape, -1, np.int64)
-        for lo in range(0, len(rows), batch):
-            part, near = rows[lo : lo + batch], neighbours[rows[lo : lo + batch]]
-            scored = np.einsum("nd,nkd->nk", self.of(part), self.of(np.maximum(near, 0)))
-            scored = np.where(near >= 0, scored, -np.inf)
-            best = np.argsort(-scored, axis=1, kind="stable")
-            scored, near = np.take_along_axis(scored, best, axis=1), np.take_along_axis(near, best, axis=1)
-            sims[part] = np.where(near >= 0, scored, -1.0)
-            ids[part] = near
-        return sims, ids
-
-
-def _sentence_vectors(store: DedupStore, embed: Embed, keys, problems, needed_rows, report, log) -> Vectors:
-    """The store's vectors plus those of needed rows whose key it lacks (embedded in one batch)."""
-    stored_keys, stored = store.matrix()
-    known = set(stored_keys)
-    texts: dict[str, str] = {}
-    for i in needed_rows.tolist():
-        if keys[i] not in known:
-            texts.setdefault(keys[i], problems[i])
-    missing = sorted(texts)
-    report.embedded = len(missing)
-    report.embeddings_reused = len({keys[i] for i in needed_rows.tolist()}) - len(missing)
-    if missing:
-        log(f"embedding {len(missing)} new texts ({report.embeddings_reused} reused)")
-        new = embed([texts[k] for k in missing], log=log).astype(np.float32, copy=False)
-        stored = new if stored is None else np.concatenate([stored, new])
-    return Vectors(stored_keys + missing, stored if stored is not None else np.zeros((0, 1), np.float32), keys)
-
-
-def static_pass(
-    prefilter: Embed, problems: list[str], kept_rows: np.ndarray, eval_texts: list[str], log, chunk: int = 50_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Static vectors of every problem, a chunk at a time: those of kept_rows (float16, in that order), and each
-    problem's best static cosine to an eval text (-1 without eval texts)."""
-    n = len(problems)
-    keep = np.zeros(n, bool)
-    keep[kept_rows] = True
-    eval_index = build_index(prefilter(eval_texts).astype(np.float32), "flat") if eval_texts else None
-    eval_best = np.full(n, -1.0, np.float32)
-    kept = None
-    filled, started = 0, time.perf_counter()
-    for lo in range(0, n, chunk):
-        vectors = prefilter(problems[lo : lo + chunk]).astype(np.float32, copy=False)
-        if eval_index is not None:
-            eval_best[lo : lo + len(vectors)] = eval_index.search(vectors, 1)[0][:, 0]
-        if kept is None:
-            kept = np.zeros((len(kept_rows), vectors.shape[1]), np.float16)
-        part = vectors[keep[lo : lo + len(vectors)]]
-        kept[filled : filled + len(part)] = part
-        filled += len(part)
-        if n > chunk:
-            log(f"static vectors: {lo + len(vectors)}/{n} problems ({time.perf_counter() - started:.0f} s)")
-    return (kept if kept is not None else np.zeros((0, 1), np.float16)), eval_best
-
-
 def dedup(
     rows: pl.DataFrame,
     embed: Embed,
@@ -233,7 +150,7 @@ def dedup(
     eval_store: DedupStore | None = None,
     log: Callable[[str], None] = lambda _: None,
     prefilter: Embed | None = None,
-) -> tuple[StageOutput, DedupReport]:
+) -> StageOutput:
     """`embed` gives the sentence vectors that decide; `prefilter` (static vectors) picks which rows need one when
     the mode is `candidates`."""
     report = DedupReport()
@@ -288,7 +205,7 @@ def dedup(
         report.prefilter_candidates = len(needed_rows)
         log(f"prefilter: {len(needed_rows)} of {n} rows need a sentence vector")
 
-    vectors = _sentence_vectors(store, embed, keys, problems, needed_rows, report, log)
+    vectors = sentence_vectors(store, embed, keys, problems, needed_rows, report, log)
 
     contaminated: list[str | None] = [None] * n
     if contamination is not None:
