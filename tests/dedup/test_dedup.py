@@ -198,8 +198,17 @@ def test_candidates_mode_decides_as_embedding_every_row_with_fewer_rows_embedded
 def test_auto_mode_switches_to_candidates_on_large_pools(monkeypatch, tmp_path):
     import importlib
 
+    from resources.embedding import EmbedderResource
+
     monkeypatch.setattr(importlib.import_module("thinkforge.dedup.dedup"), "EMBED_ALL_BELOW", 100)
-    out = run(pool(templated(150)), tmp_path)
+    embedder = EmbedderResource()  # what the asset passes: its embed and static_embed
+    out = dedup(
+        pool(templated(150)),
+        embedder.embed,
+        DedupStore(tmp_path / "r"),
+        DedupSettings(),
+        prefilter=embedder.static_embed,
+    )
     assert out.report.mode == "candidates" and out.report.near_duplicates >= 15
     with pytest.raises(ValueError, match="embed 'some'"):
         run(pool(["a"]), tmp_path / "b", embed="some")
