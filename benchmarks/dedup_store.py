@@ -45,12 +45,12 @@ def main() -> None:
         base_save, base_load = list_column_round_trip(vectors, folder)
         store = DedupStore(folder)
         started = time.monotonic()
-        store.save_vectors(vectors)
+        store.save_matrix(list(vectors), np.stack(list(vectors.values())))
         save = time.monotonic() - started
         started = time.monotonic()
-        loaded = store.vectors()
+        keys, loaded = store.matrix()
         load = time.monotonic() - started
-        assert np.array_equal(loaded["key-7"], vectors["key-7"])
+        assert keys[7] == "key-7" and np.array_equal(loaded[7], vectors["key-7"])
     print(
         f"{args.n} x {args.dim} vectors: store save {save:.2f}s + load {load:.2f}s; list-column baseline save "
         f"{base_save:.2f}s + load {base_load:.2f}s ({(base_save + base_load) / (save + load):.1f}x faster)"

@@ -26,7 +26,7 @@ class EmbedderResource(ConfigurableResource):
             texts, self.model, batch_size=self.batch_size, threads=self.threads, backend=self.backend, log=log
         )
 
-    def static_embed(self, texts: list[str], log: Callable[[str], None] | None = None) -> np.ndarray:
+    def static_embed(self, texts: list[str]) -> np.ndarray:
         from thinkforge.embedding import static_embed
 
-        return static_embed(texts, self.model, log=log)
+        return static_embed(texts, self.model)

@@ -70,9 +70,9 @@ def load_static(model: str = ""):
     return StaticEmbedder(static_table(onnx_file, embedder), embedder.tokenizer)
 
 
-def static_embed(texts: list[str], model: str = "", log: Callable[[str], None] | None = None) -> np.ndarray:
+def static_embed(texts: list[str], model: str = "") -> np.ndarray:
     """Cheap L2-normalized static vectors (embedding_static.py): dedup's candidate prefilter, not its judge."""
-    return load_static(model).embed(texts, log=log)
+    return load_static(model).embed(texts)
 
 
 def embed(

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 TABLE_NAME = "static_table.npy"
-CHUNK = 50_000  # texts tokenized and pooled together
 
 
 def distill(embedder, batch: int = 1024) -> np.ndarray:
@@ -59,21 +56,16 @@ class StaticEmbedder:
         self.tokenizer = tokenizer
         self.dim = table.shape[1]
 
-    def embed(self, texts: list[str], log: Callable[[str], None] | None = None) -> np.ndarray:
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One pass over `texts` (the caller chunks a large pool: dedup's static pass takes 50,000 at a time)."""
         import scipy.sparse as sp
 
-        out = np.zeros((len(texts), self.dim), np.float32)
-        started = time.perf_counter()
-        for lo in range(0, len(texts), CHUNK):
-            encodings = self.tokenizer.encode_batch(texts[lo : lo + CHUNK], add_special_tokens=False)
-            lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
-            ids = np.concatenate([np.asarray(e.ids, np.int64) for e in encodings] + [np.zeros(0, np.int64)])
-            weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(np.float32)
-            counts = sp.csr_matrix(
-                (weights, ids, np.concatenate([[0], np.cumsum(lengths)])), shape=(len(encodings), len(self.table))
-            )
-            out[lo : lo + len(encodings)] = counts @ self.table
-            if log and lo + CHUNK < len(texts):
-                log(f"static vectors: {lo + CHUNK}/{len(texts)} texts ({time.perf_counter() - started:.0f} s)")
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.clip(norms, 1e-12, None)
+        encodings = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        ids = np.concatenate([np.asarray(e.ids, np.int64) for e in encodings] + [np.zeros(0, np.int64)])
+        weights = np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(np.float32)
+        counts = sp.csr_matrix(
+            (weights, ids, np.concatenate([[0], np.cumsum(lengths)])), shape=(len(texts), len(self.table))
+        )
+        out = np.asarray(counts @ self.table, dtype=np.float32)
+        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)

@@ -22,7 +22,7 @@ from pydantic import Field
 from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
 from thinkforge.dedup.semantic import blocked_nearest, build_index, nearest
 from thinkforge.dedup.store import DedupStore
-from thinkforge.dedup.vectors import Embed, embed_cached, sentence_vectors, static_pass, text_key
+from thinkforge.dedup.vectors import Embed, Vectors, extended, sentence_vectors, static_pass, text_key
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
@@ -182,10 +182,11 @@ def dedup(
 
     contamination = None
     if eval_items and n:
-        eval_cache = eval_store.vectors() if eval_store else {}
-        if embed_cached({text_key(t): t for t in eval_items.values()}, eval_cache, embed, log) and eval_store:
-            eval_store.save_vectors(eval_cache)
-        eval_vectors = np.stack([eval_cache[text_key(t)] for t in eval_items.values()])
+        eval_keys = [text_key(t) for t in eval_items.values()]
+        stored_keys, matrix, new = extended(eval_store, dict(zip(eval_keys, eval_items.values())), embed, log)
+        if new and eval_store:
+            eval_store.save_matrix(stored_keys, matrix)
+        eval_vectors = Vectors(stored_keys, matrix, eval_keys).of(np.arange(len(eval_keys)))
         contamination = Contamination(eval_items, eval_vectors, settings.ngram, settings.contamination_threshold)
 
     if report.mode == "all":

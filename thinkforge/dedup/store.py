@@ -30,7 +30,7 @@ class DedupStore:
         df.write_parquet(tmp)
         os.replace(tmp, self.folder / f"{name}.parquet")
 
-    def matrix(self) -> tuple[list[str], np.ndarray]:
+    def matrix(self) -> tuple[list[str], np.ndarray | None]:
         """Keys and their vectors as one float32 matrix (row i is keys[i]); ([], None) when nothing is stored."""
         df = self._read("vectors")
         if df is None or df.height == 0:
@@ -40,11 +40,6 @@ class DedupStore:
             column = column.cast(pl.Array(pl.Float32, len(column[0])))
         return df["key"].to_list(), column.to_numpy().astype(np.float32, copy=False)
 
-    def vectors(self) -> dict[str, np.ndarray]:
-        """Key → vector (rows of one matrix)."""
-        keys, matrix = self.matrix()
-        return dict(zip(keys, matrix)) if keys else {}
-
     def kept_ids(self) -> set[str]:
         df = self._read("kept")
         return set(df["id"].to_list()) if df is not None else set()
@@ -52,20 +47,10 @@ class DedupStore:
     def save_matrix(self, keys: list[str], matrix: np.ndarray) -> None:
         """Writes the vectors without a per-row copy: the matrix's buffer becomes the fixed-size-list column."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         matrix = np.ascontiguousarray(matrix, dtype=np.float32)
         vectors = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1] if keys else 1)
-        table = pa.table({"key": pa.array(keys, pa.string()), "vector": vectors})
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".vectors.{os.getpid()}.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, self.folder / "vectors.parquet")
-
-    def save_vectors(self, vectors: dict[str, np.ndarray]) -> None:
-        keys = sorted(vectors)
-        matrix = np.stack([vectors[k] for k in keys]) if keys else np.zeros((0, 1), np.float32)
-        self.save_matrix(keys, matrix)
+        self._write("vectors", pl.from_arrow(pa.table({"key": pa.array(keys, pa.string()), "vector": vectors})))
 
     def save_kept(self, kept_ids: list[str]) -> None:
         self._write("kept", pl.DataFrame({"id": sorted(kept_ids)}, schema={"id": pl.String}))

@@ -19,14 +19,19 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def embed_cached(texts: dict[str, str], cache: dict[str, np.ndarray], embed: Embed, log=lambda _: None) -> int:
-    """Embed the texts ({key: text}) missing from the cache, in one batch; return how many were embedded."""
-    missing = sorted(k for k in texts if k not in cache)
+def extended(
+    store: DedupStore | None, texts: dict[str, str], embed: Embed, log
+) -> tuple[list[str], np.ndarray | None, int]:
+    """The store's keys and matrix plus the texts ({key: text}) whose key it lacks, embedded in one batch (sorted
+    by key), and how many were new; the caller writes the store."""
+    keys, matrix = store.matrix() if store is not None else ([], None)
+    known = set(keys)
+    missing = sorted(k for k in texts if k not in known)
     if missing:
         log(f"embedding {len(missing)} new texts ({len(texts) - len(missing)} reused)")
-        for key, vector in zip(missing, embed([texts[k] for k in missing], log=log)):
-            cache[key] = vector
-    return len(missing)
+        new = embed([texts[k] for k in missing], log=log).astype(np.float32, copy=False)
+        keys, matrix = keys + missing, new if matrix is None else np.concatenate([matrix, new])
+    return keys, matrix, len(missing)
 
 
 class Vectors:
@@ -56,21 +61,13 @@ class Vectors:
 
 
 def sentence_vectors(store: DedupStore, embed: Embed, keys, problems, needed_rows, report, log) -> Vectors:
-    """The store's vectors plus those of needed rows whose key it lacks (embedded in one batch)."""
-    stored_keys, stored = store.matrix()
-    known = set(stored_keys)
+    """The store's vectors plus those of needed rows whose key it lacks."""
     texts: dict[str, str] = {}
     for i in needed_rows.tolist():
-        if keys[i] not in known:
-            texts.setdefault(keys[i], problems[i])
-    missing = sorted(texts)
-    report.embedded = len(missing)
-    report.embeddings_reused = len({keys[i] for i in needed_rows.tolist()}) - len(missing)
-    if missing:
-        log(f"embedding {len(missing)} new texts ({report.embeddings_reused} reused)")
-        new = embed([texts[k] for k in missing], log=log).astype(np.float32, copy=False)
-        stored = new if stored is None else np.concatenate([stored, new])
-    return Vectors(stored_keys + missing, stored if stored is not None else np.zeros((0, 1), np.float32), keys)
+        texts.setdefault(keys[i], problems[i])
+    all_keys, matrix, report.embedded = extended(store, texts, embed, log)
+    report.embeddings_reused = len(texts) - report.embedded
+    return Vectors(all_keys, matrix if matrix is not None else np.zeros((0, 1), np.float32), keys)
 
 
 def static_pass(
