@@ -59,6 +59,18 @@ def _json_lines(path: Path, max_row_bytes: int) -> Iterator[Item]:
             yield number, _parse_json_line(line.rstrip(b"\r\n"), max_row_bytes)
 
 
+def json_lines_from(
+    path: Path, max_row_bytes: int, offset: int, lines: int
+) -> Iterator[tuple[int, Item | None, bytes]]:
+    """(line number, item or None for a blank line, the line's bytes) of an uncompressed JSON-lines file from byte
+    `offset` on, where `lines` lines precede it."""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        for number, line in enumerate(fh, start=lines + 1):
+            item = (number, _parse_json_line(line.rstrip(b"\r\n"), max_row_bytes)) if line.strip() else None
+            yield number, item, line
+
+
 def _parse_json_line(line: bytes, max_row_bytes: int) -> dict[str, Any] | BadRow:
     if len(line) > max_row_bytes:
         return BadRow(
