@@ -34,6 +34,12 @@ def _similarity_chart(values: list[float], threshold: float) -> str:
 
 
 def _embedded_rows(report, rows: int) -> str:
+    if report.decisions_reused:
+        return (
+            f"{report.embedded} new vectors: {rows - report.decisions_reused} new rows were decided against the rows "
+            f"of their constants blocks; the {report.decisions_reused} rows decided before keep their decision "
+            "(the histogram covers the rows searched now)"
+        )
     if report.mode == "all":
         return f"all {rows} rows (the similarity histogram covers every row)"
     return (
@@ -81,6 +87,8 @@ def deduped_problems(
             "clusters_merged": out.report.clusters,
             "embedded_new": out.report.embedded,
             "embeddings_reused": out.report.embeddings_reused,
+            "decided_now": raw_problems.height - out.report.decisions_reused,
+            "decisions_reused": out.report.decisions_reused,
             "similarity_histogram": MetadataValue.md(_histogram(out.report.max_similarity)),
             "similarity_chart": MetadataValue.md(
                 _similarity_chart(out.report.max_similarity, dedup_settings.threshold)

@@ -141,7 +141,8 @@ def test_incremental_batches_are_deduplicated_against_what_was_kept_before(tmp_p
         ]
     )
     out2 = run(second, tmp_path)
-    assert out2.report.embedded == 2 and out2.report.embeddings_reused == 2  # the stored index is reused
+    assert out2.report.decisions_reused == 2 and out2.report.embedded == 2  # the new rows only
+    assert out2.report.embeddings_reused == 1  # the stored vector of the one earlier row sharing their constants
     kept_parents = sorted(r[0] for r in out2.kept["parent_ids"])
     assert kept_parents == ["new001", "raw000", "raw001"]  # the earlier kept row stays the representative
     assert out2.rejects["parent_ids"].to_list() == [["new000"]]
@@ -212,3 +213,53 @@ def test_auto_mode_switches_to_candidates_on_large_pools(monkeypatch, tmp_path):
     assert out.report.mode == "candidates" and out.report.near_duplicates >= 15
     with pytest.raises(ValueError, match="embed 'some'"):
         run(pool(["a"]), tmp_path / "b", embed="some")
+
+
+def _sorted(df: pl.DataFrame) -> pl.DataFrame:
+    return df.sort("id")
+
+
+@pytest.mark.parametrize("mode", ["all", "candidates"])
+def test_a_rerun_decides_only_new_rows_and_equals_a_full_run(tmp_path, mode):
+    items = {}
+    for name in DEFAULT_EVAL_SETS:
+        items.update(load_eval_set(name))
+    problems = templated(160, seed=3)
+    heldout = "A farmer owns 17 sheep, then buys 8 more and sells 5 of them. How many sheep does he own now?"
+    rows = pool(problems + [heldout, problems[5], "Explain why the sky appears blue."])
+    old, new = rows.head(120), rows  # the pool grows by the rows after the first 120
+    first = run(old, tmp_path / "grown", eval_items=items, embed=mode)
+    again = run(new, tmp_path / "grown", eval_items=items, embed=mode)
+    fresh = run(new, tmp_path / "fresh", eval_items=items, embed=mode)
+    assert again.report.decisions_reused == 120 and fresh.report.decisions_reused == 0
+    assert again.report.embedded < fresh.report.embedded / 2  # rows embedded before are not embedded again
+    # earlier decisions stand, and here (new rows come after the old ones in visit order) they are a full run's
+    assert decisions(again) == decisions(fresh)
+    assert _sorted(again.kept).equals(_sorted(fresh.kept))
+    # (cosines differ in the third decimal: int8 activations are quantized per batch, and the batches differ)
+    columns = ["parent_ids", "domain", "source", "reason", "problem", "duplicate_of"]
+    by_row = [out.rejects.sort(pl.col("parent_ids").list.first()) for out in (again, fresh)]
+    assert by_row[0].select(columns).equals(by_row[1].select(columns))
+    assert (by_row[0]["similarity"] - by_row[1]["similarity"]).abs().max() < 0.01
+    assert set(first.kept["id"]) <= set(again.kept["id"])
+    reasons = dict(zip(again.rejects["parent_ids"].list.first(), again.rejects["reason"]))
+    assert reasons[rows["id"][-3]] == "contaminated" and reasons[rows["id"][-2]] == "exact_duplicate"
+    counts = (again.report.exact_duplicates, again.report.near_duplicates, again.report.contaminated)
+    assert counts == (fresh.report.exact_duplicates, fresh.report.near_duplicates, fresh.report.contaminated)
+    unchanged = run(new, tmp_path / "grown", eval_items=items, embed=mode)  # nothing new: nothing to decide
+    assert unchanged.report.decisions_reused == new.height and unchanged.report.embedded == 0
+    assert unchanged.kept.equals(again.kept) and _sorted(unchanged.rejects).equals(_sorted(again.rejects))
+
+
+def test_removed_rows_or_other_settings_decide_every_row_again(tmp_path):
+    rows = pool(templated(60, seed=4))
+    run(rows, tmp_path)
+    lines = []
+    store = DedupStore(tmp_path / "store")
+    shrunk = rows.filter(pl.col("id") != rows["id"][0])
+    out = dedup(shrunk, embed, store, DedupSettings(), log=lines.append, prefilter=static_embed)
+    assert out.report.decisions_reused == 0 and any("left the pool" in line for line in lines)
+    assert out.report.embedded == 0  # the vectors still carry over
+    stricter = run(shrunk, tmp_path, threshold=0.97)
+    assert stricter.report.decisions_reused == 0 and stricter.report.near_duplicates < out.report.near_duplicates
+    assert len(list((tmp_path / "store").glob("decisions-*.parquet"))) == 1

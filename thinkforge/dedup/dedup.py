@@ -7,11 +7,13 @@ normalized text, or is within `threshold` cosine of a kept row *and* has the sam
 
 Which rows get a sentence vector: all of them (`embed: all`), or at scale only those a static-vector prefilter
 pairs with another row of equal constants or with an eval item (`embed: candidates`); the sentence vectors decide.
+
+A re-run decides only the rows it has not seen: earlier decisions stand (prior.py), and the search covers only the
+blocks of equal constants that new rows fall into, so adding 5 % to a pool costs about 5 % of its first run.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +21,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from thinkforge.dedup.normalize import constants, exact_key, ngrams, tests_signature
+from thinkforge.dedup.normalize import constants_key, exact_key, ngrams, tests_signature
+from thinkforge.dedup.prior import DECISIONS_SCHEMA, Prior, fingerprint, load_prior
 from thinkforge.dedup.semantic import blocked_nearest, build_index, nearest
 from thinkforge.dedup.store import DedupStore
 from thinkforge.dedup.vectors import Embed, Vectors, extended, sentence_vectors, static_pass, text_key
@@ -80,6 +83,7 @@ class DedupReport:
     clusters: int = 0  # kept rows that absorbed at least one duplicate
     embedded: int = 0
     embeddings_reused: int = 0
+    decisions_reused: int = 0  # rows decided by an earlier run whose decision stands
     max_similarity: list[float] = field(default_factory=list)  # per visited row, to its nearest other row
     pairs_merged: list[tuple[str, str, float]] = field(default_factory=list)
     pairs_kept_apart: list[tuple[str, str, float, str]] = field(default_factory=list)
@@ -97,17 +101,20 @@ class Contamination:
                 self.grams.setdefault(gram, name)
         self.index = build_index(vectors, "flat") if eval_items else None
 
-    def check(self, problems: list[str], vectors: np.ndarray, rows: np.ndarray) -> list[str | None]:
-        """The n-gram test on every problem, the embedding test on `rows` (their vectors in that order)."""
-        hits: list[str | None] = [None] * len(problems)
-        for i, text in enumerate(problems):
-            gram = next((g for g in ngrams(text, self.n) if g in self.grams), None)
+    def check(
+        self, problems: list[str], rows: np.ndarray, embedded: np.ndarray, vectors: np.ndarray
+    ) -> dict[int, str]:
+        """{row: why} for the contaminated ones among `rows`: the n-gram test on each, the embedding test on those
+        `embedded` (their vectors in that order)."""
+        hits: dict[int, str] = {}
+        for i in rows.tolist():
+            gram = next((g for g in ngrams(problems[i], self.n) if g in self.grams), None)
             if gram:
                 hits[i] = f"{self.n}-gram overlap with {self.grams[gram]}: {' '.join(gram)!r}"
-        if self.index is not None and len(rows):
+        if self.index is not None and len(embedded):
             sims, ids = self.index.search(vectors, 1)
-            for i, sim, j in zip(rows.tolist(), sims[:, 0], ids[:, 0]):
-                if hits[i] is None and j >= 0 and sim >= self.threshold:
+            for i, sim, j in zip(embedded.tolist(), sims[:, 0], ids[:, 0]):
+                if i not in hits and j >= 0 and sim >= self.threshold:
                     hits[i] = f"embedding cosine {sim:.3f} with {self.names[j]}"
         return hits
 
@@ -152,17 +159,20 @@ def dedup(
     prefilter: Embed | None = None,
 ) -> StageOutput:
     """`embed` gives the sentence vectors that decide; `prefilter` (static vectors) picks which rows need one when
-    the mode is `candidates`."""
+    the mode is `candidates`. Rows decided by the last run keep their decision (see prior.py): only new rows are
+    decided, against the rows of their blocks."""
     report = DedupReport()
     n = rows.height
     ids, problems, test_cases = rows["id"].to_list(), rows["problem"].to_list(), rows["test_cases"].to_list()
-    order = visit_order(rows, store.kept_ids(), settings.source_preference)
-    keys = [exact_key(p, t) for p, t in zip(problems, test_cases)]
-    block_of: dict[frozenset, int] = {}  # equal constants -> one small int (a million Counters would be GBs)
-    block = np.array([block_of.setdefault(frozenset(constants(p).items()), len(block_of)) for p in problems], np.int64)
-    del block_of
-    tests = [tests_signature(t) for t in test_cases]
     report.mode = embed_mode(settings, n, prefilter)
+    eval_keys = [text_key(t) for t in (eval_items or {}).values()]
+    fp = fingerprint(settings, report.mode, eval_keys)
+    prior = load_prior(store, fp, rows["id"], log)
+    seen = prior.seen if prior is not None else np.zeros(n, bool)
+    open_rows = np.flatnonzero(~seen)  # the rows this run decides
+    report.decisions_reused = n - len(open_rows)
+    keys, block_keys, tests = _features(problems, test_cases, open_rows, prior)
+    block = np.unique(block_keys, return_inverse=True)[1].reshape(-1)  # equal constants -> one small int
     k = settings.max_neighbors
 
     def same_instance(i: int, j: int) -> bool:
@@ -173,75 +183,85 @@ def dedup(
         """(n, k) nearest of `rows` (their vectors given) among themselves; with the template guard only among rows
         of equal constants (blocking)."""
         if settings.template_guard:
-            sub_sims, sub_ids = blocked_nearest(vectors, block[rows].tolist(), k, settings.index, settings.nprobe)
+            sub = blocked_nearest(vectors, block[rows].tolist(), k, settings.index, settings.nprobe)
         else:
-            sub_sims, sub_ids = nearest(vectors.astype(np.float32), k, settings.index, settings.nprobe, log=log)
-        sims, ids_ = np.full((n, k), -1.0, np.float32), np.full((n, k), -1, np.int64)
-        sims[rows], ids_[rows] = sub_sims, np.where(sub_ids >= 0, rows[np.maximum(sub_ids, 0)], -1)
-        return sims, ids_
+            sub = nearest(vectors.astype(np.float32), k, settings.index, settings.nprobe, log=log)
+        return _spread(n, k, rows, *sub)
 
     contamination = None
-    if eval_items and n:
-        eval_keys = [text_key(t) for t in eval_items.values()]
+    if eval_items and len(open_rows):
         stored_keys, matrix, new = extended(eval_store, dict(zip(eval_keys, eval_items.values())), embed, log)
         if new and eval_store:
             eval_store.save_matrix(stored_keys, matrix)
         eval_vectors = Vectors(stored_keys, matrix, eval_keys).of(np.arange(len(eval_keys)))
         contamination = Contamination(eval_items, eval_vectors, settings.ngram, settings.contamination_threshold)
 
+    searched = _searched(block, open_rows, settings.template_guard, prior is not None)
     if report.mode == "all":
-        needed_rows = np.arange(n)
+        needed_rows = np.union1d(open_rows, searched)
     else:  # static vectors propose candidate pairs (and eval look-alikes); only their rows get sentence vectors
-        # with the guard a row alone with its constants has no candidate: it needs no static vector kept either
-        searched = np.flatnonzero(np.bincount(block)[block] >= 2) if settings.template_guard else np.arange(n)
+        pass_rows = np.union1d(searched, open_rows) if contamination is not None else searched
         eval_texts = list(eval_items.values()) if contamination is not None else []
-        static, eval_best = static_pass(prefilter, problems, searched, eval_texts, log)
+        pass_texts = [problems[i] for i in pass_rows.tolist()]
+        static, eval_best = static_pass(prefilter, pass_texts, np.isin(pass_rows, searched), eval_texts, log)
         pre_sims, pre_ids = neighbours(static, searched)
-        del static
+        del static, pass_texts
         pre_ids[pre_sims < settings.prefilter_threshold] = -1
-        has_candidates = (pre_ids >= 0).any(axis=1)
-        needed = has_candidates | (eval_best >= settings.prefilter_threshold)
-        needed[pre_ids[pre_ids >= 0]] = True
+        del pre_sims
+        deciding = np.zeros(n, bool)  # open rows the prefilter paired with a row of their block
+        deciding[open_rows] = (pre_ids[open_rows] >= 0).any(axis=1)
+        needed = deciding.copy()
+        partners = pre_ids[deciding]
+        needed[partners[partners >= 0]] = True
+        needed[pass_rows[(eval_best >= settings.prefilter_threshold) & ~seen[pass_rows]]] = True
         needed_rows = np.flatnonzero(needed)
         report.prefilter_candidates = len(needed_rows)
         log(f"prefilter: {len(needed_rows)} of {n} rows need a sentence vector")
 
     vectors = sentence_vectors(store, embed, keys, problems, needed_rows, report, log)
 
-    contaminated: list[str | None] = [None] * n
+    contaminated: dict[int, str] = {}
     if contamination is not None:
-        contaminated = contamination.check(problems, vectors.of(needed_rows), needed_rows)
+        embedded_open = np.intersect1d(needed_rows, open_rows)
+        contaminated = contamination.check(problems, open_rows, embedded_open, vectors.of(embedded_open))
 
     log(f"neighbour search over {len(needed_rows)} rows ({k} per row)")
     if report.mode == "all":
         row_vectors = vectors.of(needed_rows)
         cand_sims, cand_ids = neighbours(row_vectors, needed_rows)
-        near_sims, near_ids = nearest(row_vectors, k, settings.index, settings.nprobe, log=log)
-        _neighbour_report(report, problems, near_sims, near_ids, settings, same_instance)
+        near_sims, near_ids = _spread(
+            n, k, needed_rows, *nearest(row_vectors, k, settings.index, settings.nprobe, log=log)
+        )
+        _neighbour_report(report, problems, near_sims, near_ids, needed_rows, settings, same_instance)
     else:
-        cand_sims, cand_ids = vectors.cosines(np.flatnonzero(has_candidates), pre_ids)
-        del pre_sims, pre_ids
+        cand_sims, cand_ids = vectors.cosines(np.flatnonzero(deciding), pre_ids)
+        del pre_ids
         _candidate_report(report, problems, cand_sims, cand_ids, settings)
 
-    rejects: list[tuple[int, str, str, int | None, float | None]] = []  # (row, reason, detail, merged into, cosine)
     kept_set: set[int] = set()
     first_of_key: dict[str, int] = {}
     merged_into: dict[int, int] = {}  # rejected duplicate -> the kept row it joined
+    if prior is not None:
+        _apply_prior(prior, keys, searched, open_rows, kept_set, first_of_key, merged_into)
+    rejects: list[tuple[int, str, str, int | None, float | None]] = []  # (row, reason, detail, merged into, cosine)
 
     def reject(i: int, reason: str, detail: str, of: int | None = None, sim: float | None = None) -> None:
         rejects.append((i, reason, detail, of, sim))
         if of is not None:
             merged_into[i] = of
 
-    for i in order:
-        if contaminated[i]:
+    kept_before = store.kept_ids() if prior is None else set()  # (open rows of a reused run were never kept)
+    order = visit_order(rows if prior is None else rows[open_rows], kept_before, settings.source_preference)
+    new_kept: list[int] = []
+    for i in order if prior is None else open_rows[order].tolist():
+        if i in contaminated:
             report.contaminated += 1
             reject(i, "contaminated", contaminated[i])
             continue
         if keys[i] in first_of_key:
             report.exact_duplicates += 1
-            first = first_of_key[keys[i]]
-            reject(i, "exact_duplicate", f"same normalized text as {ids[first]}", first, 1.0)
+            first = merged_into.get(first_of_key[keys[i]], first_of_key[keys[i]])  # a merged row: its kept row
+            reject(i, "exact_duplicate", f"same normalized text as {ids[first_of_key[keys[i]]]}", first, 1.0)
             continue
         first_of_key[keys[i]] = i
         match = None
@@ -263,27 +283,154 @@ def dedup(
             )
             continue
         kept_set.add(i)
-
-    kept = sorted(kept_set)
+        new_kept.append(i)
     log(
-        f"decided: {len(kept)} kept, {report.exact_duplicates} exact and {report.near_duplicates} near duplicates, "
-        f"{report.contaminated} contaminated"
+        f"decided {len(open_rows)} rows: {len(new_kept)} kept, {report.exact_duplicates} exact and "
+        f"{report.near_duplicates} near duplicates, {report.contaminated} contaminated"
     )
-    absorbed = Counter(merged_into.values())  # duplicates each row took in
-    new_id = {i: row_id(STAGE, [ids[i]], {"problem": problems[i]}) for i in kept}
+
+    new_id = {i: row_id(STAGE, [ids[i]], {"problem": problems[i]}) for i in new_kept}
+    if prior is not None:  # duplicates of rows kept earlier point at those rows' ids
+        earlier = sorted({r[3] for r in rejects if r[3] is not None and seen[r[3]]})
+        new_id.update(zip(earlier, prior.table["out_id"].gather(earlier).to_list()))
+    new_rejects = _rejects_frame(rows, rejects, ids, new_id)
+    table = _decisions(ids, keys, block_keys, tests, new_kept, new_id, rejects, new_rejects["id"])
+    earlier_table = None
+    if prior is not None:  # the partition is every row: earlier decisions and this run's
+        earlier_table = prior.table.filter(pl.Series(seen))
+        table = pl.concat([earlier_table, table])
+        _count_prior(report, prior)
+    kept_frame, rejects_frame = _frames(rows, table, earlier_table, new_rejects, report)
+    log(f"saving {len(vectors.keys)} sentence vectors and {kept_frame.height} kept ids")
+    if report.embedded:
+        store.save_matrix(vectors.keys, vectors.matrix)
+    store.save_kept(kept_frame["parent_ids"].list.first().to_list())
+    store.save_decisions(fp, table)
+    return StageOutput(kept=kept_frame, rejects=rejects_frame, rows_in=n, report=report)
+
+
+def _features(problems, test_cases, open_rows: np.ndarray, prior: Prior | None) -> tuple[list, np.ndarray, list]:
+    """Exact key, constants key and tests signature per row: from the earlier decisions where a row was decided,
+    computed for the open rows."""
+    if prior is None:
+        keys = [None] * len(problems)
+        block_keys = np.zeros(len(problems), np.int64)
+        tests = [None] * len(problems)
+    else:
+        keys, tests = prior.table["key"].to_list(), prior.table["tests"].to_list()
+        block_keys = prior.table["block"].fill_null(0).to_numpy().astype(np.int64, copy=True)
+    for i in open_rows.tolist():
+        keys[i] = exact_key(problems[i], test_cases[i])
+        block_keys[i] = constants_key(problems[i])
+        tests[i] = tests_signature(test_cases[i])
+    return keys, block_keys, tests
+
+
+def _searched(block: np.ndarray, open_rows: np.ndarray, guard: bool, incremental: bool) -> np.ndarray:
+    """Rows whose neighbours are searched: with the guard, rows sharing their block with another row (alone in a
+    block, a row has no possible duplicate) and, when only new rows are decided, only blocks holding one of them."""
+    if not guard:
+        return np.arange(len(block))
+    multi = np.bincount(block)[block] >= 2
+    if incremental:
+        touched = np.zeros(int(block.max()) + 1 if len(block) else 0, bool)
+        touched[block[open_rows]] = True
+        multi &= touched[block]
+    return np.flatnonzero(multi)
+
+
+def _spread(n: int, k: int, rows: np.ndarray, sub_sims: np.ndarray, sub_ids: np.ndarray):
+    """A search over `rows` (local ids) as (n, k) arrays of global rows (-1 where a row was not searched)."""
+    sims, ids = np.full((n, k), -1.0, np.float32), np.full((n, k), -1, np.int64)
+    sims[rows], ids[rows] = sub_sims, np.where(sub_ids >= 0, rows[np.maximum(sub_ids, 0)], -1)
+    return sims, ids
+
+
+def _apply_prior(prior: Prior, keys, searched, open_rows, kept_set, first_of_key, merged_into) -> None:
+    """Earlier decisions of the rows the open rows can meet: those of their blocks (candidates) and of their exact
+    keys. Kept rows first, so that an exact key points at its kept row."""
+    open_keys = {keys[i] for i in open_rows.tolist()}
+    seen_rows = np.flatnonzero(prior.seen)
+    relevant = np.zeros(len(keys), bool)
+    relevant[searched] = True
+    relevant[seen_rows[[keys[i] in open_keys for i in seen_rows.tolist()]]] = True
+    relevant &= prior.seen
+    status = prior.table["status"]
+    is_kept = (status == "kept").fill_null(False).to_numpy()
+    for i in np.flatnonzero(relevant & is_kept).tolist():
+        kept_set.add(i)
+        first_of_key.setdefault(keys[i], i)
+    statuses = status.to_list()
+    for i in np.flatnonzero(relevant & ~is_kept).tolist():
+        if prior.of_row[i] >= 0:
+            merged_into[i] = int(prior.of_row[i])
+        if statuses[i] == "near_duplicate":
+            first_of_key.setdefault(keys[i], i)
+
+
+def _count_prior(report: DedupReport, prior: Prior) -> None:
+    counts = prior.status_counts()
+    report.exact_duplicates += counts.get("exact_duplicate", 0)
+    report.near_duplicates += counts.get("near_duplicate", 0)
+    report.contaminated += counts.get("contaminated", 0)
+
+
+def _decisions(ids, keys, block_keys, tests, kept, new_id, rejects, reject_ids) -> pl.DataFrame:
+    """This run's decisions, one row per decided row (DECISIONS_SCHEMA)."""
+    at = kept + [r[0] for r in rejects]
+    return pl.DataFrame(
+        {
+            "raw_id": [ids[i] for i in at],
+            "key": [keys[i] for i in at],
+            "block": block_keys[at] if at else np.zeros(0, np.int64),
+            "tests": [tests[i] for i in at],
+            "status": ["kept"] * len(kept) + [r[1] for r in rejects],
+            "out_id": [new_id[i] for i in kept] + reject_ids.to_list(),
+            "detail": [None] * len(kept) + [r[2] for r in rejects],
+            "of_raw": [None] * len(kept) + [ids[r[3]] if r[3] is not None else None for r in rejects],
+            "similarity": [None] * len(kept) + [r[4] for r in rejects],
+        },
+        schema=DECISIONS_SCHEMA,
+    )
+
+
+def _frames(rows: pl.DataFrame, table: pl.DataFrame, earlier: pl.DataFrame | None, new_rejects, report):
+    """The kept frame (every kept row, in pool order, with its cluster size) and the rejects (earlier ones rebuilt
+    from their decisions, then this run's)."""
+    indexed = rows.with_row_index("_row")
+    ids = indexed.select("_row", "id")
+    kept = ids.join(table.filter(pl.col("status") == "kept"), left_on="id", right_on="raw_id", maintain_order="left")
+    absorbed = table.filter(pl.col("of_raw").is_not_null()).group_by("of_raw").len("absorbed")
+    kept = kept.join(absorbed, left_on="id", right_on="of_raw", how="left", maintain_order="left")
+    report.clusters = int(kept["absorbed"].is_not_null().sum())
     kept_frame = (
-        rows[kept]
+        indexed.join(kept.select("_row", "out_id", "absorbed"), on="_row", maintain_order="left")
         .with_columns(pl.concat_list("id").alias("parent_ids"))  # (a Series of 1-item Python lists is slow and big)
         .with_columns(
-            pl.Series("id", [new_id[i] for i in kept], pl.String),
-            pl.Series("cluster_size", [1 + absorbed.get(i, 0) for i in kept], pl.Int64),
+            pl.col("out_id").alias("id"), (1 + pl.col("absorbed").fill_null(0)).cast(pl.Int64).alias("cluster_size")
+        )
+        .select([*rows.columns, "cluster_size"])
+    )
+    if earlier is None:
+        return kept_frame, new_rejects
+    out_id_of = table.filter(pl.col("status") == "kept").select(pl.col("raw_id").alias("of_raw"), "out_id")
+    earlier = (
+        ids.join(earlier.filter(pl.col("status") != "kept"), left_on="id", right_on="raw_id", maintain_order="left")
+        .join(out_id_of.rename({"out_id": "duplicate_of"}), on="of_raw", how="left", maintain_order="left")
+        .join(indexed.select("_row", "domain", "source", "problem"), on="_row", maintain_order="left")
+        .select(
+            pl.col("out_id").alias("id"),
+            pl.concat_list("id").alias("parent_ids"),
+            "domain",
+            "source",
+            pl.col("status").alias("reason"),
+            "detail",
+            "problem",
+            "duplicate_of",
+            "similarity",
         )
     )
-    report.clusters = sum(1 for i in kept if absorbed.get(i))
-    log(f"saving {len(vectors.keys)} sentence vectors and {len(kept)} kept ids")
-    store.save_matrix(vectors.keys, vectors.matrix)
-    store.save_kept([ids[i] for i in kept])
-    return StageOutput(kept=kept_frame, rejects=_rejects_frame(rows, rejects, ids, new_id), rows_in=n, report=report)
+    return kept_frame, pl.concat([earlier.select(list(REJECTS_SCHEMA)).cast(REJECTS_SCHEMA), new_rejects])
 
 
 def _rejects_frame(rows: pl.DataFrame, rejects: list[tuple], ids: list[str], new_id: dict[int, str]) -> pl.DataFrame:
@@ -318,14 +465,14 @@ def _candidate_report(report: DedupReport, problems: list[str], sims, ids, setti
             report.pairs_kept_apart.append((problems[i], problems[j], best, "below threshold"))
 
 
-def _neighbour_report(report: DedupReport, problems: list[str], sims, ids, settings, same_instance) -> None:
-    """Nearest-neighbour cosines (histogram), near misses below the threshold, and pairs above it that the template
-    guard keeps apart (counted once per pair, among each row's nearest rows)."""
-    if not len(problems):
+def _neighbour_report(report: DedupReport, problems: list[str], sims, ids, rows, settings, same_instance) -> None:
+    """Nearest-neighbour cosines of `rows` (histogram), near misses below the threshold, and pairs above it that the
+    template guard keeps apart (counted once per pair, among each row's nearest rows)."""
+    if not len(rows):
         return
-    report.max_similarity = [float(x) if j >= 0 else 0.0 for x, j in zip(sims[:, 0], ids[:, 0])]
+    report.max_similarity = [float(x) if j >= 0 else 0.0 for x, j in zip(sims[rows, 0], ids[rows, 0])]
     low = settings.threshold - settings.near_miss_margin
-    for i, (j, d) in enumerate(zip(ids[:, 0].tolist(), report.max_similarity)):
+    for i, j, d in zip(rows.tolist(), ids[rows, 0].tolist(), report.max_similarity):
         if j >= 0 and low <= d < settings.threshold and len(report.pairs_kept_apart) < 5:
             report.pairs_kept_apart.append((problems[i], problems[j], d, "below threshold"))
     if not settings.template_guard:

@@ -50,6 +50,12 @@ def constants(text: str) -> Counter:
     return Counter(numbers + _CONSTANT.findall(text))
 
 
+def constants_key(text: str) -> int:
+    """A stable 64-bit key of `constants(text)`: rows with equal constants share it (the guard's blocks)."""
+    payload = json.dumps(sorted(constants(text).items()), separators=(",", ":"))
+    return int.from_bytes(hashlib.blake2b(payload.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+
+
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     """Word n-grams (letters and digits only, lowercased), as open-r1's decontamination uses."""
     words = re.findall(r"\w+", text.lower())

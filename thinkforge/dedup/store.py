@@ -1,4 +1,5 @@
-"""What dedup keeps between runs, per domain: embeddings by text key, and the ids it kept.
+"""What dedup keeps between runs, per domain: embeddings by text key, the ids it kept, and its decision on every row
+(under the fingerprint of the settings they were made with).
 
 Vectors are one fixed-size `Array(Float32, dim)` column, written from and read into one numpy matrix: no Python
 float is built per component (at 100,000 × 384 that path took seconds and gigabytes). Stores written by earlier
@@ -15,7 +16,8 @@ import polars as pl
 
 
 class DedupStore:
-    """THINKFORGE_HOME/index/dedup/<domain>/{vectors,kept}.parquet (eval-set vectors: index/eval/); atomic writes."""
+    """THINKFORGE_HOME/index/dedup/<domain>/{vectors,kept,decisions-<fingerprint>}.parquet (eval-set vectors:
+    index/eval/); atomic writes."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -54,3 +56,14 @@ class DedupStore:
 
     def save_kept(self, kept_ids: list[str]) -> None:
         self._write("kept", pl.DataFrame({"id": sorted(kept_ids)}, schema={"id": pl.String}))
+
+    def decisions(self, fingerprint: str) -> pl.DataFrame | None:
+        """The last run's per-row decisions if they were made under this fingerprint."""
+        return self._read(f"decisions-{fingerprint}")
+
+    def save_decisions(self, fingerprint: str, table: pl.DataFrame) -> None:
+        """Replaces the decisions (those of any other fingerprint are dropped: they no longer describe the pool)."""
+        self._write(f"decisions-{fingerprint}", table)
+        for old in self.folder.glob("decisions-*.parquet"):
+            if old.name != f"decisions-{fingerprint}.parquet":
+                old.unlink(missing_ok=True)

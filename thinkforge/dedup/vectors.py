@@ -71,23 +71,21 @@ def sentence_vectors(store: DedupStore, embed: Embed, keys, problems, needed_row
 
 
 def static_pass(
-    prefilter: Embed, problems: list[str], kept_rows: np.ndarray, eval_texts: list[str], log, chunk: int = 50_000
+    prefilter: Embed, texts: list[str], keep: np.ndarray, eval_texts: list[str], log, chunk: int = 50_000
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Static vectors of every problem, a chunk at a time: those of kept_rows (float16, in that order), and each
-    problem's best static cosine to an eval text (-1 without eval texts)."""
-    n = len(problems)
-    keep = np.zeros(n, bool)
-    keep[kept_rows] = True
+    """Static vectors of `texts`, a chunk at a time: those where `keep` is set (float16, in order), and each text's
+    best static cosine to an eval text (-1 without eval texts)."""
+    n = len(texts)
     eval_index = build_index(prefilter(eval_texts).astype(np.float32), "flat") if eval_texts else None
     eval_best = np.full(n, -1.0, np.float32)
     kept = None
     filled, started = 0, time.perf_counter()
     for lo in range(0, n, chunk):
-        vectors = prefilter(problems[lo : lo + chunk]).astype(np.float32, copy=False)
+        vectors = prefilter(texts[lo : lo + chunk]).astype(np.float32, copy=False)
         if eval_index is not None:
             eval_best[lo : lo + len(vectors)] = eval_index.search(vectors, 1)[0][:, 0]
         if kept is None:
-            kept = np.zeros((len(kept_rows), vectors.shape[1]), np.float16)
+            kept = np.zeros((int(keep.sum()), vectors.shape[1]), np.float16)
         part = vectors[keep[lo : lo + len(vectors)]]
         kept[filled : filled + len(part)] = part
         filled += len(part)
