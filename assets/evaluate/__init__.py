@@ -6,4 +6,4 @@ from assets.evaluate.checks import no_regression
 EVAL_CHECKS = [no_regression]
 
 # `make demo` on CPU: 3 problems per eval set and domain, greedy, 64 tokens (defaults: every problem, 1024 tokens).
-DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 3, "max_tokens": 64}}
+DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 2, "max_tokens": 64}}

@@ -2,13 +2,13 @@
 
 # `make demo` on CPU: 2 problems per domain, 2 rounds, short replies (defaults: every problem, 3 rounds).
 DEMO_RUN_CONFIG = {
-    "checklists": {"max_problems": 2, "max_tokens": 128},
+    "checklists": {"max_problems": 2, "max_tokens": 96},
     "refined_solutions": {
         "max_rounds": 2,
         "min_score": 0.0,  # the 135M evaluators rarely write a parsable score: keep candidates to show the CoT stage
-        "eval_max_tokens": 96,
-        "revise_max_tokens": 160,
-        "draft_max_tokens": 160,
+        "eval_max_tokens": 64,
+        "revise_max_tokens": 112,
+        "draft_max_tokens": 112,
     },
-    "cot_sft_data": {"summary_max_tokens": 64, "cot_max_tokens": 160},
+    "cot_sft_data": {"summary_max_tokens": 48, "cot_max_tokens": 112},
 }

@@ -4,7 +4,7 @@
 # parser (the 135M teacher never ends with the exact closing sentence), every trajectory kept.
 # Defaults: every problem, K = 5, 1024 tokens, verdict_rule exact_ending, S²R's keep probabilities.
 DEMO_RUN_CONFIG = {
-    "policy_samples": {"max_problems": 2, "samples": 3, "max_tokens": 96},
+    "policy_samples": {"max_problems": 2, "samples": 3, "max_tokens": 80},
     "s2r_trajectories": {
         "verify_max_tokens": 96,
         "verdict_rule": "s2r_code",

@@ -3,7 +3,7 @@
 # `make demo` on CPU: a few optimizer steps on short rows (defaults: S²R's 3 epochs, 500 RL steps, 1024 tokens).
 DEMO_RUN_CONFIG = {
     "sft_model": {
-        "max_steps": 3,
+        "max_steps": 2,
         "batch_size": 2,
         "gradient_accumulation_steps": 1,
         "max_length": 384,
