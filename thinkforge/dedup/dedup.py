@@ -360,11 +360,11 @@ def _apply_prior(prior: Prior, keys, searched, open_rows, kept_set, first_of_key
     for i in np.flatnonzero(relevant & is_kept).tolist():
         kept_set.add(i)
         first_of_key.setdefault(keys[i], i)
-    statuses = status.to_list()
+    is_near = (status == "near_duplicate").fill_null(False).to_numpy()
     for i in np.flatnonzero(relevant & ~is_kept).tolist():
         if prior.of_row[i] >= 0:
             merged_into[i] = int(prior.of_row[i])
-        if statuses[i] == "near_duplicate":
+        if is_near[i]:
             first_of_key.setdefault(keys[i], i)
 
 
