@@ -1,4 +1,5 @@
-"""Saving and loading dedup's embedding store: the fixed-size Array column against a List column of Python floats.
+"""Saving and loading dedup's embedding store: a part of the vector store (an .npy matrix read memory-mapped, and a
+Parquet file of its keys) against a List column of Python floats.
 
     .venv/bin/python benchmarks/dedup_store.py [--n 100000] [--dim 384]
 
@@ -45,7 +46,7 @@ def main() -> None:
         base_save, base_load = list_column_round_trip(vectors, folder)
         store = DedupStore(folder)
         started = time.monotonic()
-        store.save_matrix(list(vectors), np.stack(list(vectors.values())))
+        store.add_vectors(list(vectors), np.stack(list(vectors.values())))
         save = time.monotonic() - started
         started = time.monotonic()
         keys, loaded = store.matrix()

@@ -233,6 +233,8 @@ def test_a_rerun_decides_only_new_rows_and_equals_a_full_run(tmp_path, mode):
     fresh = run(new, tmp_path / "fresh", eval_items=items, embed=mode)
     assert again.report.decisions_reused == 120 and fresh.report.decisions_reused == 0
     assert again.report.embedded < fresh.report.embedded / 2  # rows embedded before are not embedded again
+    if mode == "candidates":  # nor are the static vectors of rows seen before computed again
+        assert 0 < again.report.static_computed <= new.height - 120 < fresh.report.static_computed
     # earlier decisions stand, and here (new rows come after the old ones in visit order) they are a full run's
     assert decisions(again) == decisions(fresh)
     assert _sorted(again.kept).equals(_sorted(fresh.kept))
@@ -248,6 +250,7 @@ def test_a_rerun_decides_only_new_rows_and_equals_a_full_run(tmp_path, mode):
     assert counts == (fresh.report.exact_duplicates, fresh.report.near_duplicates, fresh.report.contaminated)
     unchanged = run(new, tmp_path / "grown", eval_items=items, embed=mode)  # nothing new: nothing to decide
     assert unchanged.report.decisions_reused == new.height and unchanged.report.embedded == 0
+    assert unchanged.report.static_computed == 0
     assert unchanged.kept.equals(again.kept) and _sorted(unchanged.rejects).equals(_sorted(again.rejects))
 
 
@@ -263,3 +266,54 @@ def test_removed_rows_or_other_settings_decide_every_row_again(tmp_path):
     stricter = run(shrunk, tmp_path, threshold=0.97)
     assert stricter.report.decisions_reused == 0 and stricter.report.near_duplicates < out.report.near_duplicates
     assert len(list((tmp_path / "store").glob("decisions-*.parquet"))) == 1
+
+
+def test_vector_store_appends_parts_and_merges_them_past_the_limit(tmp_path, monkeypatch):
+    import numpy as np
+
+    import thinkforge.dedup.store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_PARTS", 3)
+    store = DedupStore(tmp_path)
+    rng = np.random.default_rng(0)
+    legacy = rng.random((2, 4), dtype=np.float32)  # one vectors.parquet with a List column: an earlier version
+    pl.DataFrame(
+        {"key": ["a", "b"], "vector": legacy.tolist()}, schema={"key": pl.String, "vector": pl.List(pl.Float32)}
+    ).write_parquet(tmp_path / "vectors.parquet")
+    batches = [(["a", "b"], legacy)]
+    for n in range(4):
+        keys, matrix = [f"k{n}-{i}" for i in range(3)], rng.random((3, 4), dtype=np.float32)
+        store.add_vectors(keys, matrix)
+        batches.append((keys, matrix))
+        written = sorted(p.name for p in tmp_path.glob("vectors*.parquet"))  # a part: its keys
+        assert len(written) == [2, 3, 1, 2][n]  # each run one new part; the third merge leaves one part
+        keys_read, matrix_read = store.matrix()
+        assert keys_read == [k for ks, _ in batches for k in ks]
+        assert np.array_equal(matrix_read, np.concatenate([m for _, m in batches]))
+    static = rng.random((5, 4)).astype(np.float16)  # static vectors keep their half precision
+    store.add_vectors(list("vwxyz"), static, "static")
+    keys_read, static_read = store.matrix("static")
+    assert keys_read == list("vwxyz") and static_read.dtype == np.float16 and np.array_equal(static_read, static)
+    assert store.matrix("other") == ([], None)
+
+
+def test_an_interrupted_merge_leaves_the_parts_readable(tmp_path, monkeypatch):
+    import numpy as np
+
+    import thinkforge.dedup.store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_PARTS", 2)
+    store = DedupStore(tmp_path)
+    store.add_vectors(["a"], np.ones((1, 2), np.float32))
+    store.add_vectors(["b"], np.full((1, 2), 2, np.float32))
+    before = store.matrix()
+
+    def fail(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store_module.os, "replace", fail)  # the merged part never takes its name
+    with pytest.raises(OSError):
+        store.add_vectors(["c"], np.full((1, 2), 3, np.float32))
+    monkeypatch.undo()
+    keys, matrix = store.matrix()
+    assert keys == before[0] and np.array_equal(matrix, before[1])

@@ -25,7 +25,15 @@ from thinkforge.dedup.normalize import constants_key, exact_key, ngrams, tests_s
 from thinkforge.dedup.prior import DECISIONS_SCHEMA, Prior, fingerprint, load_prior
 from thinkforge.dedup.semantic import blocked_nearest, build_index, nearest
 from thinkforge.dedup.store import DedupStore
-from thinkforge.dedup.vectors import Embed, Vectors, extended, sentence_vectors, static_pass, text_key
+from thinkforge.dedup.vectors import (
+    Embed,
+    Vectors,
+    eval_similarity,
+    extended,
+    sentence_vectors,
+    static_vectors,
+    text_key,
+)
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
@@ -83,6 +91,7 @@ class DedupReport:
     clusters: int = 0  # kept rows that absorbed at least one duplicate
     embedded: int = 0
     embeddings_reused: int = 0
+    static_computed: int = 0  # static vectors computed this run (the others came from the store)
     decisions_reused: int = 0  # rows decided by an earlier run whose decision stands
     max_similarity: list[float] = field(default_factory=list)  # per visited row, to its nearest other row
     pairs_merged: list[tuple[str, str, float]] = field(default_factory=list)
@@ -190,9 +199,7 @@ def dedup(
 
     contamination = None
     if eval_items and len(open_rows):
-        stored_keys, matrix, new = extended(eval_store, dict(zip(eval_keys, eval_items.values())), embed, log)
-        if new and eval_store:
-            eval_store.save_matrix(stored_keys, matrix)
+        stored_keys, matrix, _ = extended(eval_store, dict(zip(eval_keys, eval_items.values())), embed, log)
         eval_vectors = Vectors(stored_keys, matrix, eval_keys).of(np.arange(len(eval_keys)))
         contamination = Contamination(eval_items, eval_vectors, settings.ngram, settings.contamination_threshold)
 
@@ -201,11 +208,14 @@ def dedup(
         needed_rows = np.union1d(open_rows, searched)
     else:  # static vectors propose candidate pairs (and eval look-alikes); only their rows get sentence vectors
         pass_rows = np.union1d(searched, open_rows) if contamination is not None else searched
-        eval_texts = list(eval_items.values()) if contamination is not None else []
-        pass_texts = [problems[i] for i in pass_rows.tolist()]
-        static, eval_best = static_pass(prefilter, pass_texts, np.isin(pass_rows, searched), eval_texts, log)
+        static, report.static_computed = static_vectors(store, prefilter, keys, problems, pass_rows, log)
+        if contamination is not None:  # open rows that look like an eval item get a sentence vector
+            is_open = ~seen[pass_rows]
+            eval_best = eval_similarity(prefilter, list(eval_items.values()), static[is_open])
+            eval_like = pass_rows[is_open][eval_best >= settings.prefilter_threshold]
+            static = static[np.isin(pass_rows, searched)]
         pre_sims, pre_ids = neighbours(static, searched)
-        del static, pass_texts
+        del static
         pre_ids[pre_sims < settings.prefilter_threshold] = -1
         del pre_sims
         deciding = np.zeros(n, bool)  # open rows the prefilter paired with a row of their block
@@ -213,7 +223,8 @@ def dedup(
         needed = deciding.copy()
         partners = pre_ids[deciding]
         needed[partners[partners >= 0]] = True
-        needed[pass_rows[(eval_best >= settings.prefilter_threshold) & ~seen[pass_rows]]] = True
+        if contamination is not None:
+            needed[eval_like] = True
         needed_rows = np.flatnonzero(needed)
         report.prefilter_candidates = len(needed_rows)
         log(f"prefilter: {len(needed_rows)} of {n} rows need a sentence vector")
@@ -301,9 +312,7 @@ def dedup(
         table = pl.concat([earlier_table, table])
         _count_prior(report, prior)
     kept_frame, rejects_frame = _frames(rows, table, earlier_table, new_rejects, report)
-    log(f"saving {len(vectors.keys)} sentence vectors and {kept_frame.height} kept ids")
-    if report.embedded:
-        store.save_matrix(vectors.keys, vectors.matrix)
+    log(f"saving {kept_frame.height} kept ids and {table.height} decisions")
     store.save_kept(kept_frame["parent_ids"].list.first().to_list())
     store.save_decisions(fp, table)
     return StageOutput(kept=kept_frame, rejects=rejects_frame, rows_in=n, report=report)

@@ -1,5 +1,5 @@
 """Sentence and static vectors for dedup: the store's matrix plus this run's embeddings, looked up by exact key, and
-the chunked static pass of the candidates mode."""
+the static vectors of the candidates mode (stored too, by exact key)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,15 @@ def extended(
     store: DedupStore | None, texts: dict[str, str], embed: Embed, log
 ) -> tuple[list[str], np.ndarray | None, int]:
     """The store's keys and matrix plus the texts ({key: text}) whose key it lacks, embedded in one batch (sorted
-    by key), and how many were new; the caller writes the store."""
+    by key) and appended to the store as soon as they are, and how many were new."""
     keys, matrix = store.matrix() if store is not None else ([], None)
     known = set(keys)
     missing = sorted(k for k in texts if k not in known)
     if missing:
         log(f"embedding {len(missing)} new texts ({len(texts) - len(missing)} reused)")
         new = embed([texts[k] for k in missing], log=log).astype(np.float32, copy=False)
+        if store is not None:
+            store.add_vectors(missing, new)
         keys, matrix = keys + missing, new if matrix is None else np.concatenate([matrix, new])
     return keys, matrix, len(missing)
 
@@ -70,25 +72,49 @@ def sentence_vectors(store: DedupStore, embed: Embed, keys, problems, needed_row
     return Vectors(all_keys, matrix if matrix is not None else np.zeros((0, 1), np.float32), keys)
 
 
-def static_pass(
-    prefilter: Embed, texts: list[str], keep: np.ndarray, eval_texts: list[str], log, chunk: int = 50_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Static vectors of `texts`, a chunk at a time: those where `keep` is set (float16, in order), and each text's
-    best static cosine to an eval text (-1 without eval texts)."""
-    n = len(texts)
-    eval_index = build_index(prefilter(eval_texts).astype(np.float32), "flat") if eval_texts else None
-    eval_best = np.full(n, -1.0, np.float32)
-    kept = None
-    filled, started = 0, time.perf_counter()
-    for lo in range(0, n, chunk):
-        vectors = prefilter(texts[lo : lo + chunk]).astype(np.float32, copy=False)
-        if eval_index is not None:
-            eval_best[lo : lo + len(vectors)] = eval_index.search(vectors, 1)[0][:, 0]
-        if kept is None:
-            kept = np.zeros((int(keep.sum()), vectors.shape[1]), np.float16)
-        part = vectors[keep[lo : lo + len(vectors)]]
-        kept[filled : filled + len(part)] = part
-        filled += len(part)
-        if n > chunk:
-            log(f"static vectors: {lo + len(vectors)}/{n} problems ({time.perf_counter() - started:.0f} s)")
-    return (kept if kept is not None else np.zeros((0, 1), np.float16)), eval_best
+def static_vectors(
+    store: DedupStore, prefilter: Embed, keys: list[str], problems: list[str], rows: np.ndarray, log, chunk=50_000
+) -> tuple[np.ndarray, int]:
+    """Static vectors (float16) of `rows`, in order, by exact key: the store's, and those it lacks computed a chunk
+    at a time (one text per key) and appended to it; and how many were computed."""
+    stored_keys, stored = store.matrix("static")
+    position = {k: p for p, k in enumerate(stored_keys)}
+    at = np.array([position.get(keys[i], -1) for i in rows.tolist()], dtype=np.int64)
+    del position
+    first: dict[str, int] = {}  # missing key -> the first row that has it
+    for i in rows[at < 0].tolist():
+        first.setdefault(keys[i], i)
+    missing = list(first)
+    parts, started = [], time.perf_counter()
+    for lo in range(0, len(missing), chunk):
+        parts.append(prefilter([problems[first[k]] for k in missing[lo : lo + chunk]]).astype(np.float16))
+        if len(missing) > chunk:
+            log(
+                f"static vectors: {lo + len(parts[-1])}/{len(missing)} problems ({time.perf_counter() - started:.0f} s)"
+            )
+    new = np.concatenate(parts) if parts else None
+    if new is not None:
+        store.add_vectors(missing, new, "static")
+    log(f"static vectors of {len(rows)} rows: {len(missing)} computed, {len(rows) - int((at < 0).sum())} stored")
+    if new is not None and len(missing) == len(rows):
+        return new, len(missing)  # every row new, one key each: already in row order
+    if not len(rows):
+        return np.zeros((0, 1), np.float16), 0
+    out = np.zeros((len(rows), (stored if stored is not None else new).shape[1]), np.float16)
+    if stored is not None:
+        out[at >= 0] = stored[at[at >= 0]]
+    if new is not None:
+        slot = {k: p for p, k in enumerate(missing)}
+        out[at < 0] = new[[slot[keys[i]] for i in rows[at < 0].tolist()]]
+    return out, len(missing)
+
+
+def eval_similarity(prefilter: Embed, eval_texts: list[str], vectors: np.ndarray, batch: int = 50_000) -> np.ndarray:
+    """Each row's best static cosine to an eval text (-1 without eval texts)."""
+    best = np.full(len(vectors), -1.0, np.float32)
+    if not eval_texts or not len(vectors):
+        return best
+    index = build_index(prefilter(eval_texts).astype(np.float32), "flat")
+    for lo in range(0, len(vectors), batch):
+        best[lo : lo + batch] = index.search(vectors[lo : lo + batch].astype(np.float32), 1)[0][:, 0]
+    return best
