@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 from thinkforge.generation import GenerationStats, Generator, SamplingParams
+from thinkforge.thinking import after_thinking
 
 RUBRIC = (Path(__file__).resolve().parent / "templates" / "judge_rubric.txt").read_text()
 EXTRACT = (Path(__file__).resolve().parent / "templates" / "judge_extract_answer.txt").read_text()
@@ -16,7 +17,7 @@ HELPSTEER_ORDER = ("helpfulness", "correctness", "coherence", "complexity", "ver
 
 
 def rubric_prompt(row: dict) -> list[dict]:
-    answer = (row["response"] or "").split("</think>")[-1].strip()
+    answer = after_thinking(row["response"]).strip()
     return [
         {
             "role": "user",
@@ -32,7 +33,7 @@ def rubric_prompt(row: dict) -> list[dict]:
 
 def extraction_prompt(response: str) -> list[dict]:
     """Asks the judge for the final answer a solution states (the problem and the reference are not shown)."""
-    answer = (response or "").split("</think>")[-1].strip()
+    answer = after_thinking(response).strip()
     return [{"role": "user", "content": EXTRACT.format(answer=answer[-3000:])}]
 
 
@@ -48,9 +49,7 @@ def parse_extracted_answer(reply: str | None, response: str) -> str | None:
     if not first or first.upper().startswith("NONE") or len(first) > 80:
         return None
     plain = _plain(first)
-    written = (
-        re.search(rf"(?<![\d.]){re.escape(plain)}(?!\d)", _plain(response.split("</think>")[-1])) if plain else None
-    )
+    written = re.search(rf"(?<![\d.]){re.escape(plain)}(?!\d)", _plain(after_thinking(response))) if plain else None
     return first if written else None
 
 

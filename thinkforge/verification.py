@@ -32,6 +32,7 @@ from thinkforge.judging import (
 )
 from thinkforge.selection.language import detect
 from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.thinking import OPEN, after_thinking, has_closed_thinking
 from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program, source_language
 
 STAGE = "verified_responses"
@@ -104,10 +105,10 @@ def check_format(row: dict) -> str:
     text, domain = row["response"] or "", row["domain"]
     if row["finish_reason"] == "length":
         return "fail: truncated (finish_reason=length)"
-    if row["origin"] == "teacher" or "<think>" in text:
-        if "<think>" not in text or "</think>" not in text.split("<think>", 1)[1]:
+    if row["origin"] == "teacher" or OPEN in text:
+        if not has_closed_thinking(text):
             return "fail: no closed <think>…</think> block"
-    answer = text.split("</think>")[-1].strip()
+    answer = after_thinking(text).strip()
     if not answer:
         return "fail: nothing after the reasoning"
     if domain == "math" and "\\boxed" not in answer and row["origin"] == "teacher":
@@ -151,7 +152,7 @@ def check_length(row: dict, s: VerificationSettings) -> str:
 
 def check_language(row: dict) -> str:
     asked, _ = detect(row["problem"])
-    answered, prob = detect((row["response"] or "").split("</think>")[-1])
+    answered, prob = detect(after_thinking(row["response"]))
     if "und" in (asked, answered) or asked == answered or prob < 0.9:
         return "pass"
     return f"fail: problem in {asked}, answer in {answered}"

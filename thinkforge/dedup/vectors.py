@@ -95,7 +95,8 @@ def static_vectors(
     new = np.concatenate(parts) if parts else None
     if new is not None:
         store.add_vectors(missing, new, "static")
-    log(f"static vectors of {len(rows)} rows: {len(missing)} computed, {len(rows) - int((at < 0).sum())} stored")
+    stored_rows = len(rows) - int((at < 0).sum())
+    log(f"static vectors of {len(rows)} rows: {stored_rows} from the store, {len(missing)} new texts computed")
     if new is not None and len(missing) == len(rows):
         return new, len(missing)  # every row new, one key each: already in row order
     if not len(rows):

@@ -26,6 +26,7 @@ from thinkforge.evaluation.metrics import compare
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.thinking import after_thinking
 from thinkforge.verification import check_format
 from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program
 
@@ -212,7 +213,7 @@ class AnswerChecker:
 def has_final_answer(domain: str, text: str) -> bool:
     """A final answer in the form the prompt asks for: a \\boxed{} (math), a ```python block (code), any text after
     the reasoning (otherwise)."""
-    answer = text.split("</think>")[-1]
+    answer = after_thinking(text)
     if domain == "math":
         return last_boxed(answer) is not None
     if domain == "code":
@@ -226,7 +227,7 @@ def judge_prompt(problem: dict, answer: str) -> list[dict]:
         domain=problem["domain"],
         problem=problem["problem"][:4000],
         reference=problem["reference_answer"],
-        answer=answer.split("</think>")[-1].strip()[:6000],
+        answer=after_thinking(answer).strip()[:6000],
     )
     return [{"role": "user", "content": text}]
 

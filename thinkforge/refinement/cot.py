@@ -21,6 +21,7 @@ from thinkforge.answers import last_boxed
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.thinking import with_thinking
 from thinkforge.verification import (
     DEFAULT_SAFETY,
     VerificationSettings,
@@ -79,7 +80,7 @@ def _prompt(name: str, **fields) -> list[dict]:
 
 
 def assistant_turn(cot: str, solution: str) -> str:
-    return f"<think>\n{cot.strip()}\n</think>\n\n{solution.strip()}"
+    return with_thinking(cot, solution)
 
 
 def messages(problem: str, cot: str, solution: str, system_prompt: str = "") -> list[dict]:

@@ -32,6 +32,7 @@ from thinkforge.refinement.critique import (
     review_text,
 )
 from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.thinking import after_thinking
 
 STAGE = "refined_solutions"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "refine"
@@ -138,7 +139,7 @@ class Problem:
 
 def answer_part(response: str, domain: str, origin: str) -> str:
     """The answer after </think>; a bare program from a source is put in a ```python block."""
-    answer = response.split("</think>")[-1].strip()
+    answer = after_thinking(response).strip()
     if domain == "code" and origin == "source" and "```" not in answer:
         answer = f"```python\n{answer}\n```"
     return answer

@@ -20,6 +20,7 @@ import polars as pl
 from thinkforge.ids import row_id
 from thinkforge.refinement.cot import MESSAGE
 from thinkforge.stage import StageOutput, frame
+from thinkforge.thinking import has_closed_thinking
 
 STAGE = "sft_dataset"
 SCHEMA = {
@@ -38,10 +39,6 @@ REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "model")
 
 
-def has_closed_trace(text: str | None) -> bool:
-    return bool(text) and "<think>" in text and "</think>" in text.split("<think>", 1)[1]
-
-
 def _key(messages: list[dict]) -> str:
     return hashlib.sha256(json.dumps(messages, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
@@ -52,7 +49,7 @@ def build_sft_dataset(verified: pl.DataFrame, cot: pl.DataFrame) -> StageOutput:
         row = {k: r.get(k) for k in CARRY} | {"parent_ids": [r["id"]], "origin": "verified_response"}
         row["messages"] = [{"role": "user", "content": r["problem"]}, {"role": "assistant", "content": r["response"]}]
         row["id"] = row_id(STAGE, [r["id"]], row["messages"])
-        if has_closed_trace(r["response"]):
+        if has_closed_thinking(r["response"]):
             candidates.append(row)
         else:
             rejects.append(

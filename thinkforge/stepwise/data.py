@@ -36,6 +36,7 @@ from thinkforge.stepwise.steps import (
     split_paragraphs,
     template,
 )
+from thinkforge.thinking import CLOSE, OPEN
 
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 STAGE = "step_sft_data"
@@ -75,7 +76,7 @@ class StepDataSettings(StageSettings):
 
 def solution_text(messages: list[dict]) -> str:
     """The assistant turn as one worked solution: the reasoning, then the answer (think tags dropped)."""
-    return messages[-1]["content"].replace("<think>", "").replace("</think>", "\n\n").strip()
+    return messages[-1]["content"].replace(OPEN, "").replace(CLOSE, "\n\n").strip()
 
 
 def build_step_data(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from thinkforge.s2r.actions import action_masks, render
+from thinkforge.thinking import OPEN, has_closed_thinking
 
 ROLES = ("system", "user", "assistant")
 
@@ -25,7 +26,7 @@ def conversation_problem(messages) -> str | None:
     if any(not (m.get("content") or "").strip() for m in messages):
         return "an empty message"
     last = messages[-1]["content"]
-    if "<think>" in last and "</think>" not in last.split("<think>", 1)[1]:
+    if OPEN in last and not has_closed_thinking(last):
         return "unclosed <think> block"
     return None
 

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from thinkforge.thinking import after_thinking
 from thinkforge.verify.sandbox import Sandbox
 
 _FENCE = re.compile(r"```([\w+-]*)[ \t]*\n(.*?)```", re.S)
@@ -39,7 +40,7 @@ class CodeVerdict:
 def extract_program(response: str) -> str | None:
     """The last fenced block tagged Python of a response (after any </think>); with no tagged block, the last
     untagged one. A block tagged otherwise (an ```output or ```text block after the program) is never the program."""
-    answer = response.split("</think>")[-1]
+    answer = after_thinking(response)
     blocks = [(tag.lower(), body) for tag, body in _FENCE.findall(answer)]
     tagged = [body for tag, body in blocks if tag in _PYTHON_TAGS]
     untagged = [body for tag, body in blocks if not tag]
@@ -58,7 +59,7 @@ def program_of(text: str, language: str | None = None) -> tuple[str | None, str,
     program = extract_program(text)
     if program is not None:
         return program, "", ""
-    tags = sorted({tag.lower() for tag, _ in _FENCE.findall(text.split("</think>")[-1]) if tag})
+    tags = sorted({tag.lower() for tag, _ in _FENCE.findall(after_thinking(text)) if tag})
     if tags:
         return None, "unsupported_language", f"a ```{tags[-1]} block: the sandbox runs Python 3 only"
     return None, "no_program", "no ```python block to run"

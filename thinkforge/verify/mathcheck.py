@@ -13,6 +13,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from thinkforge.answers import reference_forms, stated_answer
+from thinkforge.thinking import after_thinking
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def check_pair(gold: str, response: str, timeout_s: int = 5) -> MathVerdict:
     forms = reference_forms(gold)
     if forms is None:
         return MathVerdict("text_reference", f"the reference {gold[:80]!r} is text: math-verify cannot decide")
-    answer_part = response.split("</think>")[-1]
+    answer_part = after_thinking(response)
     stated, basis = stated_answer(answer_part)
     if stated is None:
         return MathVerdict("no_answer", "no final answer stated (no \\boxed{}, answer phrase or concluding value)")
