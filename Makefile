@@ -63,8 +63,10 @@ demo: $(STAMP) sandbox $(DAGSTER_HOME)/dagster.yaml
 demo-distributed: $(STAMP) sandbox distributed-deps
 	$(BIN)/python -m scripts.demo_distributed
 
+# Tests run on every core (pytest-xdist, at most 4 workers), the longest first; PYTEST_WORKERS=0 runs them in one process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP) sandbox browser distributed-deps lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses=4 --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

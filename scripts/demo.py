@@ -3,19 +3,17 @@
 Each asset group's `DEMO_RUN_CONFIG` keeps its CPU settings small. `DOMAINS=math,code make demo` runs a subset.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from dagster import DagsterInstance, materialize
-
-import definitions
-from assets import ALL_ASSETS, ALL_CHECKS, DEMO_RUN_CONFIG
-from resources.generation import DEFAULT_MODEL_DIR
-from thinkforge import DOMAINS, paths
-from thinkforge.cli import eval_table, summary_table
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 STARTED = time.monotonic()
 # Lines of a run's event log worth a terminal line: step start/finish, warnings and the stages' progress messages.
@@ -63,6 +61,16 @@ QUIET = {
 
 
 def main() -> int:
+    # Imported here, not at the top: worker processes started with "spawn" (the math-verify pool) re-import this
+    # module, and the code location (torch, transformers, dagster) would cost each of them seconds.
+    from dagster import DagsterInstance, materialize
+
+    import definitions
+    from assets import ALL_ASSETS, ALL_CHECKS, DEMO_RUN_CONFIG
+    from resources.generation import DEFAULT_MODEL_DIR
+    from thinkforge import DOMAINS, paths
+    from thinkforge.cli import eval_table, summary_table
+
     instance = DagsterInstance.get()  # DAGSTER_HOME=$THINKFORGE_HOME/dagster (set by the Makefile)
     resources = definitions.defs.resources
     domains = [d for d in os.environ.get("DOMAINS", ",".join(DOMAINS)).split(",") if d]

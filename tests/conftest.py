@@ -1,4 +1,5 @@
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -9,6 +10,7 @@ warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
+SMOLLM2_SERVED = "teacher-smollm2"  # the name smollm2_server serves the real model under
 
 
 @pytest.fixture
@@ -53,3 +55,29 @@ def smollm2(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("smollm2") / "base_model"
     convert_gguf(default_gguf(), out, log=lambda _: None)
     return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_server(smollm2):
+    """One vLLM server for the real model, shared by every module that talks to it (base URL of its /v1).
+
+    Modules that use it are in the xdist group "smollm2-server", so under `make test` they share one worker and
+    one server instead of starting one each."""
+    from tests.generation.vllm_server import serve_vllm
+
+    with serve_vllm(smollm2, SMOLLM2_SERVED) as url:
+        yield url
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """The longest tests first (marked `heavy`): with pytest-xdist's load scheduling they start at once on separate
+    workers while the short ones fill the rest of the time, instead of one of them starting last."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "heavy: a test of minutes; scheduled first so workers finish together")
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: one torch thread each
+        import torch
+
+        torch.set_num_threads(1)

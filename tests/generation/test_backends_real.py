@@ -5,7 +5,7 @@ from dagster import materialize
 
 import definitions
 from assets.models.base_model import base_model
-from tests.generation.vllm_server import serve_vllm
+from tests.conftest import SMOLLM2_SERVED
 from thinkforge.checkpoints import read_card
 from thinkforge.generation import (
     Generator,
@@ -63,19 +63,16 @@ def test_vllm_engine_on_the_real_model(smollm2, tmp_path):
         backend.close()
 
 
-@pytest.fixture(scope="module")
-def vllm_server(smollm2):
-    with serve_vllm(smollm2, "smollm2") as url:
-        yield url
-
-
-def test_openai_backend_against_a_real_vllm_server(vllm_server, tmp_path):
+@pytest.mark.xdist_group("smollm2-server")
+def test_openai_backend_against_a_real_vllm_server(smollm2_server, tmp_path):
     g = Generator(
-        OpenAIBackend("smollm2", vllm_server, concurrency=4), RequestCache(tmp_path / "c.sqlite"), batch_size=8
+        OpenAIBackend(SMOLLM2_SERVED, smollm2_server, concurrency=4),
+        RequestCache(tmp_path / "c.sqlite"),
+        batch_size=8,
     )
     out = g.generate(QUESTIONS, GREEDY, n=2)
     assert "Paris" in out[0][0].text and all(c.ok for r in out for c in r)
     assert g.stats.completion_tokens > 0 and out[0][0].prompt_tokens > 0
-    again = Generator(OpenAIBackend("smollm2", vllm_server), RequestCache(tmp_path / "c.sqlite"))
+    again = Generator(OpenAIBackend(SMOLLM2_SERVED, smollm2_server), RequestCache(tmp_path / "c.sqlite"))
     again.generate(QUESTIONS, GREEDY, n=2)
     assert again.stats.calls == 0 and again.stats.cache_hits == 4

@@ -16,13 +16,13 @@ QUESTIONS = [
 GREEDY = SamplingParams(temperature=0.0, max_tokens=12)
 
 
+pytestmark = pytest.mark.xdist_group("smollm2-server")  # shares the session's smollm2 server
+
+
 @pytest.fixture(scope="module")
-def two_servers(smollm2, tiny_model):
-    with (
-        serve_vllm(smollm2, "teacher-smollm2") as teacher_url,
-        serve_vllm(tiny_model, "judge-tiny", max_model_len=512) as judge_url,
-    ):
-        yield teacher_url, judge_url
+def two_servers(smollm2_server, tiny_model):
+    with serve_vllm(tiny_model, "judge-tiny", max_model_len=512) as judge_url:
+        yield smollm2_server, judge_url
 
 
 def test_each_role_reaches_its_own_server_and_caches_apart(two_servers, home, monkeypatch):
