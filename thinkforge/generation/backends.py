@@ -68,7 +68,8 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
-        """One completion per prompt; prompts[i] is sampled with seeds[i]. Raises on failure (the caller retries)."""
+        """One completion per prompt; prompts[i] is sampled with seeds[i]. Raises on failure (`stream` turns that
+        into failed completions)."""
 
     def stream(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> Iterator[tuple[int, Completion]]:
         """(index, completion) pairs as they finish. Engines return the whole call at once; a failure makes every
