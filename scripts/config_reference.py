@@ -50,7 +50,9 @@ def _value(value: Any) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """A description as one table cell: one line, pipes escaped, `<` outside code spans escaped (no HTML tags)."""
+    parts = " ".join(text.split()).replace("|", "\\|").split("`")
+    return "`".join(part if i % 2 else part.replace("<", "&lt;") for i, part in enumerate(parts))
 
 
 def _source(cls: type) -> str:

@@ -36,7 +36,7 @@ def test_the_readme_links_the_reference_and_no_longer_lists_run_config_by_hand()
 def test_the_reference_shows_each_field_with_its_default_demo_value_and_description():
     class TinyConfig(Config):
         rounds: int = Field(3, description="rounds | per problem")
-        prompt: str = Field("", description="system prompt")
+        prompt: str = Field("", description="system prompt, read from <dir>/`<name>.txt`")
 
     @asset(group_name="g")
     def tiny(config: TinyConfig) -> None: ...
@@ -46,7 +46,7 @@ def test_the_reference_shows_each_field_with_its_default_demo_value_and_descript
 
     text = config_reference.render([tiny, plain], {"tiny": {"rounds": 1}})
     assert "| `rounds` | `3` | `1` | rounds \\| per problem |" in text
-    assert '| `prompt` | `""` |  | system prompt |' in text
+    assert '| `prompt` | `""` |  | system prompt, read from &lt;dir>/`<name>.txt` |' in text
     assert "## g" in text and "### `tiny`" in text and "without run config: `plain`" in text
     with pytest.raises(ValueError, match=r"sets fields \['round'\]"):
         config_reference.render([tiny], {"tiny": {"round": 1}})
