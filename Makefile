@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(THINKFORGE_HOME)/dagster
 UI_PORT ?= 3000
 export DOMAINS ?= math,code,science,chat
 
-.PHONY: install demo demo-distributed test lint ui clean sandbox browser distributed-deps
+.PHONY: install demo demo-distributed test lint docs ui clean sandbox browser distributed-deps
 
 install: $(STAMP) sandbox
 
@@ -71,6 +71,10 @@ test: $(STAMP) sandbox browser distributed-deps lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# docs/CONFIG.md, the run-config reference, generated from the settings classes (tests/test_docs.py checks it).
+docs: $(STAMP)
+	$(BIN)/python -m scripts.config_reference --write
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(UI_PORT)

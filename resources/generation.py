@@ -18,7 +18,7 @@ from dagster import Config, ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from thinkforge import paths
-from thinkforge.generation import Generator, OpenAIBackend, RequestCache, RetryPolicy, TransformersBackend, VLLMBackend
+from thinkforge.generation import Generator, OpenAIBackend, RequestCache, TransformersBackend, VLLMBackend
 from thinkforge.generation.backends import device
 
 DEFAULT_MODEL_DIR = "models/base_model"  # under THINKFORGE_HOME, written by the base_model asset
@@ -53,7 +53,9 @@ class _Runtime(ConfigurableResource):
 
     batch_size: int = Field(64, description="samples per engine call (vLLM / transformers batch)")
     concurrency: int = Field(16, description="concurrent HTTP requests for the openai backend")
-    max_retries: int = Field(4, description="retries of a transient failure (connection, 408/429/5xx, timeout)")
+    max_retries: int = Field(
+        4, description="openai backend: retries of a transient failure (connection, timeout, 408/409/429/5xx)"
+    )
     max_failed_fraction: float = Field(0.1, description="fail the step when more than this share of requests failed")
     tensor_parallel_size: int = Field(1, description="GPUs per vLLM engine (tensor parallel)")
     max_model_len: int = Field(4096, description="context length of a vLLM engine (tokens)")
@@ -75,6 +77,7 @@ class _Runtime(ConfigurableResource):
                 api_key=os.environ.get(spec.api_key_env, "EMPTY"),
                 revision=spec.revision or None,
                 concurrency=self.concurrency,
+                max_retries=self.max_retries,
             )
         elif name == "vllm":
             backend = VLLMBackend(
@@ -95,7 +98,6 @@ class _Runtime(ConfigurableResource):
             backend,
             cache,
             batch_size=self.batch_size,
-            retry=RetryPolicy(max_retries=self.max_retries),
             max_failed_fraction=self.max_failed_fraction,
             log=log,
             role=role,

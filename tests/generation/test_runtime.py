@@ -5,6 +5,7 @@ import multiprocessing as mp
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from thinkforge.generation import (
     Generator,
     OpenAIBackend,
     RequestCache,
-    RetryPolicy,
     SamplingParams,
     TooManyFailures,
     TransformersBackend,
@@ -170,11 +170,13 @@ def flaky_server():
 
 def test_transient_http_errors_are_retried_with_backoff(flaky_server, tmp_path):
     FlakyChatServer.failures, FlakyChatServer.calls = [503, 429], 0
-    backend = OpenAIBackend("m", f"http://127.0.0.1:{flaky_server.server_port}/v1", concurrency=1)
-    g = Generator(backend, RequestCache(tmp_path / "c.sqlite"), retry=RetryPolicy(max_retries=3, base_delay_s=0.01))
+    backend = OpenAIBackend("m", f"http://127.0.0.1:{flaky_server.server_port}/v1", concurrency=1, max_retries=3)
+    g = Generator(backend, RequestCache(tmp_path / "c.sqlite"))
+    started = time.monotonic()
     out = g.generate(convs(2), PARAMS)
     assert all(r[0].ok for r in out) and out[0][0].text.startswith("echo: Question number 0")
     assert g.stats.retries == 2 and FlakyChatServer.calls == 4
+    assert time.monotonic() - started > 1.0  # backoff: ≥ 0.375 s, then ≥ 0.75 s (the client's 0.5 s × 2^n, jittered)
 
 
 def test_requests_that_keep_failing_become_failed_rows_not_a_crash(tmp_path):
@@ -183,12 +185,15 @@ def test_requests_that_keep_failing_become_failed_rows_not_a_crash(tmp_path):
     with socket.socket() as s:  # a port nobody listens on: connection refused
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    backend = OpenAIBackend("m", f"http://127.0.0.1:{port}/v1", concurrency=2)
+    backend = OpenAIBackend("m", f"http://127.0.0.1:{port}/v1", concurrency=2, max_retries=1)
     cache = RequestCache(tmp_path / "c.sqlite")
-    g = Generator(backend, cache, retry=RetryPolicy(max_retries=1, base_delay_s=0.01), max_failed_fraction=1.0)
+    g = Generator(backend, cache, max_failed_fraction=1.0)
     out = g.generate(convs(3), PARAMS)
     assert all(not r[0].ok and "APIConnectionError" in r[0].error for r in out)
     assert g.stats.failed == 3 and len(cache) == 0  # failures are never cached: a later run retries them
-    strict = Generator(backend, cache, retry=RetryPolicy(max_retries=0), max_failed_fraction=0.5)
-    with pytest.raises(TooManyFailures, match="3 of 3 requests to m@served at http"):
+    assert g.stats.retries == 3  # one retry each, counted also when the request failed in the end
+    strict = Generator(
+        OpenAIBackend("m", f"http://127.0.0.1:{port}/v1", max_retries=0), cache, max_failed_fraction=0.5
+    )
+    with pytest.raises(TooManyFailures, match="3 of 3 requests to m@served at http.* failed after 0 retries"):
         strict.generate(convs(3), PARAMS)

@@ -2,7 +2,7 @@
 
 from thinkforge.generation.backends import Backend, OpenAIBackend, TransformersBackend, VLLMBackend
 from thinkforge.generation.cache import RequestCache
-from thinkforge.generation.runtime import Generator, RetryPolicy, TooManyFailures
+from thinkforge.generation.runtime import Generator, TooManyFailures
 from thinkforge.generation.types import Completion, GenerationStats, SamplingParams
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "VLLMBackend",
     "RequestCache",
     "Generator",
-    "RetryPolicy",
     "TooManyFailures",
     "Completion",
     "GenerationStats",

@@ -10,13 +10,11 @@ import hashlib
 import json
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from thinkforge.generation.types import Completion, Messages, SamplingParams
-
-Retry = Callable[[Callable[[], object]], object]
 
 
 def model_revision(model: str, revision: str | None = None) -> str:
@@ -56,7 +54,8 @@ class Backend(ABC):
     # Samples handed over in one call: an engine batches continuously over all of them (vLLM), a server
     # backend keeps `concurrency` requests in flight over all of them; None = all pending work.
     max_inflight: int | None = None
-    retries: int = 0  # transient failures retried inside the backend (server clients), counted for metadata
+    max_retries: int = 0  # retries of a transient failure (server clients; an engine's errors are not transient)
+    retries: int = 0  # transient failures retried inside the backend, counted for metadata
     endpoint: str = "in-process"  # where requests go (a server's URL), named in failures
 
     def chunk_size(self, pending: int, batch_size: int) -> int:
@@ -69,15 +68,14 @@ class Backend(ABC):
 
     @abstractmethod
     def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
-        """One completion per prompt; prompts[i] is sampled with seeds[i]. Raises on failure (the caller retries)."""
+        """One completion per prompt; prompts[i] is sampled with seeds[i]. Raises on failure (`stream` turns that
+        into failed completions)."""
 
-    def stream(
-        self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry, max_retries: int
-    ) -> Iterator[tuple[int, Completion]]:
-        """(index, completion) pairs as they finish. Engines return the whole call at once, retried with `retry`;
-        a failure after the retries makes every prompt of the call a failed completion."""
+    def stream(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> Iterator[tuple[int, Completion]]:
+        """(index, completion) pairs as they finish. Engines return the whole call at once; a failure makes every
+        prompt of the call a failed completion."""
         try:
-            completions = retry(lambda: self.generate(prompts, params, seeds))
+            completions = self.generate(prompts, params, seeds)
         except Exception as exc:  # noqa: BLE001 - becomes failed rows, recorded downstream
             completions = [Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500]) for _ in prompts]
         yield from enumerate(completions)
@@ -249,7 +247,8 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
 
 class OpenAIBackend(Backend):
     """Any OpenAI-compatible chat endpoint (a `vllm serve` fleet behind a load balancer), through the `openai` client:
-    its backoff honours `Retry-After`; `concurrency` requests stay in flight over all pending work."""
+    it retries a transient failure (connection, timeout, 408/409/429/5xx) up to `max_retries` times with exponential
+    backoff that honours `Retry-After`; `concurrency` requests stay in flight over all pending work."""
 
     name = "openai"
 
@@ -261,36 +260,27 @@ class OpenAIBackend(Backend):
         revision: str | None = None,
         concurrency: int = 16,
         timeout_s: float = 300.0,
+        max_retries: int = 4,
     ):
-        import threading
-
-        import httpx
         import openai
 
         self.model = model
         self.model_id = f"{model}@{revision or 'served'}"
         self.endpoint = base_url.rstrip("/")
         self.concurrency = concurrency
-        self._attempts = 0  # HTTP requests sent, retries included
-        self._lock = threading.Lock()
-
-        def count(_request) -> None:
-            with self._lock:
-                self._attempts += 1
-
-        self.http = httpx.Client(
-            event_hooks={"request": [count]}, limits=httpx.Limits(max_connections=concurrency), timeout=timeout_s
-        )
+        self.max_retries = max_retries
         self.client = openai.OpenAI(
-            base_url=base_url.rstrip("/"), api_key=api_key, http_client=self.http, timeout=timeout_s
+            base_url=self.endpoint, api_key=api_key, timeout=timeout_s, max_retries=max_retries
         )
 
     def render(self, conversations: list[Messages]) -> list[str]:
         return [json.dumps(m, ensure_ascii=False, sort_keys=True) for m in conversations]
 
-    def _one(self, client, prompt: str, params: SamplingParams, seed: int) -> Completion:
+    def _one(self, prompt: str, params: SamplingParams, seed: int) -> tuple[Completion, int]:
+        """The completion and the retries it took (the client's count; a failure's from the retry-count header
+        of its last request)."""
         try:
-            response = client.chat.completions.create(
+            raw = self.client.chat.completions.with_raw_response.create(
                 model=self.model,
                 messages=json.loads(prompt),
                 temperature=params.temperature,
@@ -301,32 +291,33 @@ class OpenAIBackend(Backend):
                 stop=list(params.stop) or None,
             )
         except Exception as exc:  # noqa: BLE001 - recorded on the row, never dropped
-            return Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500])
+            request = getattr(exc, "request", None)
+            retries = int(request.headers.get("x-stainless-retry-count", 0)) if request is not None else 0
+            return Completion(text=None, error=f"{type(exc).__name__}: {exc}"[:500]), retries
+        response = raw.parse()
         choice, usage = response.choices[0], response.usage
-        return Completion(
+        completion = Completion(
             text=choice.message.content or "",
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
             finish_reason=choice.finish_reason,
         )
+        return completion, raw.retries_taken
 
     def generate(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> list[Completion]:
         out: list[Completion | None] = [None] * len(prompts)
-        for i, completion in self.stream(prompts, params, seeds, retry=None, max_retries=4):
+        for i, completion in self.stream(prompts, params, seeds):
             out[i] = completion
         return out
 
-    def stream(
-        self, prompts: list[str], params: SamplingParams, seeds: list[int], retry: Retry | None, max_retries: int
-    ) -> Iterator[tuple[int, Completion]]:
+    def stream(self, prompts: list[str], params: SamplingParams, seeds: list[int]) -> Iterator[tuple[int, Completion]]:
         """Every prompt in flight (at most `concurrency` at a time); each completion as soon as it arrives."""
-        client = self.client.with_options(max_retries=max_retries)
-        attempts_before = self._attempts
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            futures = {pool.submit(self._one, client, p, params, s): i for i, (p, s) in enumerate(zip(prompts, seeds))}
+            futures = {pool.submit(self._one, p, params, s): i for i, (p, s) in enumerate(zip(prompts, seeds))}
             for future in as_completed(futures):
-                yield futures[future], future.result()
-        self.retries += max(0, self._attempts - attempts_before - len(prompts))
+                completion, retries = future.result()
+                self.retries += retries
+                yield futures[future], completion
 
     def close(self) -> None:
         self.client.close()

@@ -1,27 +1,18 @@
-"""The generation runtime: cache look-up, batched backend calls, retries, failure accounting."""
+"""The generation runtime: cache look-up, batched backend calls, failure accounting."""
 
 from __future__ import annotations
 
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from thinkforge.generation.backends import Backend
 from thinkforge.generation.cache import RequestCache
-from thinkforge.generation.retry import with_retries
 from thinkforge.generation.types import Completion, GenerationStats, Messages, SamplingParams, request_key
 
 
 class TooManyFailures(RuntimeError):
     """More than the allowed fraction of requests failed after all retries."""
-
-
-@dataclass
-class RetryPolicy:
-    max_retries: int = 4
-    base_delay_s: float = 1.0
-    max_delay_s: float = 30.0
 
 
 class Generator:
@@ -32,25 +23,14 @@ class Generator:
         backend: Backend,
         cache: RequestCache,
         batch_size: int = 32,
-        retry: RetryPolicy | None = None,
         max_failed_fraction: float = 0.1,
         log: Callable[[str], None] = lambda _: None,
         role: str = "",
     ):
         self.backend, self.cache, self.batch_size, self.role = backend, cache, batch_size, role
-        self.retry = retry or RetryPolicy()
         self.max_failed_fraction = max_failed_fraction
         self.log = log
         self.stats = GenerationStats()
-
-    def _with_retries(self, fn):
-        def on_retry(attempt, exc, delay):
-            self.stats.retries += 1
-            self.log(
-                f"transient error ({type(exc).__name__}: {str(exc)[:120]}); retry {attempt}/{self.retry.max_retries} in {delay:.1f}s"
-            )
-
-        return with_retries(fn, self.retry.max_retries, self.retry.base_delay_s, self.retry.max_delay_s, on_retry)
 
     def generate(self, conversations: list[Messages], params: SamplingParams, n: int = 1) -> list[list[Completion]]:
         """completions[i][s] is sample s of conversation i (seed = params.seed + s).
@@ -84,9 +64,7 @@ class Generator:
             chunk = todo[start : start + step]
             pending: list[tuple[str, Completion]] = []
             last_flush = time.monotonic()
-            stream = self.backend.stream(
-                [p for _, p, _ in chunk], params, [s for _, _, s in chunk], self._with_retries, self.retry.max_retries
-            )
+            stream = self.backend.stream([p for _, p, _ in chunk], params, [s for _, _, s in chunk])
             for index, completion in stream:
                 key = chunk[index][0]
                 results[key] = completion
@@ -103,7 +81,7 @@ class Generator:
             errors = Counter(c.error for row in keys for k in row if not (c := results[k]).ok)
             raise TooManyFailures(
                 f"{self.role or 'generation'}: {self.stats.failed} of {self.stats.calls} requests to "
-                f"{self.backend.model_id} at {self.backend.endpoint} failed after {self.retry.max_retries} retries "
+                f"{self.backend.model_id} at {self.backend.endpoint} failed after {self.backend.max_retries} retries "
                 f"(> {self.max_failed_fraction:.0%}); most common error: {errors.most_common(1)[0][0]}"
             )
         return [[results[k] for k in row] for row in keys]
