@@ -23,6 +23,7 @@ def trained_metadata(out: dict, final: Path, title: str, curves: tuple[str, ...]
         "wall_s": round(out["wall_s"], 1),
         "seconds_per_step": round(out["wall_s"] / max(1, out["steps"]), 1),
         "resumed_from": out["card"].get("resumed_from") or "",
+        "resume": out["card"]["resume"],
     }
     for key in curves:
         png = curve_png(history, (key,), f"{title} · {key}")

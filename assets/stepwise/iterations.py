@@ -124,7 +124,7 @@ def iteration(i: int):
         op_tags=GPU_OP_TAGS,
         deps=[prev],
         ins={"pairs": AssetIn(f"step_preferences_{i}")},
-        code_version=code_version("stepwise/dpo.py", "training/runner.py"),
+        code_version=code_version("stepwise/dpo.py", "training/runner.py", "training/settings.py"),
         description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i}, no EOS after "
         f"a step; HF folder at $THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/.",
     )
@@ -149,7 +149,7 @@ def iteration(i: int):
             "pairs": pairs.height,
             "data_ids": pairs["id"].to_list(),
         }
-        out = fit(trainer, final, card, log=context.log.info)
+        out = fit(trainer, final, card, settings, log=context.log.info)
         curves = ("loss", "rewards/margins", "rewards/accuracies")
         return MaterializeResult(
             metadata={**trained_metadata(out, final, f"step_dpo_model_{i} · {domain}", curves), "pairs": pairs.height}

@@ -23,7 +23,7 @@ M1Config = run_config(SftSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("training/sft.py", "training/data.py", "training/runner.py"),
+    code_version=code_version("training/sft.py", "training/data.py", "training/runner.py", "training/settings.py"),
     description="M1: TRL SFT of base_model on step_sft_data (IFT solutions in steps + EFT step judgments); HF folder "
     "at $THINKFORGE_HOME/models/m1_model/<domain>/.",
 )
@@ -46,5 +46,5 @@ def m1_model(context: AssetExecutionContext, config: M1Config, step_sft_data: pl
         "data_ids": [r["id"] for r in rows],
         **report,
     }
-    out = fit(trainer, final, card, log=context.log.info)
+    out = fit(trainer, final, card, settings, log=context.log.info)
     return MaterializeResult(metadata=trained_metadata(out, final, f"m1_model · {domain}", ("loss",)))

@@ -27,7 +27,9 @@ RlConfig = run_config(RlSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["sft_model"],
-    code_version=code_version("training/rl.py", "training/rewards.py", "training/runner.py", "s2r/actions.py"),
+    code_version=code_version(
+        "training/rl.py", "training/rewards.py", "training/runner.py", "training/settings.py", "s2r/actions.py"
+    ),
     description="GRPO-loop RL from sft_model with rule rewards only (math-verify, the sandbox): outcome (±1 on the "
     "final answer, group baseline) or process (a reward per solve / verify action, baseline per reward context, "
     "per-token advantages). HF folder at $THINKFORGE_HOME/models/rl_model/<domain>/; chat has no rule reward.",
@@ -53,9 +55,8 @@ def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems
             "domain": domain,
             "initial_model": str(start),
             "problems": [p["id"] for p in prompts],
-            "config": settings.model_dump(),
         }
-        out = fit(trainer, final, card, log=context.log.info)
+        out = fit(trainer, final, card, settings, log=context.log.info)
     history = out["history"]
     rewards = [h["reward"] for h in history if "reward" in h]
     zero_std = [h["frac_reward_zero_std"] for h in history if "frac_reward_zero_std" in h]

@@ -22,7 +22,9 @@ SftConfig = run_config(SftSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("training/sft.py", "training/data.py", "training/runner.py", "s2r/actions.py"),
+    code_version=code_version(
+        "training/sft.py", "training/data.py", "training/runner.py", "training/settings.py", "s2r/actions.py"
+    ),
     description="TRL SFT of the initial policy (base_model) on sft_dataset + s2r_trajectories; trajectory tokens of "
     "earlier attempts and every prompt token get no loss; optional KL to the initial model. An HF folder at "
     "$THINKFORGE_HOME/models/sft_model/<domain>/ (written atomically; a killed run resumes).",
@@ -48,9 +50,8 @@ def sft_model(
         "initial_model": start,
         "data_ids": [r["id"] for r in rows],
         **report,
-        "config": settings.model_dump(),
     }
-    out = fit(trainer, final, card, log=context.log.info)
+    out = fit(trainer, final, card, settings, log=context.log.info)
     tokens_seen = int(max((h.get("num_tokens", 0) for h in out["history"]), default=0))  # TRL's running count
     metadata = {
         **trained_metadata(out, final, f"sft_model · {domain}", ("loss",)),

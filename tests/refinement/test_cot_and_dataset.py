@@ -143,3 +143,19 @@ def test_export_loads_with_datasets_and_one_sft_step_runs(tmp_path, tiny_model, 
     trainer = SFTTrainer(model=str(tiny_model), train_dataset=data, args=args)
     result = trainer.train()
     assert result.global_step == 1 and result.training_loss > 0
+
+
+def test_a_domain_with_no_rows_exports_an_empty_dataset_that_loads_and_a_card_that_says_so(tmp_path):
+    from datasets import load_from_disk
+
+    no_verified = pl.DataFrame(schema={"id": pl.String, "problem": pl.String, "response": pl.String})
+    empty = build_sft_dataset(no_verified, pl.DataFrame([cot_row("c1", "2+2=4", "\\boxed{4}")]).head(0))
+    assert empty.kept.height == 0
+    folder = export(empty.kept, tmp_path / "sft_dataset" / "code", "code")
+    data = load_from_disk(str(folder))
+    assert data.num_rows == 0
+    full = build_sft_dataset(no_verified, pl.DataFrame([cot_row("c1", "2+2=4", "\\boxed{4}")]))
+    other = load_from_disk(str(export(full.kept, tmp_path / "sft_dataset" / "math", "math")))
+    assert data.features == other.features and "messages" in data.column_names  # same columns, same types
+    card = (folder / "README.md").read_text()
+    assert "0 conversations" in card and "## No rows" in card and "returns an empty dataset (0 rows)" in card

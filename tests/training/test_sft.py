@@ -1,16 +1,16 @@
-"""Masked SFT: labels are −100 exactly on masked spans; training changes the weights; a killed run resumes."""
+"""Masked SFT: labels are −100 exactly on masked spans; training changes the weights (resuming: test_runner.py)."""
 
 import json
 
 import polars as pl
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from thinkforge.checkpoints import MODEL_CARD, weights_fingerprint
 from thinkforge.s2r.actions import action_masks, segments
 from thinkforge.training.data import IGNORE, encode
-from thinkforge.training.runner import fit, trainer_dir
+from thinkforge.training.runner import fit
 from thinkforge.training.sft import SftSettings, masked_sft_trainer, training_rows
 
 ACTIONS = [
@@ -88,7 +88,7 @@ def test_sft_changes_parameters_and_kl_term_runs(tmp_path, tiny_model, tokenizer
     )
     trainer = masked_sft_trainer(str(tiny_model), rows, settings, str(tmp_path / "run"))
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
-    out = fit(trainer, tmp_path / "sft_model" / "math", {"rows": len(rows)}, log=lambda _: None)
+    out = fit(trainer, tmp_path / "sft_model" / "math", {"rows": len(rows)}, settings, log=lambda _: None)
     changed = [n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p.detach())]
     assert changed and out["steps"] == 2
     final = tmp_path / "sft_model" / "math"
@@ -96,26 +96,3 @@ def test_sft_changes_parameters_and_kl_term_runs(tmp_path, tiny_model, tokenizer
     assert card["steps"] == 2 and card["fingerprint"] == weights_fingerprint(final) != weights_fingerprint(tiny_model)
     AutoModelForCausalLM.from_pretrained(str(final))  # loadable; the chat template travels with it
     assert AutoTokenizer.from_pretrained(str(final)).chat_template == tokenizer.chat_template
-
-
-class Kill(TrainerCallback):
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == 2:
-            raise KeyboardInterrupt("killed after the step-2 checkpoint")
-
-
-def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path, tiny_model, tokenizer):
-    sft, traj = rows_frames()
-    settings = SftSettings(max_steps=4, batch_size=1, gradient_accumulation_steps=1, save_steps=2, max_length=96)
-    rows, _ = training_rows(sft, traj, tokenizer, settings)
-    final = tmp_path / "sft_model" / "math"
-    first = masked_sft_trainer(str(tiny_model), rows, settings, str(trainer_dir(final)))
-    first.add_callback(Kill())
-    with pytest.raises(KeyboardInterrupt):
-        fit(first, final, {}, log=lambda _: None)
-    assert not final.exists() and (trainer_dir(final) / "checkpoint-2").is_dir()  # no half-written asset folder
-    logs = []
-    out = fit(masked_sft_trainer(str(tiny_model), rows, settings, str(trainer_dir(final))), final, {}, log=logs.append)
-    assert out["card"]["resumed_from"].endswith("checkpoint-2") and out["steps"] == 4
-    assert [h["step"] for h in out["history"] if "loss" in h] == [3, 4]  # only the remaining steps ran
-    assert not trainer_dir(final).exists()

@@ -79,14 +79,32 @@ def build_sft_dataset(verified: pl.DataFrame, cot: pl.DataFrame) -> StageOutput:
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), verified.height + cot.height, report)
 
 
+def _feature(dtype: pl.DataType):
+    """The `datasets` feature of a polars type of SCHEMA (strings, lists, structs)."""
+    from datasets import List, Value
+
+    if isinstance(dtype, pl.List):
+        return List(_feature(dtype.inner))
+    if isinstance(dtype, pl.Struct):
+        return {f.name: _feature(f.dtype) for f in dtype.fields}
+    if dtype == pl.String:
+        return Value("string")
+    raise TypeError(f"no datasets feature for {dtype}")
+
+
+def features():
+    """The exported columns' types, declared from SCHEMA: the same for every domain, also one with no rows."""
+    from datasets import Features
+
+    return Features({name: _feature(dtype) for name, dtype in SCHEMA.items()})
+
+
 def _table(counts: Counter) -> str:
     return "\n".join(["| value | rows |", "|---|---|"] + [f"| {k} | {v} |" for k, v in counts.most_common()])
 
 
 def dataset_card(kept: pl.DataFrame, domain: str, folder: Path) -> str:
     rows = kept.to_dicts()
-    lengths = [len(r["messages"][-1]["content"]) for r in rows] or [0]
-    models = Counter(f"{r['origin']}: {r['model']}" for r in rows)
     return f"""---
 task_categories: [text-generation]
 tags: [thinkforge, sft, reasoning]
@@ -97,20 +115,7 @@ Supervised fine-tuning data built by thinkforge (asset `sft_dataset`, partition 
 TRL's conversational format (`messages` = [system?, user, assistant]); the assistant turn is
 `<think>\\n{{reasoning}}\\n</think>\\n\\n{{solution}}`.
 
-## Rows per origin
-{_table(Counter(r["origin"] for r in rows))}
-
-- `verified_response`: a distilled response that passed rejection sampling and carries its own thinking trace.
-- `cot_sft_data`: a refined solution with a reconstructed chain of thought that passed the consistency checks.
-
-## Rows per source
-{_table(Counter(r["source"] for r in rows))}
-
-## Models
-{_table(models)}
-
-## Assistant turn length (characters)
-min {min(lengths)}, median {statistics.median(lengths):.0f}, mean {statistics.fmean(lengths):.0f}, max {max(lengths)}.
+{_statistics(rows, folder)}
 
 ## Use
 ```python
@@ -126,15 +131,40 @@ Columns besides `messages` (`id`, `parent_ids`, `origin`, `source`, ...) trace e
 """
 
 
+def _statistics(rows: list[dict], folder: Path) -> str:
+    if not rows:
+        return f"""## No rows
+This domain has no SFT rows in this run (no verified response with a thinking trace and no cot_sft_data row):
+`load_from_disk("{folder}")` returns an empty dataset (0 rows) with the same columns as any other domain's."""
+    lengths = [len(r["messages"][-1]["content"]) for r in rows]
+    return f"""## Rows per origin
+{_table(Counter(r["origin"] for r in rows))}
+
+- `verified_response`: a distilled response that passed rejection sampling and carries its own thinking trace.
+- `cot_sft_data`: a refined solution with a reconstructed chain of thought that passed the consistency checks.
+
+## Rows per source
+{_table(Counter(r["source"] for r in rows))}
+
+## Models
+{_table(Counter(f"{r['origin']}: {r['model']}" for r in rows))}
+
+## Assistant turn length (characters)
+min {min(lengths)}, median {statistics.median(lengths):.0f}, mean {statistics.fmean(lengths):.0f}, max {max(lengths)}."""
+
+
 def export(kept: pl.DataFrame, folder: Path, domain: str) -> Path:
-    """save_to_disk into a staging folder with the card, then swap it into `folder` (never half-written)."""
+    """save_to_disk into a staging folder with the card, then swap it into `folder` (never half-written).
+
+    The columns are typed from SCHEMA and a domain with no rows gets one empty shard, so it loads (0 rows)."""
     from datasets import Dataset
 
     folder = Path(folder)
     staging = folder.with_name(folder.name + ".staging")
     if staging.exists():
         shutil.rmtree(staging)
-    Dataset.from_list(kept.to_dicts()).save_to_disk(str(staging))
+    data = Dataset.from_dict({name: kept[name].to_list() for name in SCHEMA}, features=features())
+    data.save_to_disk(str(staging), num_shards=None if len(data) else 1)  # datasets writes 0 shards for 0 rows
     (staging / "README.md").write_text(dataset_card(kept, domain, folder))
     old = folder.with_name(folder.name + ".old")
     if old.exists():

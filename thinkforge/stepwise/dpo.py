@@ -11,10 +11,10 @@ from __future__ import annotations
 import polars as pl
 from pydantic import Field
 
-from thinkforge.stage import StageSettings
+from thinkforge.training.settings import TrainerSettings
 
 
-class StepDpoSettings(StageSettings):
+class StepDpoSettings(TrainerSettings):
     """DPO on step pairs, reference = M_i."""
 
     epochs: float = Field(1.0, description="passes over the pairs (PSRLM: 1)")
@@ -24,8 +24,6 @@ class StepDpoSettings(StageSettings):
     batch_size: int = Field(8, description="pairs per device per micro-step")
     gradient_accumulation_steps: int = Field(4, description="micro-steps per optimizer step (PSRLM: batch 32)")
     max_length: int = Field(1024, description="prompt + step tokens kept")
-    save_steps: int = Field(50, description="save a resumable trainer checkpoint every this many steps")
-    seed: int = Field(0, description="seed")
 
 
 def tokenize_pairs(pairs: pl.DataFrame, tokenizer) -> list[dict]:
@@ -59,22 +57,12 @@ def step_dpo_trainer(model_path: str, pairs: pl.DataFrame, settings: StepDpoSett
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     rows = tokenize_pairs(pairs, tokenizer)
     args = DPOConfig(
-        output_dir=output_dir,
+        **settings.trainer_args(output_dir),
         num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps,
-        learning_rate=settings.learning_rate,
         beta=settings.beta,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         max_length=settings.max_length,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        logging_steps=1,
-        report_to=[],
-        seed=settings.seed,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=not torch.cuda.is_available(),
     )
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)

@@ -15,11 +15,11 @@ from pydantic import Field
 
 from thinkforge.s2r.actions import parse_actions
 from thinkforge.s2r.samples import checkable, conversation
-from thinkforge.stage import StageSettings
 from thinkforge.training.rewards import Checker, ContextBaseline, OutcomeReward, action_rewards, action_spans
+from thinkforge.training.settings import TrainerSettings
 
 
-class RlSettings(StageSettings):
+class RlSettings(TrainerSettings):
     """Online RL (GRPO loop) from the SFT model with rule-based rewards."""
 
     reward_level: Literal["outcome", "process"] = Field(
@@ -39,8 +39,6 @@ class RlSettings(StageSettings):
     min_context_count: int = Field(
         10, description="process level: samples a reward context needs before its baseline is used (S²R: 10)"
     )
-    save_steps: int = Field(50, description="save a resumable trainer checkpoint every this many steps")
-    seed: int = Field(0, description="seed")
 
 
 def rl_prompts(problems: pl.DataFrame, settings: RlSettings) -> list[dict]:
@@ -113,25 +111,14 @@ def rl_trainer(model_path: str, prompts: list[dict], settings: RlSettings, check
             return out
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    use_cpu = not torch.cuda.is_available()
     args = GRPOConfig(
-        output_dir=output_dir,
-        max_steps=settings.max_steps,
-        learning_rate=settings.learning_rate,
+        **settings.trainer_args(output_dir),
         per_device_train_batch_size=settings.num_generations * settings.prompts_per_step,
         num_generations=settings.num_generations,
         max_completion_length=settings.max_completion_length,
         temperature=settings.temperature,
         beta=settings.beta,
         scale_rewards="none",
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        report_to=[],
-        seed=settings.seed,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=use_cpu,
         use_vllm=False,
     )
     common = dict(

@@ -12,11 +12,11 @@ from pydantic import Field
 
 from thinkforge.s2r.actions import segments
 from thinkforge.s2r.samples import conversation
-from thinkforge.stage import StageSettings
 from thinkforge.training.data import IGNORE, encode
+from thinkforge.training.settings import TrainerSettings
 
 
-class SftSettings(StageSettings):
+class SftSettings(TrainerSettings):
     """Supervised fine-tuning of the initial policy."""
 
     epochs: float = Field(3.0, description="passes over the data (S²R: 3)")
@@ -28,9 +28,7 @@ class SftSettings(StageSettings):
     kl_coef: float = Field(
         0.0, description="weight of KL(policy ‖ initial model) on trained tokens (S²R lm_kl_coeff); 0: off"
     )
-    save_steps: int = Field(50, description="save a resumable trainer checkpoint every this many steps")
     max_rows: int = Field(0, description="training rows used, trajectories first (0: all)")
-    seed: int = Field(0, description="data order and initialisation seed")
 
 
 def training_rows(
@@ -63,25 +61,15 @@ def training_rows(
     return rows, report
 
 
-def sft_config(settings: SftSettings, output_dir: str, use_cpu: bool):
+def sft_config(settings: SftSettings, output_dir: str):
     from trl import SFTConfig
 
     return SFTConfig(
-        output_dir=output_dir,
+        **settings.trainer_args(output_dir),
         num_train_epochs=settings.epochs,
-        max_steps=settings.max_steps,
-        learning_rate=settings.learning_rate,
         per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         max_length=settings.max_length,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        logging_steps=1,
-        report_to=[],
-        seed=settings.seed,
-        bf16=False,
-        gradient_checkpointing=False,
-        use_cpu=use_cpu,
         dataset_num_proc=None,
     )
 
@@ -124,10 +112,9 @@ def masked_sft_trainer(model_path: str, rows: list[dict], settings: SftSettings,
         ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
         ref.requires_grad_(False)
     data = Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows])
-    use_cpu = not torch.cuda.is_available()
     return MaskedSFTTrainer(
         model=model,
-        args=sft_config(settings, output_dir, use_cpu),
+        args=sft_config(settings, output_dir),
         train_dataset=data,
         processing_class=tokenizer,
         ref_model=ref,
