@@ -4,9 +4,10 @@ The group name, the folder under `assets/` and the package under `thinkforge/` a
 seen in the UI leads to its asset module and its library code.
 """
 
-from dagster import AssetsDefinition, AutomationCondition, load_assets_from_package_module
+from dagster import AssetsDefinition, load_assets_from_package_module
 
 from assets import collect, curate, distill, evaluate, models, refine, s2r, stepwise, train
+from assets.common.automation import DATA
 from assets.common.checks import rows_conserved_check, training_data_checks
 
 MODELS, COLLECT, CURATE, DISTILL = "models", "collect", "curate", "distill"
@@ -25,22 +26,26 @@ GROUP_PACKAGES = {
     EVALUATE: evaluate,
 }
 
-# Declarative automation: an asset is rebuilt when a dependency was updated, once every blocking check of its
-# dependencies passed (a training asset never starts on data that fails rows_conserved or the training-data checks).
-# raw_problems (the inbox sensor, the nightly schedule or a person starts it) and base_model are not automated.
-AUTOMATION = AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
-# Files, not upstream assets, feed these: the inbox sensor, the nightly schedule or a person starts them.
-NOT_AUTOMATED = {"raw_problems", "base_model", "eval_problems"}
-# model_eval scores whichever checkpoints exist: a missing one must not hold it back.
-OPTIONAL_DEPS = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
-CONDITIONS = {"model_eval": OPTIONAL_DEPS & AutomationCondition.all_deps_blocking_checks_passed()}
+# Declarative automation, declared by each group (assets/common/automation.py): AUTOMATION maps an asset to its
+# condition (None: not automated), TRAINING_AUTOMATION to its training condition (evaluated only by the
+# training_automation_sensor, off by default); every other asset is data, rebuilt on update (DATA).
+AUTOMATION = {
+    name: condition
+    for package in GROUP_PACKAGES.values()
+    for name, condition in {
+        **getattr(package, "AUTOMATION", {}),
+        **getattr(package, "TRAINING_AUTOMATION", {}),
+    }.items()
+}
+TRAINING_ASSETS = sorted(
+    name for package in GROUP_PACKAGES.values() for name in getattr(package, "TRAINING_AUTOMATION", {})
+)
 
 
 def _automated(asset: AssetsDefinition) -> AssetsDefinition:
-    name = asset.key.to_user_string()
-    if name in NOT_AUTOMATED:
+    condition = AUTOMATION.get(asset.key.to_user_string(), DATA)
+    if condition is None:
         return asset
-    condition = CONDITIONS.get(name, AUTOMATION)
     return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition))
 
 

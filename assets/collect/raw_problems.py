@@ -1,8 +1,9 @@
 """raw_problems: the problem pool collected from the configured sources, one partition per domain."""
 
+import hashlib
 from pathlib import Path
 
-from dagster import AssetExecutionContext, Config, Failure, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, Config, DataVersion, Failure, MetadataValue, Output, asset
 from pydantic import Field
 
 from assets.common.metadata import counts_table, stage_metadata
@@ -56,4 +57,7 @@ def raw_problems(context: AssetExecutionContext, config: RawProblemsConfig) -> O
     if out.kept.height:
         png = bar_png(counts_table(out.kept, "source"), f"raw_problems · {domain} · rows per source")
         metadata["rows_by_source_chart"] = MetadataValue.md(markdown_image(png, "rows per source"))
-    return Output(out, metadata=metadata)
+    # The pool's version is its rows (ids hash each row's content): a changed pool gives what is rebuilt on it new
+    # versions in turn, and what is not rebuilt (the models) shows as unsynced in the UI.
+    version = hashlib.sha256("\n".join(sorted(out.kept["id"].to_list())).encode()).hexdigest()[:16]
+    return Output(out, metadata=metadata, data_version=DataVersion(version))

@@ -1,9 +1,19 @@
 """evaluate: the held-out eval problems and every checkpoint evaluated on them."""
 
+from dagster import AutomationCondition
+
 from assets.evaluate.checks import no_regression
 
 # Checks the lead adds to Definitions (not loaded by load_assets_from_package_module).
 EVAL_CHECKS = [no_regression]
+
+# eval_problems is read from the eval-set files when a person asks. model_eval scores every new checkpoint (they
+# appear only on purpose) and whichever checkpoints exist: a missing one must not hold it back.
+AUTOMATION = {
+    "eval_problems": None,
+    "model_eval": AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+    & AutomationCondition.all_deps_blocking_checks_passed(),
+}
 
 # `make demo` on CPU: 3 problems per eval set and domain, greedy, 64 tokens (defaults: every problem, 1024 tokens).
 DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 2, "max_tokens": 64}}

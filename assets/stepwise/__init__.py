@@ -1,6 +1,17 @@
 """stepwise: step-wise self-rewarding preference data and step-DPO models, iterated."""
 
-from assets.stepwise.iterations import ITERATION_ASSETS
+from assets.common.automation import after_update_of, on_new_rows
+from assets.stepwise.domains import ITERATIONS
+from assets.stepwise.iterations import ITERATION_ASSETS, previous_model
+
+# Trained on purpose (assets/common/automation.py): the preference pairs are sampled from M_i and exist only to
+# train M_{i+1}, so an iteration is one training step. With the training_automation_sensor switched on, m1_model
+# retrains on enough new step_sft_data rows and each iteration follows the model it starts from.
+TRAINING_AUTOMATION = {
+    "m1_model": on_new_rows("m1_model", "step_sft_data"),
+    **{f"step_preferences_{i}": after_update_of(previous_model(i)) for i in range(1, ITERATIONS + 1)},
+    **{f"step_dpo_model_{i}": after_update_of(f"step_preferences_{i}") for i in range(1, ITERATIONS + 1)},
+}
 
 # `make demo` on CPU: few problems and candidates, short steps, a couple of optimizer steps (defaults: PSRLM's sizes).
 # The 135M demo model never states [[A]]/[[B]] zero-shot and, greedy, picks the same position whatever the steps (a
@@ -47,4 +58,4 @@ DEMO_RUN_CONFIG = {
     },
 }
 
-__all__ = ["ITERATION_ASSETS", "DEMO_RUN_CONFIG"]
+__all__ = ["ITERATION_ASSETS", "DEMO_RUN_CONFIG", "TRAINING_AUTOMATION"]

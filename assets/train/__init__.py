@@ -1,5 +1,14 @@
 """train: the SFT model (action-masked) and the RL model (outcome / process rewards)."""
 
+from assets.common.automation import after_update_of, on_new_rows
+
+# Trained on purpose (assets/common/automation.py); with the training_automation_sensor switched on, sft_model
+# retrains on enough new rows and rl_model follows each new sft_model.
+TRAINING_AUTOMATION = {
+    "sft_model": on_new_rows("sft_model", "sft_dataset", "s2r_trajectories"),
+    "rl_model": after_update_of("sft_model"),
+}
+
 # `make demo` on CPU: a few optimizer steps on short rows (defaults: S²R's 3 epochs, 500 RL steps, 1024 tokens).
 DEMO_RUN_CONFIG = {
     "sft_model": {
