@@ -211,14 +211,15 @@ def test_rl_reports_the_truncated_share_per_step(tmp_path, tiny_model):
 
 
 class CountingTokenizer:
-    """The real tokenizer, counting its decode calls."""
+    """The real tokenizer, counting its decode calls and the tokens they decode."""
 
     def __init__(self, tokenizer):
-        self.tokenizer, self.calls = tokenizer, 0
+        self.tokenizer, self.calls, self.tokens = tokenizer, 0, 0
 
-    def decode(self, *args, **kwargs):
+    def decode(self, ids, **kwargs):
         self.calls += 1
-        return self.tokenizer.decode(*args, **kwargs)
+        self.tokens += len(ids)
+        return self.tokenizer.decode(ids, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self.tokenizer, name)
@@ -251,13 +252,16 @@ def completion(tokenizer, n_tokens: int) -> tuple[list[int], list[int]]:
 
 
 def test_token_map_equals_the_quadratic_reference_with_linear_calls(tokenizer):
-    calls = {}
+    work = {}
     for n in (1000, 4000):
         ids, ends = completion(tokenizer, n)
         counting = CountingTokenizer(tokenizer)
         mapped = token_actions(counting, ids, ends)
-        calls[n] = counting.calls
+        work[n] = (counting.calls, counting.tokens)
         if n == 4000:
-            assert len(ends) > 50 and mapped == quadratic_actions(tokenizer, ids, ends)
-    assert calls[4000] <= 2 * 4004  # at most two short decodes per token (the old way: 4004 decodes of ~2k tokens)
-    assert 3.5 < calls[4000] / calls[1000] < 4.5  # linear in the tokens
+            reference = CountingTokenizer(tokenizer)
+            assert len(ends) > 50 and mapped == quadratic_actions(reference, ids, ends)
+            assert reference.tokens > 4000 * 4000 / 2  # the old way decodes ids[:t] for every t: O(T²) tokens
+    calls, tokens = work[4000]
+    assert calls <= 2 * 4004 and tokens <= 8 * 4004  # a few short decodes per token
+    assert 3.5 < calls / work[1000][0] < 4.5 and 3.5 < tokens / work[1000][1] < 4.5  # linear in the tokens
