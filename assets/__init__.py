@@ -8,7 +8,7 @@ from dagster import AssetsDefinition, load_assets_from_package_module
 
 from assets import collect, curate, distill, evaluate, models, refine, s2r, stepwise, train
 from assets.common.automation import DATA
-from assets.common.checks import rows_conserved_check, training_data_checks
+from assets.common.checks import rows_conserved_check, rows_fit_check, training_data_checks
 
 MODELS, COLLECT, CURATE, DISTILL = "models", "collect", "curate", "distill"
 REFINE, S2R, TRAIN, STEPWISE, EVALUATE = "refine", "s2r", "train", "stepwise", "evaluate"
@@ -71,6 +71,10 @@ TRAINING_TABLES = {"sft_dataset": "messages", "step_sft_data": "messages", "s2r_
 TRAINING_TABLES.update(
     {a.key.path[-1]: "pair" for a in STAGE_ASSETS if a.key.path[-1].startswith("step_preferences_")}
 )
+# Training assets that leave out rows longer than max_length (never cut): the blocking rows_fit check bounds the share.
+ROWS_FIT_ASSETS = {"sft_model", "m1_model"} | {
+    a.key.path[-1] for a in ALL_ASSETS if a.key.path[-1].startswith("step_dpo_model_")
+}
 ALL_CHECKS = (
     [rows_conserved_check(a) for a in STAGE_ASSETS]
     + [
@@ -80,6 +84,7 @@ ALL_CHECKS = (
         for c in training_data_checks(a, TRAINING_TABLES[a.key.path[-1]])
     ]
     + list(evaluate.EVAL_CHECKS)
+    + [rows_fit_check(a) for a in ALL_ASSETS if a.key.path[-1] in ROWS_FIT_ASSETS]
 )
 # `make demo`'s run config: each group's DEMO_RUN_CONFIG (asset name → config), small CPU defaults.
 DEMO_RUN_CONFIG = {

@@ -1,7 +1,17 @@
 """Asset checks shared by every stage."""
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, AssetsDefinition, asset_check
+import polars as pl
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetRecordsFilter,
+    AssetsDefinition,
+    MetadataValue,
+    asset_check,
+)
 
+from assets.common.metadata import markdown_table
 from resources.warehouse import WarehouseResource
 from thinkforge import warehouse
 
@@ -77,3 +87,60 @@ def training_data_checks(asset_def: AssetsDefinition, kind: str, min_rows: int =
         )
 
     return [_format, _enough]
+
+
+def rows_fit_metadata(report: dict) -> dict:
+    """What a training asset left out as too_long (never cut): counts in all and per source, and the rows themselves
+    with their token counts. `rows_fit_check` reads rows_in, rows_dropped and max_dropped_share from it."""
+    rejects = pl.DataFrame(report["rejects"]) if report["rejects"] else None
+    return {
+        "rows_in": report["rows_in"],
+        "rows_dropped": report["rows_dropped"],
+        "trained_tokens_dropped": report["trained_tokens_dropped"],
+        "dropped_share": report["dropped_share"],
+        "max_dropped_share": report["max_dropped_share"],
+        "dropped_by_source": MetadataValue.json(report["dropped_by_source"]),
+        "too_long": MetadataValue.md(
+            markdown_table(rejects, ["id", "source", "tokens", "trained_tokens", "detail"], n=20)
+            if rejects is not None
+            else "no row too long"
+        ),
+    }
+
+
+def rows_fit_check(asset_def: AssetsDefinition):
+    """`rows_fit` (blocking): the training asset left out at most its `max_dropped_share` of rows as too_long."""
+
+    @asset_check(
+        asset=asset_def,
+        name="rows_fit",
+        partitions_def=asset_def.partitions_def,
+        blocking=True,
+        description="At most `max_dropped_share` (run config, default 5 %) of the training rows were left out whole "
+        "because they do not fit in max_length (reason too_long; rows are never cut); more blocks the model.",
+    )
+    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=asset_def.key, asset_partitions=[context.partition_key]), limit=1
+        ).records
+        meta = {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
+        if "rows_dropped" not in meta:
+            return AssetCheckResult(
+                passed=True, severity=AssetCheckSeverity.ERROR, description="no training rows were read"
+            )
+        share = meta["rows_dropped"] / meta["rows_in"] if meta["rows_in"] else 0.0
+        passed = share <= meta["max_dropped_share"]
+        return AssetCheckResult(
+            passed=passed,
+            severity=AssetCheckSeverity.ERROR,
+            description=f"{meta['rows_dropped']} of {meta['rows_in']} rows too_long ({share:.1%}); "
+            f"{'within' if passed else 'above'} max_dropped_share {meta['max_dropped_share']:.1%}",
+            metadata={
+                "rows_in": meta["rows_in"],
+                "rows_dropped": meta["rows_dropped"],
+                "dropped_share": round(share, 4),
+                "max_dropped_share": meta["max_dropped_share"],
+            },
+        )
+
+    return _check

@@ -30,7 +30,7 @@ DEMO_RUN_CONFIG = {
         "max_steps": 2,
         "batch_size": 2,
         "gradient_accumulation_steps": 1,
-        "max_length": 256,
+        "max_length": 512,  # a demo IFT row fits whole: rows are never cut
         "learning_rate": 2e-5,
     },
     **{

@@ -8,6 +8,7 @@ be re-run alone (re-running iteration 2 never touches iteration 1), and checkpoi
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, Output, asset
 
+from assets.common.checks import rows_fit_metadata
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import generation_metadata, stage_metadata
@@ -124,7 +125,7 @@ def iteration(i: int):
         op_tags=GPU_OP_TAGS,
         deps=[prev],
         ins={"pairs": AssetIn(f"step_preferences_{i}")},
-        code_version=code_version("stepwise/dpo.py", "training/runner.py", "training/settings.py"),
+        code_version=code_version("stepwise/dpo.py", "training/data.py", "training/runner.py", "training/settings.py"),
         description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i}, no EOS after "
         f"a step; HF folder at $THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/.",
     )
@@ -140,6 +141,15 @@ def iteration(i: int):
         if start is None:
             raise FileNotFoundError(f"no {prev} checkpoint for {domain}: materialize {prev} first")
         trainer = step_dpo_trainer(str(start), pairs, settings, str(trainer_dir(final)))
+        report = trainer.pair_report
+        fit_metadata = {
+            **rows_fit_metadata(report),
+            "prompts_shortened": report["prompts_shortened"],
+            "steps_left_out": report["steps_left_out"],
+        }
+        if not report["pairs_trained"]:
+            context.log.warning(f"{domain}: every step pair of iteration {i} is too_long; no model")
+            return MaterializeResult(metadata={"trained": False, "reason": "every pair is too_long", **fit_metadata})
         card = {
             "asset": f"step_dpo_model_{i}",
             "domain": domain,
@@ -148,11 +158,16 @@ def iteration(i: int):
             "iteration": i,
             "pairs": pairs.height,
             "data_ids": pairs["id"].to_list(),
+            **report,
         }
         out = fit(trainer, final, card, settings, log=context.log.info)
         curves = ("loss", "rewards/margins", "rewards/accuracies")
         return MaterializeResult(
-            metadata={**trained_metadata(out, final, f"step_dpo_model_{i} · {domain}", curves), "pairs": pairs.height}
+            metadata={
+                **trained_metadata(out, final, f"step_dpo_model_{i} · {domain}", curves),
+                "pairs": pairs.height,
+                **fit_metadata,
+            }
         )
 
     return step_preferences, step_dpo_model

@@ -3,6 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
+from assets.common.checks import rows_fit_metadata
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.partitions import domain_partitions
@@ -38,6 +39,11 @@ def m1_model(context: AssetExecutionContext, config: M1Config, step_sft_data: pl
         return MaterializeResult(metadata={"trained": False, "reason": reason})
     start, final = base_model_path(), paths.home() / "models" / "m1_model" / domain
     rows, report = training_rows(step_sft_data, step_sft_data.head(0), AutoTokenizer.from_pretrained(start), settings)
+    if not rows:
+        context.log.warning(f"{domain}: every step_sft_data row is too_long; no M1")
+        return MaterializeResult(
+            metadata={"trained": False, "reason": "every row is too_long", **rows_fit_metadata(report)}
+        )
     trainer = masked_sft_trainer(start, rows, settings, str(trainer_dir(final)))
     card = {
         "asset": "m1_model",
@@ -47,4 +53,6 @@ def m1_model(context: AssetExecutionContext, config: M1Config, step_sft_data: pl
         **report,
     }
     out = fit(trainer, final, card, settings, log=context.log.info)
-    return MaterializeResult(metadata=trained_metadata(out, final, f"m1_model · {domain}", ("loss",)))
+    return MaterializeResult(
+        metadata={**trained_metadata(out, final, f"m1_model · {domain}", ("loss",)), **rows_fit_metadata(report)}
+    )

@@ -15,7 +15,7 @@ DEMO_RUN_CONFIG = {
         "max_steps": 2,
         "batch_size": 2,
         "gradient_accumulation_steps": 1,
-        "max_length": 384,
+        "max_length": 1024,  # a demo trajectory (4 × (80 + 96) tokens) fits whole: rows are never cut
         "learning_rate": 2e-5,
     },
     "rl_model": {

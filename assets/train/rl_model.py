@@ -4,7 +4,7 @@ from contextlib import ExitStack
 from statistics import fmean
 
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
@@ -14,7 +14,7 @@ from assets.common.versions import code_version
 from thinkforge import paths
 from thinkforge.checkpoints import read_card
 from thinkforge.training.rewards import Checker
-from thinkforge.training.rl import RlSettings, rl_prompts, rl_trainer
+from thinkforge.training.rl import RlSettings, rl_prompts, rl_trainer, truncated_shares
 from thinkforge.training.runner import fit, trainer_dir
 from thinkforge.verify import MathVerifier, Sandbox
 
@@ -61,8 +61,12 @@ def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems
     rewards = [h["reward"] for h in history if "reward" in h]
     zero_std = [h["frac_reward_zero_std"] for h in history if "frac_reward_zero_std" in h]
     actions = trainer.reward_funcs[0].actions_per_response
+    truncated = truncated_shares(history)
+    curves = ("reward", "frac_reward_zero_std", "completions/clipped_ratio", "loss")
     metadata = {
-        **trained_metadata(out, final, f"rl_model · {domain}", ("reward", "frac_reward_zero_std", "loss")),
+        **trained_metadata(out, final, f"rl_model · {domain}", curves),
+        "truncated_share": round(fmean(t["truncated_share"] for t in truncated), 3) if truncated else None,
+        "truncated_share_per_step": MetadataValue.json(truncated),
         "reward_level": settings.reward_level,
         "problems": len(prompts),
         "mean_reward": round(fmean(rewards), 3) if rewards else None,

@@ -3,6 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from assets.common.checks import rows_fit_metadata
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.partitions import domain_partitions
@@ -41,8 +42,12 @@ def sft_model(
     rows, report = training_rows(sft_dataset, s2r_trajectories, AutoTokenizer.from_pretrained(start), settings)
     if not rows:
         context.log.warning(f"no training rows for {domain}: nothing trained, no checkpoint written")
-        return MaterializeResult(metadata={"trained": False, "reason": "no rows in sft_dataset or s2r_trajectories"})
-    context.log.info(f"{report['rows']} rows, {report['trained_tokens']} of {report['tokens']} tokens with loss")
+        reason = "every row is too_long" if report["rows_dropped"] else "no rows in sft_dataset or s2r_trajectories"
+        return MaterializeResult(metadata={"trained": False, "reason": reason, **rows_fit_metadata(report)})
+    context.log.info(
+        f"{report['rows']} rows, {report['trained_tokens']} of {report['tokens']} tokens with loss; "
+        f"{report['rows_dropped']} rows too_long left out"
+    )
     trainer = masked_sft_trainer(start, rows, settings, str(trainer_dir(final)))
     card = {
         "asset": "sft_model",
@@ -61,5 +66,6 @@ def sft_model(
         "tokens_masked": report["masked_tokens"],
         "tokens_seen": tokens_seen,
         "tokens_per_s": round(tokens_seen / out["wall_s"], 1) if out["wall_s"] else None,
+        **rows_fit_metadata(report),
     }
     return MaterializeResult(metadata=metadata)

@@ -43,7 +43,7 @@ def test_process_advantages_of_a_hand_built_batch(tiny_model, math):
     adv, rewards, stats = token_advantages(
         tok, batch, [ROW, ROW], Checker(math=math), ContextBaseline(min_count=1), {tok.eos_token_id}
     )
-    assert rewards == [[-1.0, 1.0, 1.0, 1.0], [1.0, 1.0]] and stats == {"responses": 2, "actions": 6}
+    assert rewards == [[-1.0, 1.0, 1.0, 1.0], [1.0, 1.0]] and stats == {"responses": 2, "actions": 6, "truncated": 0}
     # contexts: A = <start>, S-1, S-1 V+1, S-1 V+1 S+1; B = <start>, S+1. Baselines (min_count 1): <start> → mean(−1, +1)
     # = 0; every other context was seen once, so its baseline is its own reward and the advantage 0.
     expected = {0: [-1.0, 0.0, 0.0, 0.0], 1: [1.0, 0.0]}

@@ -80,7 +80,14 @@ def test_only_the_newest_save_total_limit_checkpoints_are_kept(tmp_path, tiny_mo
 
 def test_every_trainer_gets_the_shared_settings(tmp_path, tiny_model, rows):
     prompt = {"prompt": [{"role": "user", "content": "1?"}], "domain": "math", "reference_answer": "1"}
-    pair = {"prompt": "1 + 1?", "step_index": 1, "chosen": "1 + 1 = 2.", "rejected": "1 + 1 = 3."}
+    pair = {
+        "id": "q",
+        "prompt": "1 + 1?",
+        "prefix": [],
+        "step_index": 1,
+        "chosen": "1 + 1 = 2.",
+        "rejected": "1 + 1 = 3.",
+    }
     shared = dict(max_steps=3, learning_rate=1e-3, save_steps=7, save_total_limit=5, seed=11)
     trainers = [
         masked_sft_trainer(str(tiny_model), rows, SftSettings(**shared), str(tmp_path / "sft")),

@@ -79,7 +79,7 @@ def rows_frames():
 def test_sft_changes_parameters_and_kl_term_runs(tmp_path, tiny_model, tokenizer):
     sft, traj = rows_frames()
     settings = SftSettings(
-        max_steps=2, batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2, kl_coef=0.1, max_length=128
+        max_steps=2, batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2, kl_coef=0.1, max_length=320
     )
     rows, report = training_rows(sft, traj, tokenizer, settings)
     assert (

@@ -4,6 +4,12 @@ DPOTrainer appends EOS to plain-text completions; a step is not the end of an an
 overridden to take pre-tokenized rows as they are: the prompt is the chat template of the next-step prompt with the
 assistant header (no loss), chosen / rejected are the tokens of "Step n: <step>" only. The reference model is the
 model being trained at its start (M_i).
+
+Bypassing `_prepare_dataset` also bypasses TRL's filter of prompts that fill `max_length`, and TRL's collator cuts the
+end of a sequence: with many previous steps the chosen and rejected steps would be cut away. So every pair is made
+to fit here: when prompt + the longer step exceed `max_length`, the earliest previous steps are left out of the
+prompt (replaced by "…"; the problem, the latest steps and their numbers stay), and a pair that does not fit even
+with one previous step left is rejected `too_long`. The steps themselves are never cut.
 """
 
 from __future__ import annotations
@@ -11,7 +17,11 @@ from __future__ import annotations
 import polars as pl
 from pydantic import Field
 
+from thinkforge.stepwise.steps import join_steps
+from thinkforge.training.data import dropped_report, too_long
 from thinkforge.training.settings import TrainerSettings
+
+ELIDED = "…"
 
 
 class StepDpoSettings(TrainerSettings):
@@ -23,28 +33,73 @@ class StepDpoSettings(TrainerSettings):
     beta: float = Field(0.4, description="DPO beta (Step-DPO: 0.4-0.5; PSRLM does not state it)")
     batch_size: int = Field(8, description="pairs per device per micro-step")
     gradient_accumulation_steps: int = Field(4, description="micro-steps per optimizer step (PSRLM: batch 32)")
-    max_length: int = Field(1024, description="prompt + step tokens kept")
+    max_length: int = Field(
+        1024,
+        description="prompt + step tokens; a longer pair loses its earliest previous steps from the prompt, never "
+        "the chosen / rejected step (too_long when even that does not fit)",
+    )
+    max_dropped_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="the blocking check `rows_fit` fails the model when more than this share of pairs is too_long",
+    )
 
 
-def tokenize_pairs(pairs: pl.DataFrame, tokenizer) -> list[dict]:
-    rows = []
+def shorter_prompts(pair: dict):
+    """The pair's prompt, then the same prompt with its earliest previous steps left out one by one (down to the
+    latest step); the kept steps keep their numbers."""
+    yield pair["prompt"], 0
+    steps = list(pair.get("prefix") or [])
+    joined = join_steps(steps)
+    if not steps or joined not in pair["prompt"]:
+        return
+    for drop in range(1, len(steps)):
+        kept = "\n".join(f"Step {i}: {s}" for i, s in enumerate(steps[drop:], start=drop + 1))
+        yield pair["prompt"].replace(joined, f"{ELIDED}\n{kept}", 1), drop
+
+
+def tokenize_pairs(pairs: pl.DataFrame, tokenizer, max_length: int) -> tuple[list[dict], dict]:
+    """Token ids of the pairs that fit in `max_length` (the prompt shortened from the left where needed) and a
+    report: pairs whose prompt was shortened, previous steps left out, pairs rejected too_long."""
+    ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    rows, rejects, candidates, shortened, steps_left_out = [], [], [], 0, 0
     for p in pairs.to_dicts():
-        prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": p["prompt"]}], tokenize=False, add_generation_prompt=True
-        )
         label = f"Step {p['step_index']}: "
-        ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-        rows.append(
-            {
-                "prompt_ids": ids(prompt),
-                "chosen_ids": ids(label + p["chosen"]),
-                "rejected_ids": ids(label + p["rejected"]),
-            }
-        )
-    return rows
+        chosen, rejected = ids(label + p["chosen"]), ids(label + p["rejected"])
+        room = max_length - max(len(chosen), len(rejected))
+        for prompt, dropped in shorter_prompts(p):
+            chat = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            prompt_ids = ids(chat)
+            if dropped == 0:
+                candidate = {
+                    "id": p.get("id"),
+                    "kind": "step_pair",
+                    "tokens": len(prompt_ids) + max(len(chosen), len(rejected)),
+                    "trained_tokens": len(chosen) + len(rejected),
+                }
+                candidates.append(candidate)
+            if len(prompt_ids) <= room:
+                rows.append({"prompt_ids": prompt_ids, "chosen_ids": chosen, "rejected_ids": rejected})
+                shortened += dropped > 0
+                steps_left_out += dropped
+                break
+        else:
+            rejects.append(too_long(candidate, max_length))
+    report = dropped_report(candidates, rejects, ("step_pair",))
+    return rows, {
+        **report,
+        "pairs_trained": len(rows),
+        "prompts_shortened": shortened,
+        "steps_left_out": steps_left_out,
+    }
 
 
 def step_dpo_trainer(model_path: str, pairs: pl.DataFrame, settings: StepDpoSettings, output_dir: str):
+    """The trainer on the pairs that fit (`tokenize_pairs`: TRL's collator cuts nothing); `trainer.pair_report` says
+    what was shortened or left out."""
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -55,7 +110,7 @@ def step_dpo_trainer(model_path: str, pairs: pl.DataFrame, settings: StepDpoSett
             return dataset  # already tokenized: no chat template, no EOS after the step
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    rows = tokenize_pairs(pairs, tokenizer)
+    rows, report = tokenize_pairs(pairs, tokenizer, settings.max_length)
     args = DPOConfig(
         **settings.trainer_args(output_dir),
         num_train_epochs=settings.epochs,
@@ -66,6 +121,7 @@ def step_dpo_trainer(model_path: str, pairs: pl.DataFrame, settings: StepDpoSett
     )
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
     ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    return StepDPOTrainer(
-        model=model, ref_model=ref, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
-    )
+    data = Dataset.from_dict({k: [r[k] for r in rows] for k in ("prompt_ids", "chosen_ids", "rejected_ids")})
+    trainer = StepDPOTrainer(model=model, ref_model=ref, args=args, train_dataset=data, processing_class=tokenizer)
+    trainer.pair_report = {**report, "max_dropped_share": settings.max_dropped_share}
+    return trainer

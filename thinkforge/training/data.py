@@ -4,17 +4,20 @@ The prompt (every turn before the last assistant turn, and the assistant header)
 turn is a list of (text, mask) segments — one segment with mask 1 for an ordinary SFT row, the S²R actions for a
 trajectory (earlier solves 0, verifications and the last solve 1) — followed by the template's end of turn, which
 always gets loss (S²R's `<end>`). TRL uses a supplied `labels` column as is and appends no EOS to pre-tokenized rows.
+
+Rows are never cut: the end of a row is always trained, so any cut would fall inside a trained span. A row longer than
+`max_length` is left out whole with reason `too_long` and its token counts (`split_too_long`), and the training asset
+counts what it dropped per source.
 """
 
 from __future__ import annotations
 
 IGNORE = -100
+TOO_LONG = "too_long"
 
 
-def encode(
-    tokenizer, messages: list[dict], segments: list[tuple[str, int]] | None = None, max_length: int = 2048
-) -> dict:
-    """{input_ids, labels, tokens, trained_tokens} of one conversation whose last message is the assistant's."""
+def encode(tokenizer, messages: list[dict], segments: list[tuple[str, int]] | None = None) -> dict:
+    """{input_ids, labels, tokens, trained_tokens} of one whole conversation whose last message is the assistant's."""
     *context, last = messages
     assert last["role"] == "assistant", "the last message must be the assistant's"
     segments = segments or [(last["content"], 1)]
@@ -34,10 +37,48 @@ def encode(
     end = ids(suffix)
     input_ids += end
     labels += end
-    input_ids, labels = input_ids[:max_length], labels[:max_length]
     return {
         "input_ids": input_ids,
         "labels": labels,
         "tokens": len(input_ids),
         "trained_tokens": sum(label != IGNORE for label in labels),
+    }
+
+
+def too_long(row: dict, max_length: int) -> dict:
+    """The reject of a row left out whole: id, source, reason `too_long` and its token counts."""
+    return {
+        "id": row["id"],
+        "source": row["kind"],
+        "reason": TOO_LONG,
+        "detail": f"{row['tokens']} tokens > max_length {max_length}",
+        "tokens": row["tokens"],
+        "trained_tokens": row["trained_tokens"],
+    }
+
+
+def split_too_long(rows: list[dict], max_length: int) -> tuple[list[dict], list[dict]]:
+    """(the rows that fit in `max_length` tokens, the rejects of the others)."""
+    return [r for r in rows if r["tokens"] <= max_length], [
+        too_long(r, max_length) for r in rows if r["tokens"] > max_length
+    ]
+
+
+def dropped_report(rows_in: list[dict], rejects: list[dict], sources: tuple[str, ...]) -> dict:
+    """Rows and trained tokens dropped, in all and per source, and the dropped share of the rows."""
+    per_source = {
+        s: {
+            "rows_in": sum(r["kind"] == s for r in rows_in),
+            "rows_dropped": sum(r["source"] == s for r in rejects),
+            "trained_tokens_dropped": sum(r["trained_tokens"] for r in rejects if r["source"] == s),
+        }
+        for s in sources
+    }
+    return {
+        "rows_in": len(rows_in),
+        "rows_dropped": len(rejects),
+        "trained_tokens_dropped": sum(r["trained_tokens"] for r in rejects),
+        "dropped_share": round(len(rejects) / len(rows_in), 4) if rows_in else 0.0,
+        "dropped_by_source": per_source,
+        "rejects": rejects,
     }

@@ -3,11 +3,16 @@
 Outcome: TRL's GRPOTrainer as it is, with the outcome reward and `scale_rewards="none"` (advantage = reward − the
 group mean: RLOO's baseline up to the factor M/(M−1)). Process: the same trainer with `_generate_and_score_completions`
 overridden at its end: every token's advantage is its action's reward minus the context baseline — a (B, T) tensor
-that TRL's loss accepts as it is.
+that TRL's loss accepts as it is. A token belongs to the action where its text starts; each token is decoded once in
+a short window (incremental detokenization), so mapping a completion of T tokens costs O(T) tokenizer calls.
+
+A completion cut at `max_completion_length` (no EOS) gets −1 on its last action; the share of such completions per
+step is logged by TRL as `completions/clipped_ratio` and reported by `truncated_shares`, so a too-small budget shows.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import Literal
 
 import polars as pl
@@ -34,7 +39,11 @@ class RlSettings(TrainerSettings):
     )
     temperature: float = Field(0.7, description="sampling temperature (S²R: 0.7)")
     max_prompt_length: int = Field(512, description="prompt tokens kept (longer prompts are cut from the left)")
-    max_completion_length: int = Field(1024, description="maximum tokens per sampled response")
+    max_completion_length: int = Field(
+        1024,
+        description="maximum tokens per sampled response; a cut one gets −1 on its last action (metadata: truncated "
+        "share per step)",
+    )
     max_problems: int = Field(0, description="problems used (0: all checkable problems of the partition)")
     min_context_count: int = Field(
         10, description="process level: samples a reward context needs before its baseline is used (S²R: 10)"
@@ -55,6 +64,45 @@ def rl_prompts(problems: pl.DataFrame, settings: RlSettings) -> list[dict]:
         }
         for p in rows
     ]
+
+
+def token_char_starts(tokenizer, ids: list[int]) -> list[int]:
+    """For each token t, where its text starts in `decode(ids, skip_special_tokens=True)`: len(decode(ids[:t])).
+
+    Incremental detokenization (as inference servers stream text): a token is decoded together with the few tokens
+    before it (so byte-level merges and leading spaces come out right), text is emitted once it ends in a whole
+    character, and a pending partial character counts as the replacement characters `decode` shows for it. At most
+    two decodes of a short window per token: O(T) calls, not the O(T) decodes of O(T) tokens of `ids[:t]`.
+    """
+    special = set(tokenizer.all_special_ids)
+    visible = [i for i in ids if i not in special]  # what skip_special_tokens keeps
+    starts_visible, emitted, pending = [], 0, 0
+    prefix, read, prefix_len = 0, 0, 0  # visible[prefix:read] is emitted context; prefix_len: its decoded length
+    for k in range(len(visible)):
+        starts_visible.append(emitted + pending)
+        window = tokenizer.decode(visible[prefix : k + 1])
+        if len(window) > prefix_len and not window.endswith("\ufffd"):
+            emitted += len(window) - prefix_len
+            prefix, read = read, k + 1
+            prefix_len, pending = len(tokenizer.decode(visible[prefix:read])), 0
+        else:
+            pending = max(0, len(window) - prefix_len)
+    starts, k = [], 0
+    for i in ids:  # a special token starts where the visible text so far ends
+        starts.append(starts_visible[k] if k < len(starts_visible) else emitted + pending)
+        k += i not in special
+    return starts
+
+
+def token_actions(tokenizer, ids: list[int], ends: list[int]) -> list[int]:
+    """The action of every token: the first action whose text (ending at `ends[j]`) goes past the token's start."""
+    return [min(bisect_right(ends, start), len(ends) - 1) for start in token_char_starts(tokenizer, ids)]
+
+
+def truncated_shares(history: list[dict]) -> list[dict]:
+    """Per logged step, the share of completions cut at max_completion_length (TRL's `completions/clipped_ratio`)."""
+    key = "completions/clipped_ratio"
+    return [{"step": h["step"], "truncated_share": round(h[key], 4)} for h in history if key in h]
 
 
 def token_advantages(
@@ -78,11 +126,13 @@ def token_advantages(
         scored.append((ids, spans, rewards, contexts))
     for b, (ids, spans, rewards, contexts) in enumerate(scored):
         values = [0.0 if r is None else r - baseline.value(c) for r, c in zip(rewards, contexts)]
-        ends = [end for _, _, end in spans]
-        for t in range(len(ids)):
-            start_char = len(tokenizer.decode(ids[:t], skip_special_tokens=True))
-            advantages[b, t] = values[next((j for j, end in enumerate(ends) if start_char < end), len(ends) - 1)]
-    stats = {"responses": len(texts), "actions": sum(len(s[1]) for s in scored)}
+        actions = token_actions(tokenizer, ids, [end for _, _, end in spans])
+        advantages[b] = torch.tensor([values[j] for j in actions], dtype=torch.float32)
+    stats = {
+        "responses": len(texts),
+        "actions": sum(len(s[1]) for s in scored),
+        "truncated": sum(not any(i in eos_ids for i in ids) for ids in completion_ids.tolist()),
+    }
     return advantages, [s[2] for s in scored], stats
 
 

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from thinkforge.s2r.actions import segments
 from thinkforge.s2r.samples import conversation
-from thinkforge.training.data import IGNORE, encode
+from thinkforge.training.data import IGNORE, dropped_report, encode, split_too_long
 from thinkforge.training.settings import TrainerSettings
 
 
@@ -24,41 +24,50 @@ class SftSettings(TrainerSettings):
     learning_rate: float = Field(5e-6, description="peak learning rate (S²R: 5e-6)")
     batch_size: int = Field(8, description="rows per device per optimizer micro-step")
     gradient_accumulation_steps: int = Field(4, description="micro-steps per optimizer step (S²R: batch 32 in all)")
-    max_length: int = Field(2048, description="tokens per row (longer rows are cut)")
+    max_length: int = Field(
+        2048, description="tokens per row; a longer row is never cut: it is left out whole (reason too_long)"
+    )
+    max_dropped_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="the blocking check `rows_fit` fails the model when more than this share of rows is too_long",
+    )
     kl_coef: float = Field(
         0.0, description="weight of KL(policy ‖ initial model) on trained tokens (S²R lm_kl_coeff); 0: off"
     )
     max_rows: int = Field(0, description="training rows used, trajectories first (0: all)")
 
 
+SOURCES = ("s2r_trajectory", "sft_dataset")
+
+
 def training_rows(
     sft_dataset: pl.DataFrame, trajectories: pl.DataFrame, tokenizer, settings: SftSettings
 ) -> tuple[list[dict], dict]:
-    """Pre-tokenized rows (trajectories with their action masks first, then the SFT dataset) and token counts."""
+    """Pre-tokenized rows (trajectories with their action masks first, then the SFT dataset) and token counts.
+
+    A row longer than `max_length` is left out whole (never cut): `report["rejects"]` names it with reason
+    `too_long` and its token counts, `report["dropped_by_source"]` counts rows and trained tokens dropped per source.
+    """
     rows = []
     for t in trajectories.to_dicts():
         messages = [*conversation(t["domain"], t["problem"]), {"role": "assistant", "content": t["response"]}]
-        rows.append(
-            {
-                "id": t["id"],
-                "kind": "s2r_trajectory",
-                **encode(tokenizer, messages, segments(t["actions"]), settings.max_length),
-            }
-        )
+        rows.append({"id": t["id"], "kind": "s2r_trajectory", **encode(tokenizer, messages, segments(t["actions"]))})
     for r in sft_dataset.to_dicts():
-        rows.append(
-            {"id": r["id"], "kind": "sft_dataset", **encode(tokenizer, r["messages"], None, settings.max_length)}
-        )
+        rows.append({"id": r["id"], "kind": "sft_dataset", **encode(tokenizer, r["messages"])})
+    fit, rejects = split_too_long(rows, settings.max_length)
+    dropped = dropped_report(rows, rejects, SOURCES)
     if settings.max_rows:
-        rows = rows[: settings.max_rows]
+        fit = fit[: settings.max_rows]
     report = {
-        "rows": len(rows),
-        "rows_by_kind": {k: sum(r["kind"] == k for r in rows) for k in ("s2r_trajectory", "sft_dataset")},
-        "tokens": sum(r["tokens"] for r in rows),
-        "trained_tokens": sum(r["trained_tokens"] for r in rows),
+        "rows": len(fit),
+        "rows_by_kind": {k: sum(r["kind"] == k for r in fit) for k in SOURCES},
+        "tokens": sum(r["tokens"] for r in fit),
+        "trained_tokens": sum(r["trained_tokens"] for r in fit),
     }
     report["masked_tokens"] = report["tokens"] - report["trained_tokens"]
-    return rows, report
+    return fit, {**report, **dropped, "max_dropped_share": settings.max_dropped_share}
 
 
 def sft_config(settings: SftSettings, output_dir: str):
