@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from thinkforge.generation.backends import Backend
-from thinkforge.generation.cache import RequestCache
+from thinkforge.generation.cache import PostgresRequestCache, RequestCache
 from thinkforge.generation.retry import with_retries
 from thinkforge.generation.types import Completion, GenerationStats, Messages, SamplingParams, request_key
 
@@ -30,7 +30,7 @@ class Generator:
     def __init__(
         self,
         backend: Backend,
-        cache: RequestCache,
+        cache: RequestCache | PostgresRequestCache,
         batch_size: int = 32,
         retry: RetryPolicy | None = None,
         max_failed_fraction: float = 0.1,
