@@ -97,7 +97,7 @@ def test_completions_read_back_as_written(pg_url, tmp_path):
     assert isinstance(cache, PostgresRequestCache) and not (tmp_path / "unused").exists()
     written = {
         f"k{i}": Completion(
-            text=f"answer {i}\n<think>ü</think>",
+            text=f"answer {i}\n<think>ü\x00</think>",  # a NUL, as a random model emits
             prompt_tokens=i,
             completion_tokens=2 * i,
             finish_reason="length" if i % 2 else "stop",

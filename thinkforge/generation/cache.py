@@ -34,7 +34,7 @@ PG_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {PG_TABLE} (
   key TEXT PRIMARY KEY,
   model TEXT NOT NULL,
-  text TEXT NOT NULL,
+  text BYTEA NOT NULL,
   prompt_tokens INTEGER NOT NULL,
   completion_tokens INTEGER NOT NULL,
   finish_reason TEXT,
@@ -99,7 +99,8 @@ class PostgresRequestCache:
 
     Look-ups are batched (`key = ANY(...)`), inserts are one transaction per call with `ON CONFLICT DO NOTHING` (two
     workers that answered the same request keep the first answer), so a killed run keeps what it finished.
-    `created_by` records the host and process that produced each completion.
+    `created_by` records the host and process that produced each completion. Texts are stored as UTF-8 bytes:
+    PostgreSQL's TEXT refuses NUL characters, which a model may emit.
     """
 
     def __init__(self, url: str):
@@ -120,7 +121,7 @@ class PostgresRequestCache:
                     "WHERE key = ANY(%s)",
                     (keys[start : start + PG_BATCH],),
                 )
-                found.update(_completions(cur.fetchall()))
+                found.update(_completions((k, bytes(t).decode(), *rest) for k, t, *rest in cur.fetchall()))
         return found
 
     def put_many(self, model: str, items: list[tuple[str, Completion]]) -> None:
@@ -128,7 +129,7 @@ class PostgresRequestCache:
 
         now = time.time()
         rows = [
-            (k, model, c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason, now, self.created_by)
+            (k, model, c.text.encode(), c.prompt_tokens, c.completion_tokens, c.finish_reason, now, self.created_by)
             for k, c in items
             if c.ok
         ]
