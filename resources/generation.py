@@ -1,6 +1,6 @@
 """Model roles: one generation resource per role (teacher, judge, evaluators, reviser, completer, policy).
 
-Every role goes through the same runtime (batching, SQLite request cache, retries) and defaults to
+Every role goes through the same runtime (batching, request cache, retries) and defaults to
 the `base_model` folder on CPU. Each is configured from the launchpad or by environment:
 `THINKFORGE_<ROLE>_MODEL`, `THINKFORGE_<ROLE>_BACKEND`, `THINKFORGE_<ROLE>_BASE_URL`, falling back to
 `THINKFORGE_MODEL`, `THINKFORGE_BACKEND`, `THINKFORGE_OPENAI_BASE_URL`. Evaluators are a list: comma
@@ -18,7 +18,7 @@ from dagster import Config, ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from thinkforge import paths
-from thinkforge.generation import Generator, OpenAIBackend, RequestCache, TransformersBackend, VLLMBackend
+from thinkforge.generation import Generator, OpenAIBackend, TransformersBackend, VLLMBackend, open_cache
 from thinkforge.generation.backends import device
 
 DEFAULT_MODEL_DIR = "models/base_model"  # under THINKFORGE_HOME, written by the base_model asset
@@ -62,7 +62,11 @@ class _Runtime(ConfigurableResource):
     dtype: str = Field(
         "auto", description="weights dtype: auto (bf16 on cuda, fp32 on cpu) | float32 | bfloat16 | float16"
     )
-    cache_dir: str = Field("", description="request cache folder; empty: THINKFORGE_HOME/cache")
+    cache_dir: str = Field(
+        "",
+        description="request cache folder (SQLite; the cache is in PostgreSQL when THINKFORGE_POSTGRES_URL is set); "
+        "empty: THINKFORGE_HOME/cache",
+    )
 
     def _open(self, spec: ModelSpec, model: str | None, log, role: str) -> Generator:
         name = spec.backend
@@ -93,7 +97,8 @@ class _Runtime(ConfigurableResource):
             )
         else:
             raise ValueError(f"unknown backend {name!r}: use auto, vllm, openai or transformers")
-        cache = RequestCache(Path(self.cache_dir or paths.home() / "cache") / "requests.sqlite")
+        # The instance's PostgreSQL where there is one (nodes share no file system safe for SQLite), else SQLite.
+        cache = open_cache(Path(self.cache_dir or paths.home() / "cache"), os.environ.get("THINKFORGE_POSTGRES_URL"))
         return Generator(
             backend,
             cache,

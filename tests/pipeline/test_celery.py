@@ -1,17 +1,22 @@
 """The distributed profile end to end on a tiny input: PostgreSQL + Redis + two dagster-celery workers + the Dagster
 daemon (scripts/cluster.py) run `refresh_domain` for one partition. The process executing a model step is killed
-mid-step: the run fails, nothing of that step is written, and a re-execution from failure completes it. The warehouse
-and the lineage then equal a single-process run of the same input, and every step ran in a worker process."""
+mid-step, once its completions are in the request cache (a table in the instance's PostgreSQL): the run fails,
+nothing of that step is written, and a re-execution from failure completes it from the cache, asking the model
+nothing. The warehouse and the lineage then equal a single-process run of the same input, and every step ran in a
+worker process."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 
 import polars as pl
 import psutil
+import psycopg2
 import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 
@@ -21,6 +26,7 @@ from resources.generation import role_resources
 from scripts.cluster import LocalCluster, StepLog
 from tests.conftest import REPO, write_jsonl, write_sources
 from thinkforge import lineage, warehouse
+from thinkforge.generation.cache import PG_TABLE, libpq_url
 
 DOMAIN = "math"
 WORKERS = {"worker-gpu": ["dagster", "gpu"], "worker-cpu": ["dagster"]}
@@ -96,6 +102,46 @@ def wait_for_step_start(cluster, run_id: str, step: str, timeout: float) -> int:
     raise TimeoutError(f"{step} did not start in {timeout}s")
 
 
+def wait_for_all_generated(cluster, run_id: str, step: str, timeout: float) -> int:
+    """How many samples `step` generated, as soon as it logs that all of them are in the request cache (the step
+    then still builds and writes its partition)."""
+    deadline, cursor = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        page = cluster.instance.get_records_for_run(run_id, cursor=cursor)
+        cursor = page.cursor
+        for record in page.records:
+            entry = record.event_log_entry
+            if entry.step_key != step:
+                continue
+            if entry.dagster_event is None and (done := re.match(r"generated (\d+)/\1 ", entry.user_message)):
+                return int(done.group(1))
+            event = entry.dagster_event
+            assert not (event and (event.is_step_success or event.is_step_failure)), f"{step} ended before the kill"
+        time.sleep(0.05)
+    raise TimeoutError(f"{step} did not finish generating in {timeout}s")
+
+
+def cache_rows_by_process(url: str) -> Counter:
+    """Rows of the PostgreSQL request cache per process that wrote them ("host:pid")."""
+    con = psycopg2.connect(libpq_url(url))
+    with con.cursor() as cur:
+        cur.execute(f"SELECT created_by, count(*) FROM {PG_TABLE} GROUP BY created_by")
+        rows = Counter(dict(cur.fetchall()))
+    con.close()
+    return rows
+
+
+def model_calls(cluster, run_id: str) -> dict[str, tuple[int, int, int]]:
+    """Each step's (process, model calls that succeeded, cache hits), from its materialization's metadata."""
+    out = {}
+    for entry in cluster.instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        meta = entry.dagster_event.event_specific_data.materialization.metadata
+        if "model_calls" in meta:
+            calls = meta["model_calls"].value - meta["failed_requests"].value
+            out[entry.step_key] = (entry.dagster_event.pid, calls, meta["cache_hits"].value)
+    return out
+
+
 @pytest.mark.timeout(1200)
 def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(tmp_path, tiny_model, monkeypatch):
     config = tiny_pool(tmp_path)
@@ -109,6 +155,8 @@ def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(
         killed = wait_for_step_start(cluster, run_id, KILLED_STEP, timeout=600)
         owners = cluster.worker_pids()
         assert killed in owners["worker-gpu"], "the model step did not run in the gpu-queue worker's process"
+        # Killed once its completions are in the request cache, before it writes its partition.
+        generated = wait_for_all_generated(cluster, run_id, KILLED_STEP, timeout=600)
         os.kill(killed, signal.SIGKILL)  # the worker process executing the step dies mid-step (as by the OOM killer)
         assert cluster.wait(run_id, timeout=300) == "FAILURE"
         first = {p.step: p for p in cluster.placements(run_id)}
@@ -132,6 +180,18 @@ def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(
             for e in cluster.instance.all_logs(r)
             if e.dagster_event and e.dagster_event.event_type == DagsterEventType.RUN_START
         }
+        # The request cache is the instance's PostgreSQL table: every completion of every worker process is there,
+        # under the process that asked for it, the killed step's included; its re-execution read them all back.
+        steps = {**model_calls(cluster, run_id), **model_calls(cluster, retry_id)}
+        cached_by = cache_rows_by_process(cluster.env["THINKFORGE_POSTGRES_URL"])
+    assert not (home / "cache" / "requests.sqlite").exists()
+    expected = Counter({f"{host}:{killed}": generated})
+    for pid, calls, _ in steps.values():
+        expected[f"{host}:{pid}"] += calls
+    assert generated > 0 and cached_by == expected, (cached_by, steps)
+    reader, calls, hits = steps[KILLED_STEP]  # the re-executed step, in the process that replaced the killed one
+    assert reader != killed and reader in owners_after["worker-gpu"] and (calls, hits) == (0, generated)
+    assert {pid for pid, _, _ in steps.values()} <= owners["worker-gpu"] | owners_after["worker-gpu"]
 
     # Every step ran in a Celery worker's process (from the workers' own events), never in the run worker.
     assert set(second) >= {KILLED_STEP} and KILLED_STEP not in {s for s, p in first.items() if p.outcome == "success"}

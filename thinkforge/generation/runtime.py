@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from thinkforge.generation.backends import Backend
-from thinkforge.generation.cache import RequestCache
+from thinkforge.generation.cache import PostgresRequestCache, RequestCache
 from thinkforge.generation.types import Completion, GenerationStats, Messages, SamplingParams, request_key
 
 
@@ -21,7 +21,7 @@ class Generator:
     def __init__(
         self,
         backend: Backend,
-        cache: RequestCache,
+        cache: RequestCache | PostgresRequestCache,
         batch_size: int = 32,
         max_failed_fraction: float = 0.1,
         log: Callable[[str], None] = lambda _: None,
