@@ -67,7 +67,8 @@ def test_model_running_steps_request_a_gpu_and_data_steps_do_not(k8s_defs, asset
     assert requests["cpu"] == "2" and requests["memory"] == "8Gi"  # every step: the executor's step_k8s_config
     env = {e.name: e.value for e in container.env}
     assert env["THINKFORGE_HOME"] == "/data/thinkforge" and env["DAGSTER_HOME"] == "/opt/dagster/dagster_home"
-    assert any(source.secret_ref.name == "thinkforge-model-endpoints" for source in container.env_from)
+    secrets = {source.secret_ref.name for source in container.env_from}
+    assert {"thinkforge-model-endpoints", "thinkforge-request-cache"} <= secrets  # endpoints; the PostgreSQL cache URL
     (mount,) = container.volume_mounts
     assert mount.mount_path == "/data/thinkforge"
     assert job.spec.template.spec.volumes[0].persistent_volume_claim.claim_name == "thinkforge-home"
