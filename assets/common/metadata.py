@@ -80,11 +80,14 @@ def sample_markdown(record: dict, title: str, stage: str | None = None) -> str:
 
 
 def pick_samples(df: pl.DataFrame, n: int = SAMPLES, first: pl.Expr | None = None) -> pl.DataFrame:
-    """`n` rows to show: those where `first` holds before the others, then one per source before a second of any."""
-    keys = [] if first is None else [~first.fill_null(False)]
-    if "source" in df.columns:
-        keys.append(pl.col("source").cum_count().over("source"))
-    return df.sort([*keys, pl.int_range(pl.len())]).head(n) if keys else df.head(n)
+    """`n` rows to show: one per origin (else source) before a second of any, and within each the rows where
+    `first` holds (a response in the thinking format) before the others."""
+    flag = pl.lit(True) if first is None else first.fill_null(False)
+    ordered = df.with_columns(_first=flag, _row=pl.int_range(pl.len())).sort([~pl.col("_first"), "_row"])
+    group = next((c for c in ("origin", "source") if c in df.columns), None)
+    if group:
+        ordered = ordered.with_columns(_rank=pl.col(group).cum_count().over(group)).sort(["_rank", "_row"])
+    return ordered.head(n).drop("_first", "_row", "_rank", strict=False)
 
 
 def samples_markdown(
