@@ -38,9 +38,9 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def line_png(
+def line_figure(
     series: Mapping[str, Sequence[tuple[float, float]]], title: str = "", xlabel: str = "step", ylabel: str = ""
-) -> bytes:
+):
     """One line per named series of (x, y) points, e.g. {"loss": [(1, 2.3), (2, 2.1)]}. Steps are whole numbers
     on the axis; a short series has its values written at its points."""
     from matplotlib.ticker import MaxNLocator
@@ -63,7 +63,14 @@ def line_png(
     if len(series) > 1:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig
+
+
+def line_png(
+    series: Mapping[str, Sequence[tuple[float, float]]], title: str = "", xlabel: str = "step", ylabel: str = ""
+) -> bytes:
+    """`line_figure` as PNG bytes."""
+    return _png(line_figure(series, title, xlabel, ylabel))
 
 
 def histogram_png(

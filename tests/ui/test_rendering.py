@@ -157,3 +157,18 @@ def test_json_shaped_metadata_becomes_tables_and_empty_ones_are_left_out():
     assert re.search(r"verdict_format\s*4\s*1", text)
     _, text = rendered(made["rows_by_source"].value)
     assert "math<hard>" in text
+
+
+def test_a_short_training_curve_has_whole_steps_its_values_and_its_whole_title():
+    import matplotlib.pyplot as plt
+
+    from thinkforge.plots import line_figure
+
+    title = "step_dpo_model_1 · math · rewards/margins over the steps of the first Step-DPO iteration"
+    fig = line_figure({"loss": [(1, 0.6931), (2, 0.6125)]}, title=title)
+    ax = fig.axes[0]
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)  # no step 1.25
+    assert {a.get_text() for a in ax.texts} == {"0.6931", "0.6125"}  # two points: their values are written
+    assert " ".join(ax.get_title().split()) == title and max(map(len, ax.get_title().splitlines())) <= 66
+    plt.close(fig)
