@@ -37,9 +37,11 @@ build_domain = define_asset_job(
     cron_schedule="0 2 * * *",
     execution_timezone="UTC",
     default_status=DefaultScheduleStatus.STOPPED,
+    description=f"Every night at 02:00 UTC: one refresh_domain run per domain partition ({', '.join(DOMAINS)}); "
+    "off until switched on.",
+    metadata={"partitions": ", ".join(DOMAINS), "runs_per_tick": len(DOMAINS)},
 )
 def nightly_refresh(context: ScheduleEvaluationContext):
-    """Every night at 02:00 UTC: one refresh run per domain partition (off until switched on)."""
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
     for domain in DOMAINS:
         yield RunRequest(

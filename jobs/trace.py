@@ -7,10 +7,11 @@ Launch it from the launchpad with the row id (any asset, kept or rejected):
         config:
           row_id: 3f2a9c0d1e4b5a67
 
-The run's log and its output's metadata (`trace`) hold the markdown trace; `thinkforge lineage <id>` prints the same.
+The run's log holds the trace as plain text (what `thinkforge lineage <id>` prints) and its output's metadata
+(`trace`) the same as markdown. The job carries only the warehouse it reads, so the launchpad asks for nothing else.
 """
 
-from dagster import Config, Failure, MetadataValue, OpExecutionContext, Out, Output, job, op
+from dagster import Config, Failure, MetadataValue, OpExecutionContext, Out, Output, ResourceDefinition, job, op
 from pydantic import Field
 
 from resources.warehouse import WarehouseResource
@@ -34,7 +35,7 @@ def trace_lineage(context: OpExecutionContext, config: TraceConfig, warehouse_st
             metadata={"row_id": row_id},
         )
     markdown = lineage.render(chain, escape=True)
-    context.log.info(markdown)
+    context.log.info(lineage.render(chain))  # the event log shows text as written: no HTML entities
     stages = [hit.stage for _, hit in chain]
     yield Output(
         markdown,
@@ -42,7 +43,7 @@ def trace_lineage(context: OpExecutionContext, config: TraceConfig, warehouse_st
             "trace": MetadataValue.md(markdown),
             "row_id": row_id,
             "rows": len(chain),
-            "stages": MetadataValue.json(list(dict.fromkeys(stages))),
+            "stages": MetadataValue.text(" ← ".join(dict.fromkeys(stages))),
             "raw_rows": sum(not hit.row.get("parent_ids") for _, hit in chain),
         },
     )
@@ -52,6 +53,12 @@ def trace_lineage(context: OpExecutionContext, config: TraceConfig, warehouse_st
     description="Row lineage in the UI: launch with a row id (ops.trace_lineage.config.row_id); the run shows the "
     "trace from that row back to its raw source row with every judgment on the way (logs and the `trace` metadata).",
     tags={"thinkforge/kind": "lineage"},
+    # the warehouse under THINKFORGE_HOME, fixed (no launch config); no model roles, no IO manager of the assets
+    resource_defs={
+        "warehouse_store": ResourceDefinition.hardcoded_resource(
+            WarehouseResource(), "the warehouse under THINKFORGE_HOME"
+        )
+    },
 )
 def trace_row():
     trace_lineage()

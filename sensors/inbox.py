@@ -12,7 +12,13 @@ from thinkforge.collect import domains_of
 from thinkforge.collect.inbox import inbox_files, inbox_spec
 
 
-@sensor(job=refresh_domain, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
+@sensor(
+    job=refresh_domain,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Every 30 s: new or changed files under `$THINKFORGE_HOME/inbox/<format>/` start one refresh_domain "
+    "run per domain they feed (each file version once).",
+)
 def inbox_sensor(context: SensorEvaluationContext):
     """Cursor: {file: "mtime_ns-size"}; a file version is processed once (run key per domain)."""
     inbox = paths.inbox_dir()

@@ -1,5 +1,6 @@
 """Row lineage: the trace_row job on a materialized first half, the shared renderer, every judgment labelled."""
 
+import html
 import io
 import shutil
 from contextlib import redirect_stdout
@@ -33,15 +34,19 @@ def _tiny_reward_model(tiny_model, out):
 
 
 def _trace_job(row_id: str) -> str:
+    instance = DagsterInstance.get()
     result = trace_row.execute_in_process(
         run_config={"ops": {"trace_lineage": {"config": {"row_id": row_id}}}},
         resources={"warehouse_store": WarehouseResource()},
-        instance=DagsterInstance.get(),
+        instance=instance,
     )
     assert result.success
     [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     markdown = output.event_specific_data.metadata["trace"].value
     assert result.output_for_node("trace_lineage") == markdown
+    # the event log's text is plain: what the markdown view shows, without HTML entities
+    [log] = [e.user_message for e in instance.all_logs(result.run_id) if e.user_message.startswith("# Lineage of row")]
+    assert log == html.unescape(markdown) and "&lt;" not in log and "&amp;" not in log
     return markdown
 
 
@@ -106,7 +111,7 @@ def test_trace_row_job_shows_every_judgment_from_a_training_row_back_to_its_raw_
     assert "- cluster_size: " in sections["deduped_problems"]
     raw = sections["raw_problems"]
     assert f"raw source: {kept['source']}" in raw and "- info_type: reference_answer" in raw
-    assert "&lt;think&gt;" in md and "<think>" not in md  # escaped for the web UI
+    assert "<think>" not in md  # escaped for the web UI
     # carried fields are shown once, at the stage that set them
     assert "- difficulty_source" not in sections["verified_responses"]
 
@@ -233,3 +238,24 @@ def test_id_index_is_rebuilt_when_a_partition_is_rewritten_and_optional(home):
     lineage.index_dir(home).write_text("not a folder")  # no index can be written: the data files are searched
     assert [h.row["id"] for _, h in lineage.trace(home, "d1")] == ["d1", "r1"]
     assert [h.asset for h in lineage.find(home, "r1")] == ["raw_problems"]
+
+
+def test_trace_lists_ancestors_level_by_level_with_every_judgment_whole(home):
+    """Two parents with a raw row each: both parents before either raw row; a long judgment is not cut."""
+    detail = "the checker compared the stated answer with the reference " * 8
+    raw = [
+        {"id": f"r{i}", "parent_ids": [], "domain": "science", "source": "qa", "problem": f"Q{i}", "source_row": i}
+        for i in (1, 2)
+    ]
+    _write(home, "raw_problems", raw)
+    verified = [
+        {"id": f"v{i}", "parent_ids": [f"r{i}"], "domain": "science", "source": "qa", "verdict_detail": detail}
+        for i in (1, 2)
+    ]
+    _write(home, "verified_responses", verified)
+    _write(home, "sft_dataset", [{"id": "s1", "parent_ids": ["v1", "v2"], "domain": "science", "source": "qa"}])
+    chain = lineage.trace(home, "s1")
+    assert [(depth, h.row["id"]) for depth, h in chain] == [(0, "s1"), (1, "v1"), (1, "v2"), (2, "r1"), (2, "r2")]
+    md = lineage.render(chain, escape=True)
+    assert f"- verdict_detail: {' '.join(detail.split())} — what the correctness check found" in md
+    assert "…" not in md and not any(line.endswith("— why") for line in md.splitlines())

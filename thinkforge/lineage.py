@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from thinkforge import paths, warehouse
+from thinkforge.columns import COLUMNS, GROUPS, LABELS, STAGE_LABELS
 
 INDEX_ROW_GROUP = 8192  # rows per row group of an id index: a look-up by id reads one of them
 # What each stage is, in one line (a stage not listed is shown by its asset name).
@@ -44,104 +45,6 @@ STAGES = {
     "model_eval": "a checkpoint's answer to a held-out problem, verified (evaluate)",
 }
 
-# Judgment columns: column → (group, label). Groups are shown in this order.
-GROUPS = (
-    "source",
-    "dedup",
-    "selection",
-    "response",
-    "rules",
-    "correctness",
-    "judge",
-    "reward",
-    "pass rate",
-    "evaluation",
-    "rejection",
-)
-LABELS: dict[str, tuple[str, str]] = {
-    "info_type": (
-        "source",
-        "what the row carries to check answers: test_cases / reference_answer / ground_truth / none",
-    ),
-    "reference_answer": ("source", "reference answer"),
-    "meta": ("source", "source-specific fields"),
-    "cluster_size": ("dedup", "near-duplicate cluster size: rows merged into this one, itself included"),
-    "duplicate_of": ("dedup", "the kept row this one duplicates"),
-    "similarity": ("dedup", "embedding cosine to that row"),
-    "language": ("selection", "language of the problem (py3langid)"),
-    "language_prob": ("selection", "language detector's probability"),
-    "difficulty": ("selection", "difficulty, 1-10"),
-    "difficulty_source": ("selection", "where the difficulty came from: source metadata or the LLM judge"),
-    "quality": ("selection", "quality, 1-10"),
-    "quality_source": (
-        "selection",
-        "where the quality came from: source metadata, the LLM judge or the heuristic prior",
-    ),
-    "category": ("selection", "category of the domain's taxonomy"),
-    "category_source": ("selection", "where the category came from"),
-    "judge_status": (
-        "selection",
-        "the selection judge on this row (not_needed: source metadata and heuristics sufficed)",
-    ),
-    "origin": (
-        "response",
-        "who wrote the response: teacher = sampled by this pipeline, source = shipped with the data",
-    ),
-    "model": ("response", "model that wrote the response"),
-    "finish_reason": ("response", "why generation stopped: stop / length (cut at max_tokens)"),
-    "source_correct": ("response", "correctness flag the source shipped with the response"),
-    "verdict_format": ("rules", "rule: a closed <think> block, an answer after it, not truncated"),
-    "verdict_repetition": ("rules", "rule: no 20-token n-gram repeated too often"),
-    "verdict_length": ("rules", "rule: length within the domain's bounds"),
-    "verdict_language": ("rules", "rule: the answer is in the problem's language"),
-    "verdict_safety": ("rules", "rule: no unsafe content"),
-    "verdict_correct": (
-        "correctness",
-        "correctness: math-verify (math), sandbox tests (code), LLM judge vs the reference (science, chat); "
-        "skip = no automatic check",
-    ),
-    "verdict_detail": ("correctness", "why"),
-    "judge_verdict": ("judge", "LLM judge: the answer compared with the reference"),
-    "judge_safe": ("judge", "LLM judge: the answer is safe"),
-    "score_reward": ("reward", "reward model score"),
-    "pass_rate": ("pass rate", "pass rate: share of the samples of this problem that were correct"),
-    "pass_rate_difficulty": ("pass rate", "difficulty from the teacher pass rate: 1 + 9 × (1 − pass rate), 1-10"),
-    "reason": ("rejection", "why the stage rejected this row"),
-    "detail": ("rejection", "details of the rejection"),
-}
-for _dim in ("correctness", "helpfulness", "coherence", "complexity", "verbosity"):
-    LABELS[f"score_judge_{_dim}"] = ("judge", f"LLM judge rubric: {_dim}, 1-5")
-    LABELS[f"score_reward_{_dim}"] = ("reward", f"reward model: {_dim}")
-# A stage's own meaning of a column.
-STAGE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
-    "model_eval": {
-        "model": ("evaluation", "checkpoint evaluated (asset name or configured name)"),
-        "model_path": ("evaluation", "its folder, hub id or served name"),
-        "eval_set": ("evaluation", "eval set"),
-        "item": ("evaluation", "the problem's id in the eval set"),
-        "sample_index": ("evaluation", "sample number (seed + sample)"),
-        "correct": ("evaluation", "final answer correct (the last attempt's verdict)"),
-        "verdict": (
-            "evaluation",
-            "verdict of the final answer: math-verify / sandbox tests / LLM judge vs the reference",
-        ),
-        "verdict_detail": ("evaluation", "why"),
-        "verdict_format": ("evaluation", "format compliance: a closed <think> block, a final answer, not truncated"),
-        "self_verifies": ("evaluation", 'S²R: the response verifies itself ("Wait, let me recheck my solution.")'),
-        "attempts": ("evaluation", "S²R: solve attempts in the response"),
-        "first_correct": ("evaluation", "S²R: the first attempt is correct"),
-        "attempts_correct": ("evaluation", "S²R: correctness of each attempt"),
-        "verification_verdicts": ("evaluation", "S²R: what each self-verification concluded"),
-        "verified_attempts_correct": ("evaluation", "S²R: the truth of the attempt each verification checked"),
-    },
-    "eval_problems": {
-        "eval_set": ("source", "eval set (name in the eval-sets YAML)"),
-        "item": ("source", "the problem's id in the eval set"),
-    },
-    "selected_problems": {
-        "pass_rate_difficulty": ("selection", "difficulty from the teacher pass rate (filled by rejection sampling)"),
-    },
-}
 # Columns that are content or identity, shown in the stage header (or not at all), never as judgments.
 SHOWN = ("problem", "response", "messages")
 HIDDEN = {"id", "parent_ids", "domain", "source", "source_file", "source_row", "problem_id", *SHOWN}
@@ -178,7 +81,7 @@ class Hit:
             return "pass rate", column.replace("_", " ")
         if column.endswith("_source"):
             return "selection", f"where the {column.removesuffix('_source')} came from"
-        return "other", ""
+        return "other", COLUMNS.get(column, "")
 
     def judgments(self, inherited: dict | None = None) -> dict[str, list[tuple[str, object, str]]]:
         """group → [(column, value, label)] of every non-empty field but identity and content, leaving out the
@@ -307,7 +210,8 @@ def find(root: Path, row_id: str) -> list[Hit]:
 
 
 def trace(root: Path, row_id: str) -> list[tuple[int, Hit]]:
-    """(depth, hit) for the row and all its ancestors, depth-first from the row (each row once)."""
+    """(depth, hit) for the row and all its ancestors in depth order: the row, its parents, their parents, …
+    (each row once, at its nearest depth)."""
     con = duckdb.connect()
     try:
         locator = _Locator(con, root)
@@ -327,17 +231,16 @@ def trace(root: Path, row_id: str) -> list[tuple[int, Hit]]:
                 hits.setdefault(row["id"], []).append(_hit(root, file, row))
         out: list[tuple[int, Hit]] = []
         visited: set[str] = set()
-
-        def visit(rid: str, depth: int) -> None:
-            if rid in visited or rid not in hits:
-                return
-            visited.add(rid)
-            for hit in hits[rid]:
-                out.append((depth, hit))
-            for parent in parents.get(rid, []):
-                visit(parent, depth + 1)
-
-        visit(row_id, 0)
+        level, depth = [row_id], 0
+        while level:  # level by level: every parent before any grandparent
+            following = []
+            for rid in level:
+                if rid in visited or rid not in hits:
+                    continue
+                visited.add(rid)
+                out += [(depth, hit) for hit in hits[rid]]
+                following += parents.get(rid, [])
+            level, depth = following, depth + 1
         for _, hit in out:
             _annotate(con, root, hit)
         return out
@@ -389,7 +292,8 @@ def _text(value, width: int | None) -> str:
 def render(chain: list[tuple[int, Hit]], escape: bool = False, width: int = 240) -> str:
     """Markdown of a trace: one section per row, from the row back to its raw source row.
 
-    `escape`: write `<` and `>` as HTML entities (for the web UI, where `<think>` would be read as a tag).
+    Judgments are shown in full; the problem, response and messages are cut at `width` characters.
+    `escape`: write `<` and `>` as HTML entities (for the web UI's markdown, where `<think>` would be read as a tag).
     """
     esc = (lambda s: s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")) if escape else (lambda s: s)
     if not chain:
@@ -434,6 +338,6 @@ def render(chain: list[tuple[int, Hit]], escape: bool = False, width: int = 240)
         for group, items in hit.judgments(inherited).items():
             lines += ["", f"**{group}**", ""]
             for column, value, label in items:
-                text = esc(_text(value, None if group in ("rejection", "correctness") else width))
+                text = esc(_text(value, None))
                 lines.append(f"- {column}: {text}" + (f" — {esc(label)}" if label else ""))
     return "\n".join(lines)

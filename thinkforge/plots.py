@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Mapping, Sequence
+
+FEW_POINTS = 12  # a line with at most this many points has each value written next to it
 
 
 def _pyplot():
@@ -20,6 +23,12 @@ def _pyplot():
     return plt
 
 
+def _title(ax, fig, title: str) -> None:
+    """The title wrapped to the figure's width (about 11 characters an inch at this size), so none is cut off."""
+    if title:
+        ax.set_title(textwrap.fill(title, max(20, int(fig.get_figwidth() * 11))), fontsize=10)
+
+
 def _png(fig) -> bytes:
     plt = _pyplot()
     fig.tight_layout()
@@ -29,25 +38,39 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def line_png(
+def line_figure(
     series: Mapping[str, Sequence[tuple[float, float]]], title: str = "", xlabel: str = "step", ylabel: str = ""
-) -> bytes:
-    """One line per named series of (x, y) points, e.g. {"loss": [(1, 2.3), (2, 2.1)]}."""
+):
+    """One line per named series of (x, y) points, e.g. {"loss": [(1, 2.3), (2, 2.1)]}. Steps are whole numbers
+    on the axis; a short series has its values written at its points."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.2), dpi=100)
     for name, points in series.items():
         if points:
             xs, ys = zip(*points)
             ax.plot(xs, ys, marker="o" if len(points) < 30 else None, markersize=3, label=name)
+            if len(points) <= FEW_POINTS:
+                for x, y in points:
+                    ax.annotate(f"{y:.4g}", (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.margins(x=0.1, y=0.2)
     ax.set_xlabel(xlabel)
     if ylabel:
         ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, fig, title)
     if len(series) > 1:
         ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig
+
+
+def line_png(
+    series: Mapping[str, Sequence[tuple[float, float]]], title: str = "", xlabel: str = "step", ylabel: str = ""
+) -> bytes:
+    """`line_figure` as PNG bytes."""
+    return _png(line_figure(series, title, xlabel, ylabel))
 
 
 def histogram_png(
@@ -62,8 +85,7 @@ def histogram_png(
             ax.hist(list(vals), bins=bins, alpha=0.6 if len(groups) > 1 else 0.9, label=name or None)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("rows")
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, fig, title)
     if len(groups) > 1:
         ax.legend(fontsize=7)
     return _png(fig)
@@ -80,8 +102,7 @@ def bar_png(counts: Mapping[str, float], title: str = "", ylabel: str = "rows") 
         ax.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=7)
     ax.set_ylabel(ylabel)
     ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _title(ax, fig, title)
     return _png(fig)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from dagster import AssetExecutionContext, Config, DataVersion, Failure, MetadataValue, Output, asset
 from pydantic import Field
 
-from assets.common.metadata import counts_table, stage_metadata
+from assets.common.metadata import counts_table, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from thinkforge import collect, paths
@@ -49,10 +49,14 @@ def raw_problems(context: AssetExecutionContext, config: RawProblemsConfig) -> O
     metadata.update(
         {
             "sources_file": str(path),
-            "rows_by_source": MetadataValue.json(counts_table(out.kept, "source")),
-            "info_types": MetadataValue.json(counts_table(out.kept, "info_type")),
             "with_existing_responses": int((out.kept["responses"].list.len() > 0).sum()) if out.kept.height else 0,
         }
+    )
+    metadata.update(
+        tables(
+            rows_by_source=(counts_table(out.kept, "source"), "source"),
+            info_types=(counts_table(out.kept, "info_type"), "info type"),
+        )
     )
     if out.kept.height:
         png = bar_png(counts_table(out.kept, "source"), f"raw_problems · {domain} · rows per source")

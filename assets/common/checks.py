@@ -1,4 +1,5 @@
-"""Asset checks shared by every stage."""
+"""Asset checks shared by every stage. Each result names its partition (description and metadata): the UI shows
+every partition's evaluations of a check on one time axis."""
 
 import polars as pl
 from dagster import (
@@ -36,7 +37,9 @@ def rows_conserved_check(asset_def: AssetsDefinition):
         return AssetCheckResult(
             passed=rows_in == kept + rejected,
             severity=AssetCheckSeverity.ERROR,
+            description=f"{partition or 'all'}: {rows_in} rows in, {kept} kept + {rejected} rejected",
             metadata={
+                "partition": partition or "",
                 "rows_in": rows_in,
                 "rows_out": kept,
                 "rows_rejected": rejected,
@@ -67,7 +70,9 @@ def training_data_checks(asset_def: AssetsDefinition, kind: str, min_rows: int =
         return AssetCheckResult(
             passed=not bad,
             severity=AssetCheckSeverity.ERROR,
+            description=f"{context.partition_key}: {len(bad)} of {len(rows)} rows malformed",
             metadata={
+                "partition": context.partition_key,
                 "rows": len(rows),
                 "malformed": len(bad),
                 "examples": "; ".join(f"{i}: {w}" for i, w in bad[:5]),
@@ -83,7 +88,10 @@ def training_data_checks(asset_def: AssetsDefinition, kind: str, min_rows: int =
     def _enough(context: AssetCheckExecutionContext, warehouse_store: WarehouseResource) -> AssetCheckResult:
         n = warehouse.count_rows(warehouse_store.root, asset_name, context.partition_key)
         return AssetCheckResult(
-            passed=n >= min_rows, severity=AssetCheckSeverity.WARN, metadata={"rows": n, "min_rows": min_rows}
+            passed=n >= min_rows,
+            severity=AssetCheckSeverity.WARN,
+            description=f"{context.partition_key}: {n} training rows (at least {min_rows} wanted)",
+            metadata={"partition": context.partition_key, "rows": n, "min_rows": min_rows},
         )
 
     return [_format, _enough]

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import counts_table, generation_metadata, stage_metadata
+from assets.common.metadata import counts_table, generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
@@ -38,19 +38,26 @@ def selected_problems(
         out = select(
             deduped_problems, context.partition_key, rater if settings.judge else None, settings, log=context.log.info
         )
-    metadata = stage_metadata(out, ["id", "difficulty", "quality", "category", "language", "problem"])
+    metadata = stage_metadata(
+        out, ["id", "difficulty", "quality", "category", "language", "problem"], "selected_problems"
+    )
     metadata.update(generation_metadata(rater.stats))
     metadata.update(
         {
             "judged_rows": out.report.judged,
             "judge_parse_rate": round(out.report.judge_parsed / out.report.judged, 3) if out.report.judged else 1.0,
             "rated_from_metadata": out.report.from_metadata,
-            "difficulty": MetadataValue.json(
-                counts_table(out.kept.with_columns(pl.col("difficulty").cast(pl.String)), "difficulty")
-            ),
-            "categories": MetadataValue.json(counts_table(out.kept, "category")),
-            "languages": MetadataValue.json(counts_table(out.kept, "language")),
         }
+    )
+    metadata.update(
+        tables(
+            difficulty=(
+                counts_table(out.kept.with_columns(pl.col("difficulty").cast(pl.String)), "difficulty"),
+                "difficulty",
+            ),
+            categories=(counts_table(out.kept, "category"), "category"),
+            languages=(counts_table(out.kept, "language"), "language"),
+        )
     )
     scores = {name: out.kept[name].drop_nulls().to_list() for name in ("difficulty", "quality")}
     if any(scores.values()):

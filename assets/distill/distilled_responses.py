@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import counts_table, generation_metadata, stage_metadata
+from assets.common.metadata import counts_table, generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
@@ -13,6 +13,7 @@ from thinkforge.distill import DistillSettings, distill
 from thinkforge.generation import GenerationStats
 from thinkforge.plots import histogram_png, markdown_image
 from thinkforge.stage import StageOutput
+from thinkforge.thinking import CLOSE
 
 DistillConfig = run_config(DistillSettings)
 
@@ -46,15 +47,22 @@ def distilled_responses(
             stats = generator.stats
     else:
         out = distill(selected_problems, context.partition_key, None, "", settings)
-    metadata = stage_metadata(out, ["id", "origin", "model", "finish_reason", "response"])
+    metadata = stage_metadata(
+        out,
+        ["id", "origin", "model", "finish_reason", "problem", "response"],
+        first=pl.col("response").str.contains(CLOSE, literal=True),
+    )
     metadata.update(generation_metadata(stats))
     metadata.update(
         {
-            "origins": MetadataValue.json(counts_table(out.kept, "origin")),
-            "finish_reasons": MetadataValue.json(
-                counts_table(out.kept.filter(pl.col("origin") == "teacher"), "finish_reason")
-            ),
             "problems": selected_problems.height,
+            **tables(
+                origins=(counts_table(out.kept, "origin"), "origin"),
+                finish_reasons=(
+                    counts_table(out.kept.filter(pl.col("origin") == "teacher"), "finish_reason"),
+                    "finish reason",
+                ),
+            ),
         }
     )
     lengths = {

@@ -7,13 +7,14 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.judging import LazyJudge, RewardModel
 from thinkforge.plots import bar_png, histogram_png, markdown_image
 from thinkforge.stage import StageOutput
+from thinkforge.thinking import CLOSE
 from thinkforge.verification import VerificationSettings, verify_responses
 from thinkforge.verify import Limits, MathVerifier, Sandbox
 
@@ -60,17 +61,21 @@ def verified_responses(
             reward=reward,
         )
     metadata = stage_metadata(
-        out, ["id", "origin", "verdict_correct", "score_judge_correctness", "pass_rate", "response"]
+        out,
+        ["id", "origin", "verdict_correct", "verdict_detail", "score_judge_correctness", "pass_rate", "response"],
+        first=pl.col("response").str.contains(CLOSE, literal=True),
     )
     metadata.update(generation_metadata(rater.stats))
     metadata.update(
         {
-            "verdicts": MetadataValue.json(out.report["verdicts"]),
-            "math_answer_basis": MetadataValue.json(out.report["math_answer_basis"]),
             "teacher_accept_rate": out.report["teacher_accept_rate"],
             "problems_with_pass_rate": out.report["problems_with_pass_rate"],
-            "source_solutions_failing": MetadataValue.json(out.report["source_solutions_failing"]),
-            "unsupported_language": MetadataValue.json(out.report["unsupported_language"]),
+            **tables(
+                verdicts=(out.report["verdicts"], "verdict"),
+                math_answer_basis=(out.report["math_answer_basis"], "basis"),
+                source_solutions_failing=(out.report["source_solutions_failing"], "source", "failing of checked"),
+                unsupported_language=(out.report["unsupported_language"], "source"),
+            ),
         }
     )
     verdicts = out.report["verdicts"]["verdict_correct"]

@@ -32,13 +32,15 @@ def no_regression(context: AssetCheckExecutionContext, warehouse_store: Warehous
     summary = "; ".join(
         f"{p['model']} {p['model_score']:.3f} < {p['trained_from']} {p['parent_score']:.3f}" for p in below
     )
+    domain = context.partition_key
     return AssetCheckResult(
         passed=not below,
         severity=AssetCheckSeverity.WARN,
-        description=f"below the model it was trained from: {summary}"
+        description=f"{domain}: below the model it was trained from: {summary}"
         if below
-        else "no trained model scores below its parent",
+        else f"{domain}: no trained model scores below its parent ({len(pairs)} pairs compared)",
         metadata={
+            "partition": domain,
             "comparisons": MetadataValue.md(
                 "\n".join(table) if pairs else "no trained model with an evaluated parent"
             ),

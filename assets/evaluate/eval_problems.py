@@ -5,7 +5,7 @@ import warnings
 
 from dagster import AssetExecutionContext, BetaWarning, DataVersion, MetadataValue, Output, asset
 
-from assets.common.metadata import stage_metadata
+from assets.common.metadata import stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from thinkforge.evalsets import eval_problems as load_eval_problems
@@ -24,9 +24,12 @@ from thinkforge.stage import StageOutput
 def eval_problems(context: AssetExecutionContext) -> Output[StageOutput]:
     path = eval_sets_file()
     out = load_eval_problems(context.partition_key, path, log=context.log.info)  # a ConfigError names what to fix
-    metadata = stage_metadata(out, ["id", "eval_set", "item", "reference_answer", "problem"])
+    metadata = stage_metadata(out, ["id", "eval_set", "item", "reference_answer", "problem"], "eval_problems")
     metadata.update(
-        {"eval_sets_file": MetadataValue.path(str(path)), "problems_per_set": MetadataValue.json(out.report["sets"])}
+        {
+            "eval_sets_file": MetadataValue.path(str(path)),
+            **tables(problems_per_set=(out.report["sets"], "eval set", "problems")),
+        }
     )
     # the data version follows the problems themselves (ids hash their content): editing the YAML or a set's file
     # makes model_eval stale in the UI

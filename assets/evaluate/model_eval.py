@@ -5,11 +5,11 @@ from dataclasses import fields
 from pathlib import Path
 
 import polars as pl
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import DEFAULT_MODEL_DIR, ModelResource
@@ -25,11 +25,12 @@ from thinkforge.evaluation import (
     report,
 )
 from thinkforge.evaluation.metrics import markdown
-from thinkforge.evaluation.plots import bar_chart_png
+from thinkforge.evaluation.plots import bar_chart_png, has_signal
 from thinkforge.generation import GenerationStats
 from thinkforge.judging import LazyJudge
 from thinkforge.plots import markdown_image
 from thinkforge.stage import StageOutput
+from thinkforge.thinking import CLOSE
 from thinkforge.verify import Limits, MathVerifier, Sandbox
 
 EvalConfig = run_config(EvalSettings)
@@ -38,6 +39,21 @@ EvalConfig = run_config(EvalSettings)
 def checkpoint_folder(name: str, domain: str) -> Path:
     """$THINKFORGE_HOME/models/base_model/ for the base model, else models/<asset>/<domain>/."""
     return paths.home() / DEFAULT_MODEL_DIR if name == "base_model" else paths.home() / "models" / name / domain
+
+
+def _why_missing(context: AssetExecutionContext, name: str, domain: str, folder: Path) -> str:
+    """Why a checkpoint has no folder, from its latest materialization of the domain: never materialized, trained
+    nothing (its own reason), or written and since removed."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[domain]), limit=1
+    ).records
+    if not records:
+        return f"not materialized for {domain} yet: materialize {name} for {domain}"
+    metadata = records[0].asset_materialization.metadata
+    if "trained" in metadata and not metadata["trained"].value:
+        reason = metadata["reason"].value if "reason" in metadata else "no reason recorded"
+        return f"materialized for {domain} but trained nothing: {reason}"
+    return f"materialized for {domain}, but {folder} is gone: materialize {name} for {domain} again"
 
 
 def _add(total: GenerationStats, stats: GenerationStats) -> None:
@@ -94,7 +110,7 @@ def model_eval(
         if (folder / "config.json").is_file():
             candidates.append((name, str(folder), ""))
         else:
-            missing[name] = f"{folder} does not exist yet (materialize {name} for {domain})"
+            missing[name] = _why_missing(context, name, domain, folder)
     for name, spec in settings.extra_models.items():
         extra = parse_extra(name, spec)
         candidates.append((name, extra["model"], extra["base_url"]))
@@ -126,7 +142,12 @@ def model_eval(
     order = [c[0] for c in candidates]
     out.report = report(out, order, settings.samples)
     summaries = out.report["models"]
-    metadata = stage_metadata(out, ["model", "eval_set", "item", "correct", "verdict", "self_verifies", "response"])
+    metadata = stage_metadata(
+        out,
+        ["model", "eval_set", "item", "correct", "verdict", "self_verifies", "problem", "response"],
+        "model_eval",
+        first=pl.col("response").str.contains(CLOSE, literal=True),
+    )
     metadata.update(generation_metadata(stats))
     metadata.update(
         {
@@ -138,16 +159,23 @@ def model_eval(
                 if out.report["per_set"]
                 else "–"
             ),
-            "models_evaluated": MetadataValue.json({name: model for name, model, _ in candidates}),
-            "models_missing": MetadataValue.json(missing),
             "problems": problems.height,
-            "verdicts": MetadataValue.json(out.report["verdicts"]),
             "judge_calls": rater.stats.calls,
+            **tables(
+                models_evaluated=({name: model for name, model, _ in candidates}, "model", "checkpoint"),
+                models_missing=(missing, "model", "not evaluated because"),
+                verdicts=(out.report["verdicts"], "verdict", "answers"),
+            ),
         }
     )
-    if summaries:
+    if summaries and has_signal(summaries):
         png = bar_chart_png(summaries, title=f"model_eval · {domain}")
         metadata["chart"] = MetadataValue.md(markdown_image(png, f"model_eval {domain}"))
+    elif summaries:
+        metadata["chart"] = MetadataValue.md(
+            f"no signal yet: every evaluated model scores 0 on every charted metric ({problems.height} problems × "
+            f"{settings.samples} samples); the comparison table has the figures"
+        )
     for s in summaries:
         if s["accuracy"] is not None:
             metadata[f"accuracy_{s['model']}"] = round(s["accuracy"], 4)

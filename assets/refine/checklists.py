@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import counts_table, generation_metadata, stage_metadata
+from assets.common.metadata import counts_table, generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
@@ -40,8 +40,13 @@ def checklists(
         stats = gen.stats
     metadata = stage_metadata(out, ["id", "status", "criteria", "problem"])
     metadata.update(generation_metadata(stats))
-    metadata["status"] = MetadataValue.json(
-        counts_table(out.kept.with_columns(pl.col("status").str.split(":").list.first()), "status")
+    metadata.update(
+        tables(
+            status=(
+                counts_table(out.kept.with_columns(pl.col("status").str.split(":").list.first()), "status"),
+                "status",
+            )
+        )
     )
     if out.report["model_items"]:
         png = histogram_png(out.report["model_items"], "model-written criteria per problem", "criteria", bins=11)

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
@@ -41,9 +41,9 @@ def cot_sft_data(
         gen = stack.enter_context(completer.generator(log=context.log.info))
         out = reconstruct(refined_solutions, gen.generate, gen.backend.model_id, math, settings, log=context.log.info)
         stats = gen.stats
-    metadata = stage_metadata(out, ["id", "verdict_consistency", "cot", "solution"])
+    metadata = stage_metadata(out, ["id", "verdict_consistency", "messages"])
     metadata.update(generation_metadata(stats))
-    metadata["verdicts"] = MetadataValue.json(out.report["verdicts"])
+    metadata.update(tables(verdicts=(out.report["verdicts"], "rule")))
     if out.report.get("cot_chars"):
         png = histogram_png(out.report["cot_chars"], "chain-of-thought length", "characters")
         metadata["cot_length"] = MetadataValue.md(markdown_image(png, "CoT length"))

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import EvaluatorsResource, ModelResource
@@ -74,11 +74,17 @@ def refined_solutions(
     )
     metadata["model_calls"] = sum(s.calls for s in role_stats.values())
     metadata["cache_hits"] = sum(s.cache_hits for s in role_stats.values())
-    metadata["stop_reasons"] = MetadataValue.json(dict(report["stop_reasons"]))
-    metadata["rounds_histogram"] = MetadataValue.json({str(k): v for k, v in sorted(report["rounds"].items())})
     metadata["revisions_not_verifying"] = report["not_verifying_revisions"]
-    metadata["criterion_pass_rate"] = MetadataValue.json(
-        {name: round(p / t, 3) for name, (p, t) in report["criteria"].items() if t}
+    metadata.update(
+        tables(
+            stop_reasons=(dict(report["stop_reasons"]), "stop reason", "problems"),
+            rounds_histogram=({str(k): v for k, v in sorted(report["rounds"].items())}, "rounds", "problems"),
+            criterion_pass_rate=(
+                {name: round(p / t, 3) for name, (p, t) in report["criteria"].items() if t},
+                "criterion",
+                "pass rate",
+            ),
+        )
     )
     if report["score_before"]:
         mean = lambda xs: round(sum(xs) / len(xs), 3)  # noqa: E731

@@ -3,7 +3,7 @@
 import polars as pl
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
-from assets.common.metadata import counts_table, stage_metadata
+from assets.common.metadata import counts_table, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from thinkforge import paths
@@ -18,7 +18,7 @@ from thinkforge.refinement import build_sft_dataset, export
     code_version=code_version("refinement/sft_dataset.py"),
     description="The SFT training set of the domain: verified responses that carry a thinking trace plus "
     "cot_sft_data, exact duplicates removed, origin kept; also saved with `datasets.save_to_disk` at "
-    "$THINKFORGE_HOME/datasets/sft_dataset/<domain>/ with a dataset card.",
+    "`$THINKFORGE_HOME/datasets/sft_dataset/<domain>/` with a dataset card.",
 )
 def sft_dataset(
     context: AssetExecutionContext, verified_responses: pl.DataFrame, cot_sft_data: pl.DataFrame
@@ -28,8 +28,11 @@ def sft_dataset(
     folder = export(out.kept, paths.home() / "datasets" / "sft_dataset" / domain, domain)
     context.log.info(f"saved {out.kept.height} rows to {folder}")
     metadata = stage_metadata(out, ["id", "origin", "source", "messages"])
-    metadata["origins"] = MetadataValue.json(counts_table(out.kept, "origin"))
-    metadata["sources"] = MetadataValue.json(counts_table(out.kept, "source"))
+    metadata.update(
+        tables(
+            origins=(counts_table(out.kept, "origin"), "origin"), sources=(counts_table(out.kept, "source"), "source")
+        )
+    )
     metadata["dataset_path"] = MetadataValue.path(str(folder))
     if out.report["assistant_chars"]:
         png = histogram_png(out.report["assistant_chars"], "assistant turn length", "characters")

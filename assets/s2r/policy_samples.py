@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
@@ -56,12 +56,12 @@ def policy_samples(
         stats = gen.stats
     metadata = stage_metadata(out, ["id", "sample_index", "answer", "correct", "verdict", "response"])
     metadata.update(generation_metadata(stats))
-    metadata["verdicts"] = MetadataValue.json(out.report["verdicts"])
+    metadata.update(tables(verdicts=(out.report["verdicts"], "verdict", "samples")))
     metadata["sample_accuracy"] = out.report["accuracy"]
     metadata["problems_sampled"] = out.report["problems_sampled"]
     metadata["truncated_samples"] = out.report["truncated"]
     wrong = out.report["wrong_per_problem"]
-    metadata["wrong_per_problem"] = MetadataValue.json({str(k): v for k, v in wrong.items()})
+    metadata.update(tables(wrong_per_problem=({str(k): v for k, v in wrong.items()}, "wrong samples", "problems")))
     if wrong:
         title = f"problems by wrong samples out of {settings.samples}"
         png = bar_png({f"{k} wrong": v for k, v in wrong.items()}, title, ylabel="problems")

@@ -5,7 +5,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
@@ -48,7 +48,7 @@ def s2r_trajectories(
         )
         stats = gen.stats
     report = out.report
-    metadata = stage_metadata(out, ["id", "attempts", "difficulty", "used_fallback", "response"])
+    metadata = stage_metadata(out, ["id", "attempts", "difficulty", "used_fallback", "problem", "actions"])
     metadata.update(generation_metadata(stats))
     for key in (
         "verifications",
@@ -61,7 +61,9 @@ def s2r_trajectories(
         metadata[key] = report[key]
     metadata["verification_style"] = settings.verification_style
     metadata["verdict_rule"] = settings.verdict_rule
-    metadata["attempts"] = MetadataValue.json({str(k): v for k, v in sorted(report["attempts"].items())})
+    metadata.update(
+        tables(attempts=({str(k): v for k, v in sorted(report["attempts"].items())}, "attempts", "trajectories"))
+    )
     if report["attempts"]:
         png = bar_png({f"{k} attempts": v for k, v in sorted(report["attempts"].items())}, "trajectories by attempts")
         metadata["attempts_chart"] = MetadataValue.md(markdown_image(png, "trajectories by attempts"))

@@ -6,12 +6,12 @@ be re-run alone (re-running iteration 2 never touches iteration 1), and checkpoi
 """
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, MaterializeResult, Output, asset
 
 from assets.common.checks import rows_fit_metadata
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.training import trained_metadata
 from assets.common.versions import code_version
@@ -97,7 +97,9 @@ def iteration(i: int):
                 left_out=left_out,
             )
             stats = gen.stats
-        metadata = stage_metadata(out, ["id", "step_index", "chosen", "rejected", "chosen_wins", "rejected_wins"])
+        metadata = stage_metadata(
+            out, ["id", "step_index", "chosen_wins", "rejected_wins", "problem", "prefix", "chosen", "rejected"]
+        )
         metadata.update(generation_metadata(stats))
         report = out.report
         metadata.update(
@@ -112,7 +114,7 @@ def iteration(i: int):
                 "tokens_per_step": report["tokens_per_step"],
                 "judge_consistency": report["judge_consistency"],
                 "verifier_agreement": _verifier_agreement(out.kept) if domain == "math" else None,
-                "stops": MetadataValue.json(report["stops"]),
+                **tables(stops=(report["stops"], "stop")),
             }
         )
         return Output(out, metadata=metadata)
@@ -127,7 +129,7 @@ def iteration(i: int):
         ins={"pairs": AssetIn(f"step_preferences_{i}")},
         code_version=code_version("stepwise/dpo.py", "training/data.py", "training/runner.py", "training/settings.py"),
         description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i}, no EOS after "
-        f"a step; HF folder at $THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/.",
+        f"a step; HF folder at `$THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/`.",
     )
     def step_dpo_model(
         context: AssetExecutionContext, config: StepDpoConfig, pairs: pl.DataFrame

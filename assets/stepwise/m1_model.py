@@ -26,7 +26,7 @@ M1Config = run_config(SftSettings)
     deps=["base_model"],
     code_version=code_version("training/sft.py", "training/data.py", "training/runner.py", "training/settings.py"),
     description="M1: TRL SFT of base_model on step_sft_data (IFT solutions in steps + EFT step judgments); HF folder "
-    "at $THINKFORGE_HOME/models/m1_model/<domain>/.",
+    "at `$THINKFORGE_HOME/models/m1_model/<domain>/`.",
 )
 def m1_model(context: AssetExecutionContext, config: M1Config, step_sft_data: pl.DataFrame) -> MaterializeResult:
     from transformers import AutoTokenizer

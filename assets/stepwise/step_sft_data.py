@@ -1,11 +1,11 @@
 """step_sft_data: IFT (solutions as steps) + EFT (step-pair judgments consistent under swap) for M1."""
 
 import polars as pl
-from dagster import AssetExecutionContext, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, Output, asset
 
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
-from assets.common.metadata import generation_metadata, stage_metadata
+from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from assets.stepwise.domains import applies
@@ -49,5 +49,5 @@ def step_sft_data(
     metadata["cache_hits"] = stats[0].cache_hits + stats[1].cache_hits
     for key in ("ift", "eft", "eft_judgments", "eft_consistency"):
         metadata[key] = out.report[key]
-    metadata["split_by"] = MetadataValue.json(out.report["split_by"])
+    metadata.update(tables(split_by=(out.report["split_by"], "split by", "solutions")))
     return Output(out, metadata=metadata)

@@ -32,7 +32,7 @@ RlConfig = run_config(RlSettings)
     ),
     description="GRPO-loop RL from sft_model with rule rewards only (math-verify, the sandbox): outcome (±1 on the "
     "final answer, group baseline) or process (a reward per solve / verify action, baseline per reward context, "
-    "per-token advantages). HF folder at $THINKFORGE_HOME/models/rl_model/<domain>/; chat has no rule reward.",
+    "per-token advantages). HF folder at `$THINKFORGE_HOME/models/rl_model/<domain>/`; chat has no rule reward.",
 )
 def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems: pl.DataFrame) -> MaterializeResult:
     settings = RlSettings.from_config(config)

@@ -1,11 +1,12 @@
 """sft_model: the initial policy fine-tuned on the domain's SFT dataset and S²R trajectories (action-masked loss)."""
 
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from assets.common.checks import rows_fit_metadata
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
+from assets.common.metadata import tables
 from assets.common.partitions import domain_partitions
 from assets.common.training import trained_metadata
 from assets.common.versions import code_version
@@ -28,7 +29,7 @@ SftConfig = run_config(SftSettings)
     ),
     description="TRL SFT of the initial policy (base_model) on sft_dataset + s2r_trajectories; trajectory tokens of "
     "earlier attempts and every prompt token get no loss; optional KL to the initial model. An HF folder at "
-    "$THINKFORGE_HOME/models/sft_model/<domain>/ (written atomically; a killed run resumes).",
+    "`$THINKFORGE_HOME/models/sft_model/<domain>/` (written atomically; a killed run resumes).",
 )
 def sft_model(
     context: AssetExecutionContext, config: SftConfig, sft_dataset: pl.DataFrame, s2r_trajectories: pl.DataFrame
@@ -60,7 +61,7 @@ def sft_model(
     tokens_seen = int(max((h.get("num_tokens", 0) for h in out["history"]), default=0))  # TRL's running count
     metadata = {
         **trained_metadata(out, final, f"sft_model · {domain}", ("loss",)),
-        "rows": MetadataValue.json(report["rows_by_kind"]),
+        **tables(rows=(report["rows_by_kind"], "kind")),
         "tokens": report["tokens"],
         "tokens_with_loss": report["trained_tokens"],
         "tokens_masked": report["masked_tokens"],

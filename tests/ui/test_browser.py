@@ -1,27 +1,56 @@
 """The Dagster UI in a real browser (Debian's chromium + chromedriver, Selenium, headless) against `dagster dev`.
 
-The asset catalog lists every asset and group; one partition is materialized by clicking through the launch dialog;
-the asset page then shows the materialization's metadata with a plot; the Automation page lists the schedule, the
-sensors and the automation conditions. A missing browser is a failure (`make test` installs it).
+On a home with raw → verified_responses materialized for math (the tiny model in every role), what a person reads:
+the asset catalog lists every asset and group; a description's placeholder is shown, not swallowed as HTML; a
+sample row is shown whole with its `<think>` block; counts are tables, not JSON; `trace_row` asks only for the
+warehouse and its log reads as plain text. Then one partition is materialized by clicking through the launch dialog;
+the asset page shows the materialization's metadata with a plot; the Automation page lists the schedule, the sensors
+and the automation conditions. A missing browser is a failure (`make test` installs it).
 """
 
 import shutil
 import time
 
+import polars as pl
 import pytest
+from dagster import DagsterInstance, materialize
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from assets import ALL_ASSETS
+import definitions
+from assets import ALL_ASSETS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
+from assets.common.metadata import pick_samples
+from resources.generation import role_resources
 from tests.ui.test_dagster_dev import (
     dagster_dev,  # noqa: F401 - the fixture: dagster dev on a free port, torn down by group
+    graphql,
 )
 from thinkforge import warehouse
+from thinkforge.thinking import CLOSE
 
 GROUPS = {g for a in ALL_ASSETS for g in a.group_names_by_key.values()}
+FIRST_HALF = [a for a in assets_in_groups(*DATA_GROUPS) if is_warehouse_asset(a)]
+LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+
+@pytest.fixture
+def materialized(home, tiny_model):
+    """raw → verified_responses for math, the tiny model in every role, before the UI starts."""
+    config = {"ops": {"distilled_responses": {"config": {"samples": 2, "max_tokens": 16}}}}
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            FIRST_HALF,
+            partition_key="math",
+            instance=instance,
+            resources={**definitions.defs.resources, **role_resources(str(tiny_model))},
+            run_config=config,
+        )
+    assert result.success
+    return home
 
 
 @pytest.fixture
@@ -65,12 +94,76 @@ def body(browser) -> str:
     return browser.find_element(By.TAG_NAME, "body").text
 
 
-def test_catalog_launch_metadata_plot_and_automation_in_a_browser(dagster_dev, browser, home):  # noqa: F811
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def metadata_row(browser, label: str):
+    """The row of the latest materialization's metadata table labelled `label`."""
+    return browser.find_element(By.XPATH, f"//tr[.//span[text()='{label}']]")
+
+
+def open_markdown(browser, label: str) -> str:
+    """Open a markdown entry too large to inline ("[Show Markdown]") and return the dialog's text."""
+    click(browser, "Skip")  # the community dialog of a first visit may pop up over the page at any moment
+    metadata_row(browser, label).find_element(By.XPATH, ".//a[contains(., 'Show Markdown')]").click()
+    dialog = wait_for(browser, lambda: browser.find_elements(By.XPATH, "//*[@role='dialog']"), what=f"{label} dialog")
+    text = wait_for(browser, lambda: dialog[-1].text if label in dialog[-1].text else "", what=f"{label} text")
+    click(browser, "Close")
+    return text
+
+
+def check_what_a_researcher_reads(browser, url: str, home, port: int) -> None:
+    # a placeholder in a description is shown (it used to vanish as an HTML tag: models/sft_model//)
+    browser.get(f"{url}/assets/sft_model")
+    wait_for(browser, lambda: "$THINKFORGE_HOME/models/sft_model/<domain>/" in body(browser), what="the placeholder")
+    assert "models/sft_model//" not in body(browser)
+
+    # a sample row whole, its <think> block as written; counts as a table with a header, not a JSON blob
+    distilled = warehouse.read_partition(home, "distilled_responses", "math")
+    first = pick_samples(distilled, first=pl.col("response").str.contains(CLOSE, literal=True))["response"][0]
+    assert first.startswith("<think>") and len(first) > 80  # the source's response in the thinking format
+    browser.get(f"{url}/assets/distilled_responses?partition=math")
+    wait_for(browser, lambda: "sample_rows" in body(browser), what="the sample rows")
+    samples = wait_for(browser, lambda: open_markdown(browser, "sample_rows"), what="the samples")
+    assert flat(first) in flat(samples) and "sample 1 of" in samples
+    origins = metadata_row(browser, "origins").find_element(By.TAG_NAME, "table").text
+    assert "origin" in origins and "teacher" in origins and "{" not in origins
+
+    browser.get(f"{url}/assets/raw_problems?partition=math")
+    wait_for(browser, lambda: "rows_by_source" in body(browser), what="raw_problems metadata")
+    by_source = metadata_row(browser, "rows_by_source").find_element(By.TAG_NAME, "table").text
+    raw = warehouse.read_partition(home, "raw_problems", "math")
+    assert all(source in by_source for source in set(raw["source"])) and "{" not in by_source
+
+    # trace_row: the launchpad offers only the warehouse; the run's log reads as plain text
+    browser.get(f"{url}/locations/thinkforge/jobs/trace_row/playground")
+    wait_for(browser, lambda: "warehouse_store" in body(browser), what="the launchpad")
+    assert "teacher" not in body(browser) and "warehouse_io" not in body(browser)
+    row_id = distilled.filter(pl.col("response") == first)["id"][0]
+    params = {
+        "selector": {
+            "repositoryLocationName": "thinkforge",
+            "repositoryName": "__repository__",
+            "jobName": "trace_row",
+        },
+        "runConfigData": {"ops": {"trace_lineage": {"config": {"row_id": row_id}}}},
+    }
+    launched = graphql(port, LAUNCH, {"p": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    browser.get(f"{url}/runs/{launched['run']['runId']}")
+    wait_for(browser, lambda: f"Lineage of row {row_id}" in body(browser), timeout=240, what="the trace in the log")
+    log = body(browser)
+    assert "<think>" in log and "&lt;" not in log and "&gt;" not in log and "&amp;" not in log
+
+
+def test_catalog_launch_metadata_plot_and_automation_in_a_browser(materialized, dagster_dev, browser, home):  # noqa: F811
     url = f"http://127.0.0.1:{dagster_dev}"
     browser.get(f"{url}/assets")
     names = [a.key.to_user_string() for a in ALL_ASSETS]
     wait_for(browser, lambda: all(n in body(browser) for n in names), what="every asset in the catalog")
     assert GROUPS <= set(body(browser).split("\n"))
+    check_what_a_researcher_reads(browser, url, home, dagster_dev)
 
     browser.get(f"{url}/assets/raw_problems")
     wait_for(browser, lambda: "Materialize" in body(browser), what="the asset page")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import io
+import textwrap
 
 from thinkforge.evaluation.metrics import METRICS
 
 CHART_METRICS = ("accuracy", "format_rate", "self_verify_rate", "verification_accuracy", "incorrect_to_correct")
+
+
+def has_signal(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRICS) -> bool:
+    """Whether any model has a value above 0 on any charted metric (an all-zero chart shows nothing)."""
+    return any(s.get(m) for s in summaries for m in metrics)
 
 
 def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRICS, title: str = "") -> bytes:
@@ -35,7 +41,7 @@ def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRIC
     ax.set_ylim(0, 1.1)
     ax.set_ylabel("share")
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(textwrap.fill(title, int(fig.get_figwidth() * 11)), fontsize=10)
     ax.legend(fontsize=7, ncol=min(3, len(models)) or 1, loc="upper right")
     fig.tight_layout()
     buf = io.BytesIO()
