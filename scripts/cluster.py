@@ -31,7 +31,7 @@ from pathlib import Path
 from dagster import DagsterEventType
 
 from jobs.executors import CELERY_CONFIG
-from scripts.process_groups import kill_group, signal_all, tree, wait_gone
+from scripts.process_groups import describe, kill_group, signal_all, tree, wait_gone
 from thinkforge.paths import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -165,15 +165,19 @@ class LocalCluster:
         SIGKILL to whatever is left of the group (the watchdog too) and a wait until it is gone."""
         if self.watchdog is None:
             return
+        started = time.monotonic()
         try:
             storage = {name: self.procs[name] for name in ("postgres", "redis") if name in self.procs}
             takers = [p for name, proc in self.procs.items() if name not in storage for p in tree(proc.pid)]
             signal_all(takers, signal.SIGTERM)
-            signal_all(wait_gone(takers, TAKERS_GRACE_S), signal.SIGKILL)
+            if stubborn := wait_gone(takers, TAKERS_GRACE_S):
+                self.log(f"SIGKILL to what still runs {TAKERS_GRACE_S}s after SIGTERM: {describe(stubborn)}")
+                signal_all(stubborn, signal.SIGKILL)
             servers = {name: tree(proc.pid)[:1] for name, proc in storage.items()}  # signal the servers' mains only
             signal_all(servers.get("redis", []), signal.SIGTERM)
             signal_all(servers.get("postgres", []), signal.SIGINT)
             if wait_gone(servers.get("postgres", []), POSTGRES_FAST_S):
+                self.log(f"PostgreSQL's fast shutdown took over {POSTGRES_FAST_S}s: immediate shutdown")
                 signal_all(servers["postgres"], signal.SIGQUIT)
                 wait_gone(servers["postgres"], POSTGRES_IMMEDIATE_S)
         finally:
@@ -182,7 +186,8 @@ class LocalCluster:
                 proc.wait(timeout=10)
             self.procs, self.watchdog = {}, None
             if left:
-                self.log(f"still running after SIGKILL: {[p.pid for p in left]}")
+                self.log(f"still running after SIGKILL: {describe(left)}")
+        self.log(f"cluster stopped in {time.monotonic() - started:.1f}s")
 
     def _spawn(self, name: str, cmd: list[str], **kwargs) -> subprocess.Popen:
         out = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)

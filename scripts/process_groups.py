@@ -54,6 +54,17 @@ def tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def describe(processes: Iterable[psutil.Process]) -> str:
+    """Processes as `pid program` for a log line."""
+    out = []
+    for process in processes:
+        try:
+            out.append(f"{process.pid} {' '.join(process.cmdline()[:4]) or process.name()}")
+        except psutil.Error:
+            out.append(f"{process.pid} (exited)")
+    return "; ".join(out)
+
+
 def signal_all(processes: Iterable[psutil.Process], sig: int) -> None:
     for process in processes:
         try:
@@ -100,7 +111,7 @@ def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float =
     left = kill_group(proc.pid)
     proc.wait(timeout=10)
     if left:
-        raise RuntimeError(f"still running after SIGKILL: {[p.cmdline() for p in left]}")
+        raise RuntimeError(f"still running after SIGKILL: {describe(left)}")
 
 
 def watch(owner: int, directory: Path, poll: float = 0.5, grace: float = 10) -> None:

@@ -228,7 +228,7 @@ def test_ctrl_c_stops_everything_the_cluster_started(tmp_path):
         proc.send_signal(signal.SIGINT)  # Ctrl-C
         assert proc.wait(timeout=30) != 0
         assert not still_running(started, groups, timeout=0)
-        print(f"the cluster stopped {time.monotonic() - interrupted:.1f}s after Ctrl-C")
+        print(f"the owner exited {time.monotonic() - interrupted:.1f}s after Ctrl-C:", *proc.stdout, sep="\n")
         assert [p.name for p in root.iterdir()] == ["logs"]  # an interrupted cluster keeps its logs, not its data
     finally:
         proc.kill()
