@@ -1,7 +1,8 @@
 """The distributed profile end to end on a tiny input: PostgreSQL + Redis + two dagster-celery workers + the Dagster
 daemon (scripts/cluster.py) run `refresh_domain` for one partition. The process executing a model step is killed
 mid-step: the run fails, nothing of that step is written, and a re-execution from failure completes it. The warehouse
-and the lineage then equal a single-process run of the same input, and every step ran in a worker process."""
+and the lineage then equal a single-process run of the same input, and every step ran in a worker process.
+Two more tests stop a cluster by Ctrl-C and by SIGKILL of the process that owns it: nothing it started is left."""
 
 import os
 import shutil
@@ -241,7 +242,7 @@ def test_ctrl_c_stops_everything_the_cluster_started(tmp_path):
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("killed_after", ["Redis on", "up"])  # half-way through starting it; once it is up
 def test_a_killed_owner_leaves_nothing_of_the_cluster_running(tmp_path, killed_after):
-    proc, groups = start_cluster_process(tmp_path), set()
+    proc, groups, root = start_cluster_process(tmp_path), set(), None
     try:
         lines = read_until(proc, killed_after)
         started, groups = started_by(proc)
@@ -257,6 +258,8 @@ def test_a_killed_owner_leaves_nothing_of_the_cluster_running(tmp_path, killed_a
         proc.kill()
         for group in groups:
             process_groups.kill_group(group)
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _command(process: psutil.Process) -> str:
