@@ -4,8 +4,13 @@ PostgreSQL (the instance's run, event-log and schedule storage), Redis (the Cele
 dagster-celery workers and the Dagster daemon each run as a process on 127.0.0.1 under one temporary directory, with
 the instance config of deploy/celery/dagster.yaml and THINKFORGE_EXECUTOR=celery: the same processes a multi-machine
 deployment runs, only on one host. Runs are submitted to the queued run coordinator (`dagster job launch`); the
-daemon launches each run worker, which sends every step to the workers. Everything started is stopped when the
-context exits, also on an error or Ctrl-C.
+daemon launches each run worker, which sends every step to the workers.
+
+Every process the cluster starts joins one process group, that of a watchdog started first
+(scripts/process_groups.py). When the context exits, also on an error or Ctrl-C, the cluster is stopped within about
+20 s however loaded the machine (polite signals, SIGKILL of what is left after a grace period, then a wait until the
+group is gone); if the owning process dies without that (SIGKILL), the watchdog stops the group and removes the
+cluster's files.
 """
 
 from __future__ import annotations
@@ -26,11 +31,17 @@ from pathlib import Path
 from dagster import DagsterEventType
 
 from jobs.executors import CELERY_CONFIG
+from scripts.process_groups import describe, kill_group, signal_all, tree, wait_gone
 from thinkforge.paths import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 CELERY_DAGSTER_YAML = REPO_ROOT / "deploy" / "celery" / "dagster.yaml"
 FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
+# Stopping: seconds the takers of work (daemon, workers) get after SIGTERM, then PostgreSQL after its fast shutdown
+# (SIGINT) and after its immediate one (SIGQUIT), before SIGKILL.
+TAKERS_GRACE_S = 8
+POSTGRES_FAST_S = 4
+POSTGRES_IMMEDIATE_S = 4
 
 
 def free_port() -> int:
@@ -72,6 +83,7 @@ class LocalCluster:
         self.log = log
         self.root: Path | None = None
         self.procs: dict[str, subprocess.Popen] = {}
+        self.watchdog: subprocess.Popen | None = None
         self._saved_env: dict[str, str | None] = {}
         self._instance = None
 
@@ -80,6 +92,7 @@ class LocalCluster:
         self.root = Path(tempfile.mkdtemp(prefix="thinkforge-cluster-"))
         (self.root / "logs").mkdir()
         try:
+            self._start_watchdog()
             pg_url = self._start_postgres()
             redis_port = self._start_redis()
             dagster_home = self.root / "dagster"
@@ -115,11 +128,7 @@ class LocalCluster:
         if self._instance is not None:
             self._instance.dispose()
             self._instance = None
-        for name in ["daemon", *self.workers, "redis"]:  # stop takers of work first, storage last
-            if name in self.procs:
-                _stop_group(self.procs.pop(name), signal.SIGTERM)
-        if "postgres" in self.procs:
-            _stop_group(self.procs.pop("postgres"), signal.SIGINT)  # PostgreSQL's fast shutdown
+        self._stop()
         for key, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -127,10 +136,58 @@ class LocalCluster:
                 os.environ[key] = value
         self._saved_env = {}
         if self.root and self.root.exists():
+            for path in self.root.iterdir():  # the logs of a failed or interrupted cluster are kept, not its data
+                if exc_type is None or path.name != "logs":
+                    shutil.rmtree(path, ignore_errors=True)
             if exc_type is None:
-                shutil.rmtree(self.root, ignore_errors=True)
+                self.root.rmdir()
             else:
                 self.log(f"cluster logs kept in {self.root / 'logs'}")
+
+    def _start_watchdog(self) -> None:
+        """The watchdog, in a new process group (in this session) that every process of the cluster joins."""
+        out = open(self.root / "logs" / "watchdog.log", "ab")  # noqa: SIM115 (the process owns it)
+        self.watchdog = subprocess.Popen(
+            [sys.executable, "-m", "scripts.process_groups", str(os.getpid()), str(self.root)],
+            cwd=REPO_ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+        )
+        out.close()
+        self.log(f"process group {self.watchdog.pid}: the cluster's processes and their watchdog")
+
+    def _stop(self) -> None:
+        """SIGTERM to the takers of work (the daemon, the workers, a run launch) and all they started, SIGKILL after
+        TAKERS_GRACE_S; then SIGTERM to Redis and PostgreSQL's fast shutdown, its immediate shutdown if the fast one
+        hangs (SIGQUIT to the postmaster: what `pg_ctl stop -m immediate` sends); last, also when interrupted,
+        SIGKILL to whatever is left of the group (the watchdog too) and a wait until it is gone."""
+        if self.watchdog is None:
+            return
+        started = time.monotonic()
+        try:
+            storage = {name: self.procs[name] for name in ("postgres", "redis") if name in self.procs}
+            takers = [p for name, proc in self.procs.items() if name not in storage for p in tree(proc.pid)]
+            signal_all(takers, signal.SIGTERM)
+            if stubborn := wait_gone(takers, TAKERS_GRACE_S):
+                self.log(f"SIGKILL to what still runs {TAKERS_GRACE_S}s after SIGTERM: {describe(stubborn)}")
+                signal_all(stubborn, signal.SIGKILL)
+            servers = {name: tree(proc.pid)[:1] for name, proc in storage.items()}  # signal the servers' mains only
+            signal_all(servers.get("redis", []), signal.SIGTERM)
+            signal_all(servers.get("postgres", []), signal.SIGINT)
+            if wait_gone(servers.get("postgres", []), POSTGRES_FAST_S):
+                self.log(f"PostgreSQL's fast shutdown took over {POSTGRES_FAST_S}s: immediate shutdown")
+                signal_all(servers["postgres"], signal.SIGQUIT)
+                wait_gone(servers["postgres"], POSTGRES_IMMEDIATE_S)
+        finally:
+            left = kill_group(self.watchdog.pid)
+            for proc in [*self.procs.values(), self.watchdog]:
+                proc.wait(timeout=10)
+            self.procs, self.watchdog = {}, None
+            if left:
+                self.log(f"still running after SIGKILL: {describe(left)}")
+        self.log(f"cluster stopped in {time.monotonic() - started:.1f}s")
 
     def _spawn(self, name: str, cmd: list[str], **kwargs) -> subprocess.Popen:
         out = open(self.root / "logs" / f"{name}.log", "ab")  # noqa: SIM115 (the process owns it)
@@ -141,7 +198,7 @@ class LocalCluster:
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: stopped with everything it started
+            process_group=self.watchdog.pid,  # the cluster's group: the watchdog stops it if this process dies
             **kwargs,
         )
         out.close()
@@ -399,19 +456,3 @@ class StepLog:
 
 
 _CLUSTER_KEYS = ("THINKFORGE_POSTGRES_URL", "THINKFORGE_CELERY_BROKER", "THINKFORGE_CELERY_BACKEND")
-
-
-def _stop_group(proc: subprocess.Popen, sig: int, grace: float = 20) -> None:
-    """Signal a process group, then kill it if it has not exited within `grace` seconds."""
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group (children that ignored the signal)
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=grace)

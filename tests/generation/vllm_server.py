@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from scripts.process_groups import stop_group
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -66,21 +68,7 @@ def serve_vllm(
             time.sleep(2)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (its engine workers too), SIGKILL after 60 s."""
-    for sig, wait_s in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        stop_group(proc, signal.SIGTERM, grace=60)  # the server's engine processes too
 
 
 def finished_requests(base_url: str) -> dict[str, float]:

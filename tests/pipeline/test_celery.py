@@ -3,16 +3,19 @@ daemon (scripts/cluster.py) run `refresh_domain` for one partition. The process 
 mid-step, once its completions are in the request cache (a table in the instance's PostgreSQL): the run fails,
 nothing of that step is written, and a re-execution from failure completes it from the cache, asking the model
 nothing. The warehouse and the lineage then equal a single-process run of the same input, and every step ran in a
-worker process."""
+worker process.
+Two more tests stop a cluster by Ctrl-C and by SIGKILL of the process that owns it: nothing it started is left."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import polars as pl
 import psutil
@@ -23,6 +26,7 @@ from dagster import DagsterEventType, DagsterInstance, materialize
 import definitions
 from assets import ALL_CHECKS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
 from resources.generation import role_resources
+from scripts import process_groups
 from scripts.cluster import LocalCluster, StepLog
 from tests.conftest import REPO, write_jsonl, write_sources
 from thinkforge import lineage, warehouse
@@ -218,35 +222,104 @@ def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(
     assert chain(home, row) == chain(tmp_path / "single", row)
 
 
-CLUSTER_UNTIL_INTERRUPTED = """
+CLUSTER_UNTIL_STOPPED = """
 import sys, time
 from pathlib import Path
-from scripts.cluster import LocalCluster, StepLog
-with LocalCluster(Path(sys.argv[1]), {"worker-1": ["dagster"]}, log=lambda _: None):
+from scripts.cluster import LocalCluster
+with LocalCluster(Path(sys.argv[1]), {"worker-1": ["dagster"]}, log=lambda m: print(m, flush=True)):
     print("up", flush=True)
     time.sleep(600)
 """
 
 
-@pytest.mark.timeout(300)
-def test_ctrl_c_stops_everything_the_cluster_started(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CLUSTER_UNTIL_INTERRUPTED, str(tmp_path / "home")],
+def start_cluster_process(tmp_path) -> subprocess.Popen:
+    """A process that starts a LocalCluster, prints its log lines and "up", and keeps it until stopped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", CLUSTER_UNTIL_STOPPED, str(tmp_path / "home")],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def read_until(proc: subprocess.Popen, prefix: str) -> list[str]:
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.strip())
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError(f"the cluster process exited before {prefix!r}: {lines}")
+
+
+def started_by(proc: subprocess.Popen) -> tuple[list[psutil.Process], set[int]]:
+    """Every process a cluster process has started (its descendants and the members of their process groups, which
+    takes in what a dead parent left behind), and those groups."""
+    processes = psutil.Process(proc.pid).children(recursive=True)
+    groups = {os.getpgid(p.pid) for p in processes} - {os.getpgrp()}
+    processes += [p for g in groups for p in process_groups.members(g) if p not in processes]
+    return processes, groups
+
+
+def cluster_root(processes: list[psutil.Process]) -> Path:
+    """The cluster's directory (in the arguments of its processes)."""
+    paths = [path for p in processes for a in _command(p).split() for path in (Path(a), *Path(a).parents)]
+    return next(path for path in paths if path.name.startswith("thinkforge-cluster-"))
+
+
+def still_running(processes: list[psutil.Process], groups: set[int], timeout: float) -> list[str]:
+    """What is still running of `processes` and `groups` once they are gone or `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = process_groups.wait_gone(processes, 0) + [p for g in groups for p in process_groups.members(g)]
+        if not left or time.monotonic() > deadline:
+            return [_command(p) for p in left]
+        time.sleep(0.5)
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_stops_everything_the_cluster_started(tmp_path):
+    proc, groups, root = start_cluster_process(tmp_path), set(), None
     try:
-        assert proc.stdout.readline().strip() == "up"
-        started = psutil.Process(proc.pid).children(recursive=True)
+        read_until(proc, "up")
+        started, groups = started_by(proc)
         commands = " ".join(_command(p) for p in started)
         assert "postgres" in commands and "redis-server" in commands and "celery" in commands, commands
+        root = cluster_root(started)
+        interrupted = time.monotonic()
         proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert proc.wait(timeout=300) != 0  # (a loaded 2-core machine took over 120 s to stop the cluster once)
+        assert proc.wait(timeout=30) != 0
+        assert not still_running(started, groups, timeout=0)
+        print(f"the owner exited {time.monotonic() - interrupted:.1f}s after Ctrl-C:", *proc.stdout, sep="\n")
+        assert [p.name for p in root.iterdir()] == ["logs"]  # an interrupted cluster keeps its logs, not its data
     finally:
         proc.kill()
-    gone, alive = psutil.wait_procs(started, timeout=10)
-    assert not alive, f"left running after Ctrl-C: {[p.cmdline() for p in alive]}"
+        for group in groups:
+            process_groups.kill_group(group)
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("killed_after", ["Redis on", "up"])  # half-way through starting it; once it is up
+def test_a_killed_owner_leaves_nothing_of_the_cluster_running(tmp_path, killed_after):
+    proc, groups, root = start_cluster_process(tmp_path), set(), None
+    try:
+        lines = read_until(proc, killed_after)
+        started, groups = started_by(proc)
+        assert any("postgres" in _command(p) for p in started), [_command(p) for p in started]
+        root = cluster_root(started)
+        proc.kill()  # SIGKILL: the owner has no chance to stop anything
+        proc.wait()
+        killed = time.monotonic()
+        assert not still_running(started, groups, timeout=60), lines
+        print(f"nothing of the cluster left {time.monotonic() - killed:.1f}s after its owner was killed")
+        assert not root.exists()
+    finally:
+        proc.kill()
+        for group in groups:
+            process_groups.kill_group(group)
+        if root:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _command(process: psutil.Process) -> str:

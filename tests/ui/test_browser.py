@@ -62,9 +62,11 @@ def browser(tmp_path):
         options.add_argument(arg)
     options.binary_location = chromium
     b = webdriver.Chrome(service=Service(driver), options=options)
-    yield b
-    b.save_screenshot(str(tmp_path / "last.png"))  # kept in pytest's tmp dir for a failing run
-    b.quit()
+    try:
+        yield b
+        b.save_screenshot(str(tmp_path / "last.png"))  # kept in pytest's tmp dir for a failing run
+    finally:
+        b.quit()  # chromedriver and chromium, also when the screenshot fails
 
 
 def wait_for(browser, condition, timeout=90, what="condition"):

@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from scripts.process_groups import stop_group
 from tests.conftest import REPO
 from thinkforge import warehouse
 
@@ -60,11 +61,7 @@ def dagster_dev(home):
                 time.sleep(1)
         yield port
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc, signal.SIGTERM, grace=30)  # the webserver, the daemon and the code servers they started
 
 
 def test_ui_shows_the_graph_and_launches_a_partition(dagster_dev, home):
