@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scripts.cluster import free_port, postgres_bin
+from scripts.process_groups import stop_group
 
 
 @contextmanager
@@ -75,21 +76,5 @@ def temporary_postgres(database: str = "thinkforge") -> Iterator[str]:
         yield f"postgresql+psycopg2://thinkforge@127.0.0.1:{port}/{database}"
     finally:
         if proc is not None:
-            _stop(proc)
+            stop_group(proc, signal.SIGINT)  # PostgreSQL's fast shutdown, SIGKILL of the group after the grace
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _stop(proc: subprocess.Popen, grace: float = 20) -> None:
-    """PostgreSQL's fast shutdown (SIGINT), then SIGKILL of the whole group if it has not exited within `grace`."""
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    except ProcessLookupError:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # backends still exiting, or a server that hung
-    except ProcessLookupError:
-        pass
-    proc.wait(timeout=grace)
