@@ -85,6 +85,8 @@ STAGE_LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "model_eval": {
         "model": ("evaluation", "checkpoint evaluated (asset name or configured name)"),
         "model_path": ("evaluation", "its folder, hub id or served name"),
+        "prompt_format": ("evaluation", "the prompt format the model was asked in: distill / s2r / stepwise"),
+        "prompt": ("evaluation", "the conversation the model was asked (JSON messages)"),
         "eval_set": ("evaluation", "eval set"),
         "item": ("evaluation", "the problem's id in the eval set"),
         "sample_index": ("evaluation", "sample number (seed + sample)"),

@@ -15,5 +15,6 @@ AUTOMATION = {
     & AutomationCondition.all_deps_blocking_checks_passed(),
 }
 
-# `make demo` on CPU: 3 problems per eval set and domain, greedy, 64 tokens (defaults: every problem, 1024 tokens).
+# `make demo` on CPU: 2 problems per eval set and domain, greedy, 64 tokens (defaults: every problem, 1024 tokens);
+# base_model is asked in up to 3 prompt formats, so keep these small.
 DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 2, "max_tokens": 64}}

@@ -16,21 +16,28 @@ PAIRS = ", ".join(f"{child} vs {parent}" for child, parent in PARENTS.items())
     partitions_def=domain_partitions,
     blocking=False,
     description=f"Warns when a trained checkpoint's accuracy on the eval problems is below the accuracy of the "
-    f"checkpoint it was trained from ({PAIRS}); pairs with a model not evaluated yet are skipped.",
+    f"checkpoint it was trained from ({PAIRS}) asked in the same prompt format (the child's); pairs with a model "
+    "not evaluated yet are skipped.",
 )
 def no_regression(context: AssetCheckExecutionContext, warehouse_store: WarehouseResource) -> AssetCheckResult:
     rows = warehouse_store.read("model_eval", context.partition_key)
     pairs = regressions(compare(rows, list(CHECKPOINTS)), PARENTS)
     below = [p for p in pairs if p["below"]]
-    table = ["| model | trained from | its accuracy | parent's accuracy | change | |", "|---|---|---|---|---|---|"]
+    table = [
+        "| prompt format | model | trained from | its accuracy | parent's accuracy | change | |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in pairs:
         delta = None if p["model_score"] is None or p["parent_score"] is None else p["model_score"] - p["parent_score"]
         table.append(
-            f"| {p['model']} | {p['trained_from']} | {fmt(p['model_score'])} | {fmt(p['parent_score'])} | "
-            f"{'–' if delta is None else f'{delta:+.3f}'} | {'**below**' if p['below'] else 'ok'} |"
+            f"| {p['prompt_format'] or '–'} | {p['model']} | {p['trained_from']} | {fmt(p['model_score'])} | "
+            f"{fmt(p['parent_score'])} | {'–' if delta is None else f'{delta:+.3f}'} | "
+            f"{'**below**' if p['below'] else 'ok'} |"
         )
     summary = "; ".join(
-        f"{p['model']} {p['model_score']:.3f} < {p['trained_from']} {p['parent_score']:.3f}" for p in below
+        f"{p['model']} {p['model_score']:.3f} < {p['trained_from']} {p['parent_score']:.3f}"
+        + (f" ({p['prompt_format']} prompts)" if p["prompt_format"] else "")
+        for p in below
     )
     domain = context.partition_key
     return AssetCheckResult(

@@ -14,10 +14,13 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import DEFAULT_MODEL_DIR, ModelResource
 from thinkforge import paths
+from thinkforge.checkpoints import read_card
 from thinkforge.evaluation import (
     CHECKPOINTS,
+    PROMPT_FORMATS,
     AnswerChecker,
     EvalSettings,
+    base_formats,
     generate_rows,
     grade,
     parse_extra,
@@ -89,10 +92,18 @@ def _endpoint_model(policy: ModelResource, model: str, base_url: str) -> ModelRe
         "templates/distill_science.txt",
         "templates/distill_chat.txt",
         "templates/judge_rubric.txt",
+        "s2r/samples.py",
+        "s2r/actions.py",
+        "stepwise/data.py",
+        "stepwise/steps.py",
+        "templates/stepwise/reasoning.txt",
+        "templates/stepwise/reasoning_code.txt",
     ),
     description="Every checkpoint of the domain (base_model, sft_model, rl_model, m1_model, step_dpo_model_i, plus "
-    "`extra_models`) answers the held-out problems through the policy role; one row per model × problem × sample "
-    "with `correct` (math-verify / sandbox / judge vs reference), format and S²R self-verification verdicts.",
+    "`extra_models`) answers the held-out problems through the policy role, asked in the prompt format it was "
+    "trained in (its card's `prompt_format`: distill / s2r / stepwise; base_model in distill and in every format of "
+    "the trained checkpoints beside it); one row per model × prompt_format × problem × sample with `correct` "
+    "(math-verify / sandbox / judge vs reference), format and S²R self-verification verdicts.",
 )
 def model_eval(
     context: AssetExecutionContext,
@@ -104,26 +115,41 @@ def model_eval(
     domain = context.partition_key
     settings = EvalSettings.from_config(config)
     problems = pick_problems(eval_problems, settings.max_problems)
-    candidates, missing = [], {}
+    candidates, missing = [], {}  # candidates: (name, model, base_url, prompt formats)
     for name in settings.checkpoints:
         folder = checkpoint_folder(name, domain)
-        if (folder / "config.json").is_file():
-            candidates.append((name, str(folder), ""))
-        else:
+        if not (folder / "config.json").is_file():
             missing[name] = _why_missing(context, name, domain, folder)
+        elif name == "base_model":
+            candidates.append((name, str(folder), "", []))  # its formats follow the trained checkpoints found
+        elif (trained_in := (read_card(folder) or {}).get("prompt_format")) in PROMPT_FORMATS:
+            candidates.append((name, str(folder), "", [trained_in]))
+        else:
+            missing[name] = (
+                f"its card ({folder}) names no prompt_format, so the format it was trained in is unknown: "
+                f"materialize {name} for {domain} again"
+            )
+    trained = {f for *_, formats in candidates for f in formats}
+    candidates = [(name, model, url, formats or base_formats(trained)) for name, model, url, formats in candidates]
     for name, spec in settings.extra_models.items():
         extra = parse_extra(name, spec)
-        candidates.append((name, extra["model"], extra["base_url"]))
+        candidates.append(
+            (name, extra["model"], extra["base_url"], [settings.extra_model_formats.get(name, "distill")])
+        )
+    asked = ", ".join(f"{name} in {'/'.join(formats)}" for name, *_, formats in candidates)
     context.log.info(
-        f"{len(problems)} problems × {settings.samples} samples × {len(candidates)} models "
-        f"({', '.join(c[0] for c in candidates) or 'none'}); missing: {', '.join(missing) or 'none'}"
+        f"{len(problems)} problems × {settings.samples} samples × {sum(len(c[3]) for c in candidates)} "
+        f"(model, prompt format) pairs ({asked or 'none'}); missing: {', '.join(missing) or 'none'}"
     )
     rows, stats = [], GenerationStats()
-    for name, model, base_url in candidates:
+    for name, model, base_url, formats in candidates:
         resource = _endpoint_model(policy, model, base_url) if base_url else policy
         with resource.generator(log=context.log.info, model=None if base_url else model) as gen:
-            context.log.info(f"{name}: generating with {gen.backend.model_id}")
-            rows += generate_rows(problems, name, model, gen.backend.model_id, gen.generate, settings)
+            for prompt_format in formats:
+                context.log.info(f"{name}: generating with {gen.backend.model_id}, {prompt_format} prompts")
+                rows += generate_rows(
+                    problems, name, model, gen.backend.model_id, gen.generate, settings, prompt_format
+                )
             _add(stats, gen.stats)
     with ExitStack() as stack:
         rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, settings.judge_max_tokens)
@@ -144,7 +170,7 @@ def model_eval(
     summaries = out.report["models"]
     metadata = stage_metadata(
         out,
-        ["model", "eval_set", "item", "correct", "verdict", "self_verifies", "problem", "response"],
+        ["model", "prompt_format", "eval_set", "item", "correct", "verdict", "self_verifies", "problem", "response"],
         "model_eval",
         first=pl.col("response").str.contains(CLOSE, literal=True),
     )
@@ -155,14 +181,15 @@ def model_eval(
                 markdown(summaries, k=settings.samples) if summaries else "no model was evaluated"
             ),
             "comparison_per_eval_set": MetadataValue.md(
-                markdown(out.report["per_set"], lead=("eval_set", "model"), k=settings.samples)
+                markdown(out.report["per_set"], lead=("eval_set", "model", "prompt_format"), k=settings.samples)
                 if out.report["per_set"]
                 else "–"
             ),
             "problems": problems.height,
             "judge_calls": rater.stats.calls,
             **tables(
-                models_evaluated=({name: model for name, model, _ in candidates}, "model", "checkpoint"),
+                models_evaluated=({c[0]: c[1] for c in candidates}, "model", "checkpoint"),
+                prompt_formats=({c[0]: ", ".join(c[3]) for c in candidates}, "model", "asked in"),
                 models_missing=(missing, "model", "not evaluated because"),
                 verdicts=(out.report["verdicts"], "verdict", "answers"),
             ),
@@ -178,5 +205,5 @@ def model_eval(
         )
     for s in summaries:
         if s["accuracy"] is not None:
-            metadata[f"accuracy_{s['model']}"] = round(s["accuracy"], 4)
+            metadata[f"accuracy_{s['model']}_{s['prompt_format']}"] = round(s["accuracy"], 4)
     return Output(out, metadata=metadata)

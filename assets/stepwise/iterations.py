@@ -162,7 +162,7 @@ def iteration(i: int):
             "data_ids": pairs["id"].to_list(),
             **report,
         }
-        out = fit(trainer, final, card, settings, log=context.log.info)
+        out = fit(trainer, final, card, settings, prompt_format="stepwise", log=context.log.info)
         curves = ("loss", "rewards/margins", "rewards/accuracies")
         return MaterializeResult(
             metadata={

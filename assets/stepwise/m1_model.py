@@ -52,7 +52,7 @@ def m1_model(context: AssetExecutionContext, config: M1Config, step_sft_data: pl
         "data_ids": [r["id"] for r in rows],
         **report,
     }
-    out = fit(trainer, final, card, settings, log=context.log.info)
+    out = fit(trainer, final, card, settings, prompt_format="stepwise", log=context.log.info)
     return MaterializeResult(
         metadata={**trained_metadata(out, final, f"m1_model · {domain}", ("loss",)), **rows_fit_metadata(report)}
     )

@@ -56,7 +56,7 @@ def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems
             "initial_model": str(start),
             "problems": [p["id"] for p in prompts],
         }
-        out = fit(trainer, final, card, settings, log=context.log.info)
+        out = fit(trainer, final, card, settings, prompt_format="s2r", log=context.log.info)
     history = out["history"]
     rewards = [h["reward"] for h in history if "reward" in h]
     zero_std = [h["frac_reward_zero_std"] for h in history if "frac_reward_zero_std" in h]

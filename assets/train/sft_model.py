@@ -57,7 +57,7 @@ def sft_model(
         "data_ids": [r["id"] for r in rows],
         **report,
     }
-    out = fit(trainer, final, card, settings, log=context.log.info)
+    out = fit(trainer, final, card, settings, prompt_format="s2r", log=context.log.info)
     tokens_seen = int(max((h.get("num_tokens", 0) for h in out["history"]), default=0))  # TRL's running count
     metadata = {
         **trained_metadata(out, final, f"sft_model · {domain}", ("loss",)),

@@ -110,6 +110,7 @@ def _problem(domain, problem, reference=None, tests=None, pid="p"):
         "model": "m",
         "model_path": "/m",
         "model_id": "m@1",
+        "prompt_format": "s2r",
         "prompt_id": "x",
         "sampling": "{}",
         "sample_index": 0,
@@ -154,7 +155,7 @@ def test_grade_checks_every_attempt_with_math_verify_and_the_sandbox():
     assert first["correct"] and not first["first_correct"] and first["self_verifies"]
     assert first["verification_verdicts"] == ["correct", "correct"]
     assert first["verified_attempts_correct"] == [False, True] and first["verdict_format"] == "pass"
-    assert got[("m1", 1)]["correct"] and got[("m1", 1)]["verdict_format"].startswith("fail")
+    assert got[("m1", 1)]["correct"] and got[("m1", 1)]["verdict_format"] == "pass"  # s2r asks for no think block
     assert got[("c1", 0)]["correct"] and got[("c1", 0)]["verdict"] == "correct"
     assert got[("c1", 1)]["verdict"] == "wrong" and "failed" in got[("c1", 1)]["verdict_detail"]
     assert got[("c1", 2)]["verdict"] == "no_program" and got[("c1", 2)]["correct"] is False

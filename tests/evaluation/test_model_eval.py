@@ -18,6 +18,7 @@ from assets import ALL_ASSETS, ALL_CHECKS
 from assets.evaluate import DEMO_RUN_CONFIG, EVAL_CHECKS
 from resources.generation import role_resources
 from thinkforge import cli, lineage, warehouse
+from thinkforge.checkpoints import publish, staging_dir
 from thinkforge.evaluation.evaluate import REJECTS_SCHEMA
 from thinkforge.stage import StageOutput, frame
 
@@ -30,7 +31,7 @@ def _perturbed_copy(src, dst):
     import torch
     from transformers import AutoModelForCausalLM
 
-    shutil.copytree(src, dst)
+    shutil.copytree(src, dst, dirs_exist_ok=True)
     model = AutoModelForCausalLM.from_pretrained(dst)
     with torch.no_grad():
         for p in model.parameters():
@@ -41,7 +42,10 @@ def _perturbed_copy(src, dst):
 @pytest.fixture
 def checkpoints(home, tiny_model):
     shutil.copytree(tiny_model, home / "models" / "base_model")
-    _perturbed_copy(tiny_model, home / "models" / "sft_model" / "math")
+    sft = home / "models" / "sft_model" / "math"
+    staging = staging_dir(sft)
+    _perturbed_copy(tiny_model, staging)
+    publish(staging, sft, {"asset": "sft_model", "prompt_format": "s2r"})  # its card names its format
     return home
 
 
@@ -75,7 +79,8 @@ def test_model_eval_evaluates_every_existing_checkpoint(checkpoints, tiny_model)
         assert result.success
         rows = warehouse.read_partition(home, "model_eval", "math")
         problems = warehouse.read_partition(home, "eval_problems", "math")
-        assert rows.height == 3 * 2  # base_model, sft_model, tiny-extra × the first 2 heldout problems × 1 sample
+        # (base_model in distill and s2r, sft_model in s2r, tiny-extra in distill) × the first 2 heldout problems
+        assert rows.height == 4 * 2
         assert set(rows["model"]) == {"base_model", "sft_model", "tiny-extra"}
         assert set(rows["item"]) == {"h1", "h2"} and set(rows["eval_set"]) == {"heldout"}
         assert rows["parent_ids"].list.first().is_in(problems["id"].implode()).all()  # lineage to the eval problem
@@ -87,13 +92,21 @@ def test_model_eval_evaluates_every_existing_checkpoint(checkpoints, tiny_model)
             and rows["verdict"].is_in(["correct", "wrong", "unparsed", "truncated"]).all()
         )
         meta = _meta(result, "model_eval")
-        assert meta["comparison"].splitlines()[0].startswith("| model | n | accuracy | format | tokens | self-verify")
-        assert [line.split(" | ")[0] for line in meta["comparison"].splitlines()[2:]] == [
-            "| base_model",
-            "| sft_model",
-            "| tiny-extra",
+        assert (
+            meta["comparison"]
+            .splitlines()[0]
+            .startswith("| model | prompt format | n | accuracy | format | tokens | self-verify")
+        )
+        assert [line.split(" | ")[:2] for line in meta["comparison"].splitlines()[2:]] == [
+            ["| base_model", "distill"],
+            ["| base_model", "s2r"],
+            ["| sft_model", "s2r"],
+            ["| tiny-extra", "distill"],
         ]
-        if any(meta["accuracy_" + m] for m in ("base_model", "sft_model", "tiny-extra")):
+        if any(
+            meta[f"accuracy_{m}"]
+            for m in ("base_model_distill", "base_model_s2r", "sft_model_s2r", "tiny-extra_distill")
+        ):
             assert meta["chart"].startswith("![model_eval math](data:image/png;base64,iVBOR")
         missing = dict(line.strip("| ").split(" | ") for line in meta["models_missing"].splitlines()[2:])
         assert missing == {
@@ -102,7 +115,7 @@ def test_model_eval_evaluates_every_existing_checkpoint(checkpoints, tiny_model)
             "step_dpo_model_1": "not materialized for math yet: materialize step_dpo_model_1 for math",
             "step_dpo_model_2": f"materialized for math but trained nothing: {reason}",
         }
-        assert meta["model_calls"] == 6 and "accuracy_sft_model" in meta
+        assert meta["model_calls"] == 8 and "accuracy_sft_model_s2r" in meta
         evaluations = {
             c.check_name: c for c in result.get_asset_check_evaluations() if c.asset_key.path == ["model_eval"]
         }
@@ -116,12 +129,12 @@ def test_model_eval_evaluates_every_existing_checkpoint(checkpoints, tiny_model)
         md = lineage.render(chain)
         assert "- correct: false — final answer correct" in md and "S²R: the response verifies itself" in md
         assert "raw source: heldout" in md and "heldout.jsonl  row=" in md and "- item: h" in md
-        assert "model_eval · math" in cli.eval_table(home) and "| tiny-extra | 2 |" in cli.eval_table(home)
+        assert "model_eval · math" in cli.eval_table(home) and "| tiny-extra | distill | 2 |" in cli.eval_table(home)
         # a second materialization is served from the request cache
         again = materialize(
             [*EVALUATE], partition_key="math", instance=instance, resources=resources, run_config=config
         )
-        assert _meta(again, "model_eval")["model_calls"] == 0 and _meta(again, "model_eval")["cache_hits"] == 6
+        assert _meta(again, "model_eval")["model_calls"] == 0 and _meta(again, "model_eval")["cache_hits"] == 8
         assert warehouse.read_partition(home, "model_eval", "math")["id"].sort().equals(rows["id"].sort())
 
 

@@ -7,6 +7,7 @@ from thinkforge.evaluation.evaluate import (
     STAGE,
     AnswerChecker,
     EvalSettings,
+    base_formats,
     generate_rows,
     grade,
     parse_extra,
@@ -14,6 +15,7 @@ from thinkforge.evaluation.evaluate import (
     report,
 )
 from thinkforge.evaluation.metrics import METRICS, compare, markdown, summarize
+from thinkforge.evaluation.prompts import PROMPT_FORMATS, prompt
 
 __all__ = [
     "RETRY",
@@ -26,6 +28,7 @@ __all__ = [
     "STAGE",
     "AnswerChecker",
     "EvalSettings",
+    "base_formats",
     "generate_rows",
     "grade",
     "parse_extra",
@@ -35,4 +38,6 @@ __all__ = [
     "compare",
     "markdown",
     "summarize",
+    "PROMPT_FORMATS",
+    "prompt",
 ]

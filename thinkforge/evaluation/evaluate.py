@@ -1,9 +1,12 @@
 """model_eval: every checkpoint answers the held-out problems; each answer is verified and its S²R behaviour read.
 
-One row per model × problem × sample. The prompt is the distillation prompt of the domain (thinking format,
-then a \\boxed{} answer / one ```python block / a plain answer), so format compliance measures what training
-taught. A response is split into its solve attempts and self-verifications (`behaviour.parse_actions`); every
-attempt is checked: math-verify for math, the sandbox against the tests for code, the judge role against the
+One row per model × prompt format × problem × sample. Each model is asked in the prompt format it was trained in
+(`prompts`: its card's `prompt_format`; `extra_models` from the run config, default `distill`); base_model in the
+distillation format and in every format of a trained checkpoint evaluated beside it, so each trained model has a
+like-for-like baseline. Format compliance is that of the format: the thinking format (a closed think block, then
+the answer) for `distill`, a final answer not cut off for `s2r` and `stepwise` (trained without think blocks).
+A response is split into its solve attempts and self-verifications (`behaviour.parse_actions`); every attempt is
+checked: math-verify for math, the sandbox against the tests for code, the judge role against the
 reference answer otherwise. `correct` is the verdict of the last attempt (the final answer).
 """
 
@@ -12,17 +15,18 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from thinkforge.answers import last_boxed
-from thinkforge.distill import DEFAULT_SYSTEM, conversation, prompt_id
+from thinkforge.distill import DEFAULT_SYSTEM
 from thinkforge.evaluation.behaviour import parse_actions
 from thinkforge.evaluation.metrics import compare
+from thinkforge.evaluation.prompts import PROMPT_FORMATS, known_format, prompt, prompt_id
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
@@ -55,7 +59,9 @@ SCHEMA = {
     "model": pl.String,
     "model_path": pl.String,
     "model_id": pl.String,
+    "prompt_format": pl.String,
     "prompt_id": pl.String,
+    "prompt": pl.String,
     "sampling": pl.String,
     "sample_index": pl.Int64,
     "response": pl.String,
@@ -80,6 +86,7 @@ REJECTS_SCHEMA = {
     "problem": pl.String,
     "model": pl.String,
     "model_path": pl.String,
+    "prompt_format": pl.String,
     "sample_index": pl.Int64,
 }
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
@@ -99,6 +106,11 @@ class EvalSettings(StageSettings):
         description="more models, name → an HF folder or hub id, or `<served model>@<base URL>` for an "
         "OpenAI-compatible endpoint (e.g. `Qwen2.5-7B-Instruct@http://vllm:8000/v1`)",
     )
+    extra_model_formats: dict[str, str] = Field(
+        default_factory=dict,
+        description="prompt format of an `extra_models` entry, name → distill | s2r | stepwise (the format it was "
+        "trained in; default distill)",
+    )
     max_problems: int = Field(0, description="problems per eval set and domain (the first N of the set); 0: all")
     samples: int = Field(
         1, description="responses per problem and model; pass@k uses k = samples (sample s: seed + s)"
@@ -107,7 +119,11 @@ class EvalSettings(StageSettings):
     top_p: float = Field(1.0, description="nucleus sampling mass")
     max_tokens: int = Field(1024, description="maximum new tokens per response")
     seed: int = Field(0, description="base seed of the samples")
-    system_prompt: str = Field(DEFAULT_SYSTEM, description="system message of every prompt (empty: none)")
+    system_prompt: str = Field(
+        DEFAULT_SYSTEM,
+        description="system message of the distill-format prompts (empty: none); s2r and stepwise "
+        "prompts are the trainers' own",
+    )
     math_workers: int = Field(2, description="math-verify worker processes")
     math_timeout_s: int = Field(5, description="math-verify time limit per answer (seconds)")
     sandbox_timeout_s: float = Field(5.0, description="wall-time limit of one sandboxed program run (seconds)")
@@ -117,10 +133,24 @@ class EvalSettings(StageSettings):
         description="maximum tokens of the judge's reply (one word: correct / incorrect) on science and chat answers",
     )
 
+    @model_validator(mode="after")
+    def _known_extra_formats(self) -> EvalSettings:
+        for name, prompt_format in self.extra_model_formats.items():
+            if name not in self.extra_models:
+                raise ValueError(f"extra_model_formats[{name!r}]: no extra_models entry of that name")
+            known_format(prompt_format)
+        return self
+
     def params(self) -> SamplingParams:
         return SamplingParams(
             temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, seed=self.seed
         )
+
+
+def base_formats(trained: Collection[str]) -> list[str]:
+    """base_model's prompt formats: the distillation prompt, and every format of the trained checkpoints evaluated
+    beside it (`trained`), so each has a like-for-like baseline."""
+    return [f for f in PROMPT_FORMATS if f == "distill" or f in trained]
 
 
 def pick_problems(problems: pl.DataFrame, max_problems: int) -> pl.DataFrame:
@@ -131,17 +161,23 @@ def pick_problems(problems: pl.DataFrame, max_problems: int) -> pl.DataFrame:
 
 
 def generate_rows(
-    problems: pl.DataFrame, model: str, model_path: str, model_id: str, generate: Generate, settings: EvalSettings
+    problems: pl.DataFrame,
+    model: str,
+    model_path: str,
+    model_id: str,
+    generate: Generate,
+    settings: EvalSettings,
+    prompt_format: str,
 ) -> list[dict]:
-    """One row per problem × sample of one model (failed generations keep their `error`)."""
+    """One row per problem × sample of one model asked in `prompt_format` (failed generations keep their `error`)."""
     records = problems.to_dicts()
     if not records:
         return []
     params = settings.params()
-    conversations = [conversation(p["domain"], p["problem"], settings.system_prompt) for p in records]
+    conversations = [prompt(prompt_format, p["domain"], p["problem"], settings.system_prompt) for p in records]
     outputs = generate(conversations, params, settings.samples)
     rows = []
-    for p, samples in zip(records, outputs):
+    for p, messages, samples in zip(records, conversations, outputs):
         for s, c in enumerate(samples):
             rows.append(
                 {
@@ -154,7 +190,9 @@ def generate_rows(
                     "model": model,
                     "model_path": model_path,
                     "model_id": model_id,
-                    "prompt_id": prompt_id(p["domain"], settings.system_prompt),
+                    "prompt_format": prompt_format,
+                    "prompt_id": prompt_id(prompt_format, p["domain"], settings.system_prompt),
+                    "prompt": json.dumps(messages, ensure_ascii=False),
                     "sampling": json.dumps(params.key_fields()),
                     "sample_index": s,
                     "response": c.text,
@@ -268,11 +306,18 @@ def grade(rows: list[dict], checker: AnswerChecker, log: Callable[[str], None] =
         kept.append(
             {
                 **r,
-                "id": row_id(STAGE, r["parent_ids"], [r["model"], r["model_id"], r["sample_index"], r["response"]]),
+                "id": row_id(
+                    STAGE,
+                    r["parent_ids"],
+                    [r["model"], r["model_id"], r["prompt_format"], r["sample_index"], r["response"]],
+                ),
                 "correct": truth[-1],
                 "verdict": verdict,
                 "verdict_detail": detail,
-                "verdict_format": check_format({**r, "origin": "teacher"}),
+                # the thinking format is the distill prompt's: s2r and stepwise are trained without think blocks
+                "verdict_format": check_format(
+                    {**r, "origin": "teacher" if r["prompt_format"] == "distill" else "eval"}
+                ),
                 "self_verifies": b.self_verifies,
                 "attempts": len(b.attempts),
                 "first_correct": truth[0],
@@ -286,7 +331,11 @@ def grade(rows: list[dict], checker: AnswerChecker, log: Callable[[str], None] =
             rejects.append(
                 {
                     **r,
-                    "id": row_id(f"{STAGE}_rejects", r["parent_ids"], [r["model"], r["sample_index"], r["error"]]),
+                    "id": row_id(
+                        f"{STAGE}_rejects",
+                        r["parent_ids"],
+                        [r["model"], r["prompt_format"], r["sample_index"], r["error"]],
+                    ),
                     "reason": "generation_failed",
                     "detail": r["error"],
                 }
@@ -295,7 +344,8 @@ def grade(rows: list[dict], checker: AnswerChecker, log: Callable[[str], None] =
 
 
 def report(out: StageOutput, order: list[str], k: int) -> dict:
-    """The stage's figures: a summary per model, per model and eval set, and the verdict counts."""
+    """The stage's figures: a summary per (model, prompt format), per eval set and (model, prompt format), and the
+    verdict counts."""
     kept = out.kept
     per_set = []
     for eval_set in sorted(set(kept["eval_set"].to_list())) if kept.height else []:

@@ -7,7 +7,7 @@ that needs correctness.
 Columns read: `correct` (the final answer is right), `problem_id`, `verdict_format`, `completion_tokens`,
 `first_correct` (the first attempt is right), `self_verifies`, `verification_verdicts` ("correct" /
 "incorrect" / "none" per verification) and `verified_attempts_correct` (the truth of the attempt each
-verification checked).
+verification checked); `model` and `prompt_format` (the format the model was asked in) group them.
 """
 
 from __future__ import annotations
@@ -62,8 +62,9 @@ def mean_pass_at_k(rows: list[dict], k: int) -> float | None:
 
 
 def format_rate(rows: list[dict]) -> float | None:
-    """Share of responses in the thinking format: a closed <think>…</think> block, then a final answer (a \\boxed{}
-    answer for math, a ```python block for code, any text otherwise), not cut off at max_tokens."""
+    """Share of responses in the format of their prompt, not cut off at max_tokens: for `distill`, the thinking
+    format (a closed <think>…</think> block, then a final answer: a \\boxed{} answer for math, a ```python block for
+    code, any text otherwise); for `s2r` and `stepwise`, a final answer (a ```python block for code)."""
     return _share(sum(r["verdict_format"] == "pass" for r in rows), len(rows))
 
 
@@ -128,9 +129,21 @@ def correct_to_incorrect(rows: list[dict]) -> float | None:
     return _share(sum(first and not last for first, last in pairs), len(pairs))
 
 
-def summarize(rows: list[dict], k: int = 1) -> dict:
-    """Every metric of one model's rows, plus the counts behind them."""
-    return {
+# S²R's self-verification metrics: read only where the model was asked in S²R's format.
+BEHAVIOUR = (
+    "self_verify_rate",
+    "verifications",
+    "verification_accuracy",
+    "error_recall",
+    "correct_precision",
+    "incorrect_to_correct",
+    "correct_to_incorrect",
+)
+
+
+def summarize(rows: list[dict], k: int = 1, behaviour: bool = True) -> dict:
+    """Every metric of one model's rows, plus the counts behind them; without `behaviour`, the S²R metrics are None."""
+    summary = {
         "responses": len(rows),
         "problems": len({r["problem_id"] for r in rows}),
         "checked": sum(r["correct"] is not None for r in rows),
@@ -146,19 +159,25 @@ def summarize(rows: list[dict], k: int = 1) -> dict:
         "incorrect_to_correct": incorrect_to_correct(rows),
         "correct_to_incorrect": correct_to_incorrect(rows),
     }
+    return summary if behaviour else {**summary, **dict.fromkeys(BEHAVIOUR)}
 
 
-def compare(
-    rows: pl.DataFrame | list[dict], order: list[str] | None = None, k: int = 1, by: str = "model"
-) -> list[dict]:
-    """One summary per value of `by` (a model), in `order` first (e.g. the checkpoint order), then by name."""
+def compare(rows: pl.DataFrame | list[dict], order: list[str] | None = None, k: int = 1) -> list[dict]:
+    """One summary per (model, prompt_format) — per model for rows without `prompt_format` — models in `order` first
+    (e.g. the checkpoint order), then by name, each model's formats by name. S²R's behaviour metrics are read on
+    rows asked in the `s2r` format only (None for the others)."""
     records = rows.to_dicts() if isinstance(rows, pl.DataFrame) else rows
-    groups: dict[str, list[dict]] = defaultdict(list)
+    by = ["model", "prompt_format"] if records and "prompt_format" in records[0] else ["model"]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
-        groups[r[by]].append(r)
+        groups[tuple(r[c] for c in by)].append(r)
     order = order or []
-    names = [n for n in order if n in groups] + sorted(n for n in groups if n not in order)
-    return [{by: name, **summarize(groups[name], k)} for name in names]
+    rank = {name: i for i, name in enumerate(order)}
+    keys = sorted(groups, key=lambda key: (rank.get(key[0], len(order)), *map(str, key)))
+    return [
+        {**dict(zip(by, key)), **summarize(groups[key], k, behaviour=by == ["model"] or key[1] == "s2r")}
+        for key in keys
+    ]
 
 
 def fmt(value) -> str:
@@ -170,8 +189,10 @@ def fmt(value) -> str:
     return str(value)
 
 
-def markdown(summaries: list[dict], lead: tuple[str, ...] = ("model",), k: int = 1) -> str:
-    """The comparison table (one line per summary: its `lead` columns, then every metric) as markdown."""
+def markdown(summaries: list[dict], lead: tuple[str, ...] = ("model", "prompt_format"), k: int = 1) -> str:
+    """The comparison table (one line per summary: its `lead` columns that the summaries have, then every metric) as
+    markdown."""
+    lead = tuple(c for c in lead if summaries and c in summaries[0])
     keys = [m for m in METRICS if m != "pass_at_k" or k > 1]
     head = [*(c.replace("_", " ") for c in lead), "n", *(METRICS[m].replace("@k", f"@{k}") for m in keys)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -182,14 +203,23 @@ def markdown(summaries: list[dict], lead: tuple[str, ...] = ("model",), k: int =
 
 
 def regressions(summaries: list[dict], parents: dict[str, str], metric: str = "accuracy") -> list[dict]:
-    """Each evaluated model with an evaluated parent: its `metric`, the parent's, and whether it is lower."""
-    by_model = {s["model"]: s for s in summaries}
+    """Each evaluated model with its parent evaluated in the same prompt format: its `metric`, the parent's, and
+    whether it is lower."""
+    by_key = {(s["model"], s.get("prompt_format")): s for s in summaries}
     out = []
-    for child, parent in parents.items():
-        if child in by_model and parent in by_model:
-            mine, theirs = by_model[child][metric], by_model[parent][metric]
+    for s in summaries:
+        parent = by_key.get((parents.get(s["model"]), s.get("prompt_format")))
+        if parent is not None:
+            mine, theirs = s[metric], parent[metric]
             lower = mine is not None and theirs is not None and mine < theirs
             out.append(
-                {"model": child, "trained_from": parent, "model_score": mine, "parent_score": theirs, "below": lower}
+                {
+                    "model": s["model"],
+                    "trained_from": parent["model"],
+                    "prompt_format": s.get("prompt_format"),
+                    "model_score": mine,
+                    "parent_score": theirs,
+                    "below": lower,
+                }
             )
     return out

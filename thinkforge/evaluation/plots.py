@@ -1,4 +1,4 @@
-"""The comparison chart of model_eval: grouped bars (models × metrics) as a PNG, embeddable in markdown."""
+"""The comparison chart of model_eval: grouped bars ((model, prompt format) × metrics) as a PNG, embeddable in markdown."""
 
 from __future__ import annotations
 
@@ -15,8 +15,14 @@ def has_signal(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRICS) 
     return any(s.get(m) for s in summaries for m in metrics)
 
 
+def label(summary: dict) -> str:
+    """A summary's name: the model, and the prompt format it was asked in when the rows name one."""
+    return " · ".join(str(summary[c]) for c in ("model", "prompt_format") if summary.get(c))
+
+
 def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRICS, title: str = "") -> bytes:
-    """Grouped bars: one group per metric, one bar per model (a metric without a value is drawn as 0 and marked –)."""
+    """Grouped bars: one group per metric, one bar per (model, prompt format) (a metric without a value is drawn as 0
+    and marked –)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -28,7 +34,7 @@ def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRIC
     for j, s in enumerate(summaries):
         xs = [i + (j - (len(models) - 1) / 2) * width for i in range(len(metrics))]
         values = [s.get(m) for m in metrics]
-        bars = ax.bar(xs, [v or 0.0 for v in values], width, label=s["model"])
+        bars = ax.bar(xs, [v or 0.0 for v in values], width, label=label(s))
         for bar, v in zip(bars, values):
             ax.annotate(
                 "–" if v is None else f"{v:.2f}",

@@ -20,6 +20,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from thinkforge.checkpoints import publish, staging_dir, weights_fingerprint
+from thinkforge.evaluation.prompts import known_format
 from thinkforge.plots import line_png
 from thinkforge.training.settings import TrainerSettings
 
@@ -119,9 +120,15 @@ def prepare(trainer, log=print) -> Progress:
     return progress
 
 
-def fit(trainer, final: Path, card: dict, settings: TrainerSettings, log=print) -> dict:
+def fit(
+    trainer, final: Path, card: dict, settings: TrainerSettings, prompt_format: str | None = None, log=print
+) -> dict:
     """Train (resuming from `<final>.trainer/` when a run of the same data and settings was cut off), save, publish;
-    return a report. The card gets the settings, `resumed_from` and `resume` (what was resumed, or why not)."""
+    return a report. The card gets the settings, `resumed_from` and `resume` (what was resumed, or why not), and
+    `prompt_format`: the prompt format the training rows were built in (`thinkforge.evaluation.prompts`: distill,
+    s2r, stepwise), which model_eval asks the model in (None: unknown, and model_eval does not evaluate it)."""
+    if prompt_format is not None:
+        known_format(prompt_format)
     progress = prepare(trainer, log)
     resume, status = resume_or_start(trainer, settings, log)
     started = time.monotonic()
@@ -138,6 +145,7 @@ def fit(trainer, final: Path, card: dict, settings: TrainerSettings, log=print) 
         "wall_s": round(wall, 1),
         "resumed_from": resume,
         "resume": status,
+        "prompt_format": prompt_format,
         "config": settings.model_dump(),
     }
     card = publish(staging, Path(final), card)
