@@ -40,7 +40,7 @@ def test_process_advantages_of_a_hand_built_batch(tiny_model, math):
     ids = [tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for t in (A, B)]
     width = max(map(len, ids))
     batch = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i in ids])
-    adv, rewards, stats = token_advantages(
+    adv, _, rewards, stats = token_advantages(
         tok, batch, [ROW, ROW], Checker(math=math), ContextBaseline(min_count=1), {tok.eos_token_id}
     )
     assert rewards == [[-1.0, 1.0, 1.0, 1.0], [1.0, 1.0]] and stats == {"responses": 2, "actions": 6, "truncated": 0}
@@ -64,8 +64,10 @@ class ByLength(Checker):
         return [len(a) % 2 == 0 for a in answers]
 
 
-@pytest.mark.parametrize("level", ["outcome", "process"])
-def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model, level):
+@pytest.mark.parametrize(
+    ("level", "weighting"), [("outcome", "token"), ("process", "token"), ("process", "action_mean")]
+)
+def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model, level, weighting):
     prompts = [
         {
             "prompt": [{"role": "user", "content": f"What is {i}?"}],
@@ -78,6 +80,7 @@ def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model
     ]
     settings = RlSettings(
         reward_level=level,
+        loss_weighting=weighting,
         num_generations=4,
         prompts_per_step=2,
         max_steps=1,
