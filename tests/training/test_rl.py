@@ -64,10 +64,12 @@ class ByLength(Checker):
         return [len(a) % 2 == 0 for a in answers]
 
 
+# the last case trains its 8 completions in two micro-batches of 4 (gradient accumulation over one generation batch)
 @pytest.mark.parametrize(
-    ("level", "weighting"), [("outcome", "token"), ("process", "token"), ("process", "action_mean")]
+    ("level", "weighting", "micro"),
+    [("outcome", "token", 16), ("process", "token", 16), ("process", "action_mean", 4)],
 )
-def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model, level, weighting):
+def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model, level, weighting, micro):
     prompts = [
         {
             "prompt": [{"role": "user", "content": f"What is {i}?"}],
@@ -83,6 +85,7 @@ def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model
         loss_weighting=weighting,
         num_generations=4,
         prompts_per_step=2,
+        micro_batch_size=micro,
         max_steps=1,
         learning_rate=1e-2,
         beta=0.0,
@@ -90,6 +93,7 @@ def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model
         min_context_count=1,
     )
     trainer = rl_trainer(str(tiny_model), prompts, settings, ByLength(), str(tmp_path / "run"))
+    assert trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps == 8
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     changed = [n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p.detach())]
