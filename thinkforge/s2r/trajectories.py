@@ -88,8 +88,8 @@ class TrajectorySettings(StageSettings):
     )
     refine_verifications: bool = Field(
         True,
-        description="a second teacher pass rewrites each kept verification as a self-check (S²R: GPT-4o rewrites "
-        "every one)",
+        description="a second teacher pass rewrites each kept verification as a self-check (S²R: a rewrite pass "
+        "on every kept one)",
     )
     keep_probability: dict[str, float] = Field(
         default_factory=lambda: {"1": 0.24, "2": 0.5, "3": 0.5, "4": 0.5},
