@@ -1,13 +1,17 @@
 """s2r: policy samples and S²R self-verification trajectories."""
 
 # `make demo` on CPU: 2 problems per domain, K = 3 short samples, short verifications read with S²R's lenient
-# parser (the 135M teacher never ends with the exact closing sentence), every trajectory kept.
-# Defaults: every problem, K = 5, 1024 tokens, verdict_rule exact_ending, S²R's keep probabilities.
+# parser (the 135M teacher never ends with the exact closing sentence), kept as written (no rewrite pass), every
+# trajectory kept, and the teacher's verified answer as the last attempt when no sample is correct (the 135M policy
+# rarely is). Defaults (S²R's): every problem, K = 5, 2048 tokens, verdict_rule exact_ending, the rewrite pass, S²R's
+# keep probabilities, no fallback.
 DEMO_RUN_CONFIG = {
     "policy_samples": {"max_problems": 2, "samples": 3, "max_tokens": 80},
     "s2r_trajectories": {
         "verify_max_tokens": 96,
         "verdict_rule": "s2r_code",
+        "refine_verifications": False,
+        "fallback": True,
         "keep_probability": {"1": 1.0, "2": 1.0, "3": 1.0, "4": 1.0},
     },
 }

@@ -9,7 +9,10 @@ TRAINING_AUTOMATION = {
     "rl_model": after_update_of("sft_model"),
 }
 
-# `make demo` on CPU: a few optimizer steps on short rows (defaults: S²R's 3 epochs, 500 RL steps, 1024 tokens).
+# `make demo` on CPU: a few optimizer steps on short rows, no KL term (no second model), RL on the demo's two
+# problems whatever the initial policy solved (the 135M policy solves almost none: the filter would leave nothing).
+# Defaults: S²R's 3 epochs with KL 0.1, 500 RL steps of 64 prompts × 4 samples on the problems neither always nor
+# never solved, 1024 tokens.
 DEMO_RUN_CONFIG = {
     "sft_model": {
         "max_steps": 2,
@@ -17,6 +20,7 @@ DEMO_RUN_CONFIG = {
         "gradient_accumulation_steps": 1,
         "max_length": 1024,  # a demo trajectory (4 × (80 + 96) tokens) fits whole: rows are never cut
         "learning_rate": 2e-5,
+        "kl_coef": 0.0,
     },
     "rl_model": {
         "max_steps": 1,
@@ -24,6 +28,7 @@ DEMO_RUN_CONFIG = {
         "prompts_per_step": 2,
         "max_completion_length": 48,
         "max_problems": 2,
+        "drop_always_or_never_solved": False,
         "beta": 0.0,
         "learning_rate": 1e-6,
     },

@@ -32,17 +32,24 @@ RlConfig = run_config(RlSettings)
     ),
     description="GRPO-loop RL from sft_model with rule rewards only (math-verify, the sandbox): outcome (±1 on the "
     "final answer, group baseline) or process (a reward per solve / verify action, baseline per reward context, "
-    "per-token advantages). HF folder at `$THINKFORGE_HOME/models/rl_model/<domain>/`; chat has no rule reward.",
+    "per-token advantages; `loss_weighting: action_mean` for S²R's per-action mean). Problems whose policy_samples "
+    "are all right or all wrong are left out (counted). HF folder at `$THINKFORGE_HOME/models/rl_model/<domain>/`; "
+    "chat has no rule reward.",
 )
-def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems: pl.DataFrame) -> MaterializeResult:
+def rl_model(
+    context: AssetExecutionContext, config: RlConfig, selected_problems: pl.DataFrame, policy_samples: pl.DataFrame
+) -> MaterializeResult:
     settings = RlSettings.from_config(config)
     domain = context.partition_key
     start = paths.home() / "models" / "sft_model" / domain
     final = paths.home() / "models" / "rl_model" / domain
-    prompts = rl_prompts(selected_problems, settings)
+    prompts, chosen = rl_prompts(selected_problems, policy_samples, settings)
+    filtered = {f"problems_{k}": v for k, v in chosen.items() if k != "prompts"}
+    context.log.info(f"{domain}: {len(prompts)} RL prompts; {filtered}")
     if not prompts:
-        context.log.warning(f"{domain}: no problem with a rule-checkable answer; no RL model")
-        return MaterializeResult(metadata={"trained": False, "reason": f"{domain} has no rule-checkable problems"})
+        reason = "no rule-checkable problems" if not chosen["checkable"] else "every problem always or never solved"
+        context.log.warning(f"{domain}: {reason}; no RL model")
+        return MaterializeResult(metadata={"trained": False, "reason": f"{domain}: {reason}", **filtered})
     if read_card(start) is None:  # sft_model had no rows for this domain (its materialization says so)
         context.log.warning(f"{domain}: sft_model wrote no checkpoint; no RL model")
         return MaterializeResult(metadata={"trained": False, "reason": f"no sft_model checkpoint for {domain}"})
@@ -55,6 +62,7 @@ def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems
             "domain": domain,
             "initial_model": str(start),
             "problems": [p["id"] for p in prompts],
+            **filtered,
         }
         out = fit(trainer, final, card, settings, prompt_format="s2r", log=context.log.info)
     history = out["history"]
@@ -69,6 +77,8 @@ def rl_model(context: AssetExecutionContext, config: RlConfig, selected_problems
         "truncated_share_per_step": MetadataValue.json(truncated),
         "reward_level": settings.reward_level,
         "problems": len(prompts),
+        **filtered,
+        "loss_weighting": settings.loss_weighting,
         "mean_reward": round(fmean(rewards), 3) if rewards else None,
         "zero_variance_groups": round(fmean(zero_std), 3) if zero_std else None,
         "actions_per_response": round(fmean(actions), 2) if actions else None,

@@ -1,4 +1,4 @@
-"""sft_model: the initial policy fine-tuned on the domain's SFT dataset and S²R trajectories (action-masked loss)."""
+"""sft_model: the initial policy fine-tuned on the domain's SFT dataset and / or S²R trajectories (action-masked loss)."""
 
 import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, asset
@@ -13,9 +13,9 @@ from assets.common.versions import code_version
 from resources.generation import base_model_path
 from thinkforge import paths
 from thinkforge.training.runner import fit, trainer_dir
-from thinkforge.training.sft import SftSettings, masked_sft_trainer, training_rows
+from thinkforge.training.sft import S2rSftSettings, masked_sft_trainer, training_rows
 
-SftConfig = run_config(SftSettings)
+SftConfig = run_config(S2rSftSettings)
 
 
 @asset(
@@ -27,8 +27,9 @@ SftConfig = run_config(SftSettings)
     code_version=code_version(
         "training/sft.py", "training/data.py", "training/runner.py", "training/settings.py", "s2r/actions.py"
     ),
-    description="TRL SFT of the initial policy (base_model) on sft_dataset + s2r_trajectories; trajectory tokens of "
-    "earlier attempts and every prompt token get no loss; optional KL to the initial model. An HF folder at "
+    description="TRL SFT of the initial policy (base_model) on sft_dataset + s2r_trajectories (run config "
+    "`training_sets`: both, or either alone — s2r_trajectories alone is S²R's behaviour initialization); trajectory "
+    "tokens of earlier attempts and every prompt token get no loss; KL to the initial model (kl_coef). An HF folder at "
     "`$THINKFORGE_HOME/models/sft_model/<domain>/` (written atomically; a killed run resumes).",
 )
 def sft_model(
@@ -36,15 +37,18 @@ def sft_model(
 ) -> MaterializeResult:
     from transformers import AutoTokenizer
 
-    settings = SftSettings.from_config(config)
+    settings = S2rSftSettings.from_config(config)
     domain = context.partition_key
     final = paths.home() / "models" / "sft_model" / domain
     start = base_model_path()
     rows, report = training_rows(sft_dataset, s2r_trajectories, AutoTokenizer.from_pretrained(start), settings)
     if not rows:
         context.log.warning(f"no training rows for {domain}: nothing trained, no checkpoint written")
-        reason = "every row is too_long" if report["rows_dropped"] else "no rows in sft_dataset or s2r_trajectories"
-        return MaterializeResult(metadata={"trained": False, "reason": reason, **rows_fit_metadata(report)})
+        reason = (
+            "every row is too_long" if report["rows_dropped"] else f"no rows in training_sets={settings.training_sets}"
+        )
+        metadata = {"trained": False, "reason": reason, "training_sets": settings.training_sets}
+        return MaterializeResult(metadata={**metadata, **rows_fit_metadata(report)})
     context.log.info(
         f"{report['rows']} rows, {report['trained_tokens']} of {report['tokens']} tokens with loss; "
         f"{report['rows_dropped']} rows too_long left out"
@@ -54,6 +58,7 @@ def sft_model(
         "asset": "sft_model",
         "domain": domain,
         "initial_model": start,
+        "training_sets": settings.training_sets,
         "data_ids": [r["id"] for r in rows],
         **report,
     }
@@ -61,6 +66,7 @@ def sft_model(
     tokens_seen = int(max((h.get("num_tokens", 0) for h in out["history"]), default=0))  # TRL's running count
     metadata = {
         **trained_metadata(out, final, f"sft_model · {domain}", ("loss",)),
+        "training_sets": settings.training_sets,
         **tables(rows=(report["rows_by_kind"], "kind")),
         "tokens": report["tokens"],
         "tokens_with_loss": report["trained_tokens"],

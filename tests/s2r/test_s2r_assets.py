@@ -17,7 +17,7 @@ FIRST_HALF = [a for a in assets_in_groups(*DATA_GROUPS) if is_warehouse_asset(a)
 S2R_CHECKS = [c for c in ALL_CHECKS if any(c.check_key.asset_key == a.key for a in S2R)]
 CONFIG = {
     "policy_samples": {"max_problems": 2, "samples": 3, "max_tokens": 24},
-    "s2r_trajectories": {"verify_max_tokens": 24},
+    "s2r_trajectories": {"verify_max_tokens": 24, "refine_verifications": False, "fallback": True},
 }
 
 

@@ -10,7 +10,11 @@ from thinkforge.s2r import TrajectorySettings, build_trajectories
 from thinkforge.s2r.actions import RETRY_SEP, VERIFY_SEP, action_masks, parse, parse_actions, render, segments
 from thinkforge.s2r.trajectories import build_trajectory, target_attempts
 
-KEEP_ALL = TrajectorySettings(keep_probability={"1": 1.0, "2": 1.0, "3": 1.0, "4": 1.0})
+# every trajectory kept, the teacher's verifications as written, the fallback on (S²R's defaults: keep draws, a
+# rewrite pass, no fallback); tests that need otherwise say so
+KEEP_ALL = TrajectorySettings(
+    keep_probability={"1": 1.0, "2": 1.0, "3": 1.0, "4": 1.0}, refine_verifications=False, fallback=True
+)
 PROBLEM = {"id": "p", "domain": "math", "source": "s", "problem": "x?", "reference_answer": "6", "test_cases": None}
 
 
@@ -110,7 +114,7 @@ def test_fallback_and_rejections():
     assert row["used_fallback"] and row["attempts"] == 2 and row["actions"][2]["origin"] == "verified_response"
     assert row["parent_ids"] == ["p", "s0", "v9", "s1", "s2", "s3", "s4"]
     assert build_trajectory(PROBLEM, samples, verifs, None, KEEP_ALL)[1] == "no_correct_sample"
-    off = TrajectorySettings(fallback=False, keep_probability=KEEP_ALL.keep_probability)
+    off = KEEP_ALL.model_copy(update={"fallback": False})
     assert build_trajectory(PROBLEM, samples, verifs, fallback, off)[1] == "no_correct_sample"
     right = [sample(0, "6", True)]
     assert (
@@ -203,7 +207,7 @@ def test_verdict_rule_exact_ending_vs_the_s2r_code_parser():
     assert exact.conserved and exact.kept.height == 0
     assert exact.rejects["reason"].to_list() == ["no_surviving_verification"]  # the right answer's check has no ending
     assert exact.report["verification_accuracy_when_right"] == 0.0 and exact.report["no_verdict"] == 1
-    lenient = TrajectorySettings(verdict_rule="s2r_code", keep_probability=KEEP_ALL.keep_probability)
+    lenient = KEEP_ALL.model_copy(update={"verdict_rule": "s2r_code"})
     out = build_trajectories(rows, {}, _teacher(replies), "t", lenient, log=lambda _: None)
     assert out.kept.height == 1 and out.kept["attempts"][0] == 2
     final_check = out.kept["actions"][0][-1]["text"]
@@ -231,7 +235,7 @@ def test_refinement_pass_replaces_a_verification_only_when_it_keeps_the_verdict(
             out.append([Completion(text, finish_reason="stop")])
         return out
 
-    settings = TrajectorySettings(refine_verifications=True, keep_probability=KEEP_ALL.keep_probability)
+    settings = KEEP_ALL.model_copy(update={"refine_verifications": True})
     out = build_trajectories(rows, {}, teacher, "t", settings, log=lambda _: None)
     actions = out.kept["actions"][0]
     assert actions[-1]["text"] == "I substitute 6: 27 + 12 = 39. Therefore, the answer is correct."  # refined

@@ -40,7 +40,7 @@ def test_process_advantages_of_a_hand_built_batch(tiny_model, math):
     ids = [tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for t in (A, B)]
     width = max(map(len, ids))
     batch = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i in ids])
-    adv, rewards, stats = token_advantages(
+    adv, _, rewards, stats = token_advantages(
         tok, batch, [ROW, ROW], Checker(math=math), ContextBaseline(min_count=1), {tok.eos_token_id}
     )
     assert rewards == [[-1.0, 1.0, 1.0, 1.0], [1.0, 1.0]] and stats == {"responses": 2, "actions": 6, "truncated": 0}
@@ -64,8 +64,12 @@ class ByLength(Checker):
         return [len(a) % 2 == 0 for a in answers]
 
 
-@pytest.mark.parametrize("level", ["outcome", "process"])
-def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model, level):
+# the last case trains its 8 completions in two micro-batches of 4 (gradient accumulation over one generation batch)
+@pytest.mark.parametrize(
+    ("level", "weighting", "micro"),
+    [("outcome", "token", 16), ("process", "token", 16), ("process", "action_mean", 4)],
+)
+def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model, level, weighting, micro):
     prompts = [
         {
             "prompt": [{"role": "user", "content": f"What is {i}?"}],
@@ -78,8 +82,10 @@ def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model
     ]
     settings = RlSettings(
         reward_level=level,
+        loss_weighting=weighting,
         num_generations=4,
         prompts_per_step=2,
+        micro_batch_size=micro,
         max_steps=1,
         learning_rate=1e-2,
         beta=0.0,
@@ -87,6 +93,7 @@ def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model
         min_context_count=1,
     )
     trainer = rl_trainer(str(tiny_model), prompts, settings, ByLength(), str(tmp_path / "run"))
+    assert trainer.args.per_device_train_batch_size * trainer.args.gradient_accumulation_steps == 8
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     changed = [n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p.detach())]

@@ -45,7 +45,7 @@ class PolicySampleSettings(StageSettings):
     samples: int = Field(5, description="K samples per problem (S²R: 5)")
     temperature: float = Field(0.7, description="sampling temperature (S²R: 0.7)")
     top_p: float = Field(1.0, description="nucleus sampling mass")
-    max_tokens: int = Field(1024, description="maximum new tokens per sample (S²R: 2048)")
+    max_tokens: int = Field(2048, description="maximum new tokens per sample (S²R: 2048)")
     seed: int = Field(0, description="base seed of the K samples")
     max_problems: int = Field(
         0, description="problems sampled per partition, those with a verified response first (0: all)"

@@ -87,14 +87,18 @@ class TrajectorySettings(StageSettings):
         "'Therefore, the answer is X.', else 'is incorrect' / 'is correct' phrases), the closing sentence appended",
     )
     refine_verifications: bool = Field(
-        False, description="a second teacher pass rewrites each kept verification as a self-check"
+        True,
+        description="a second teacher pass rewrites each kept verification as a self-check (S²R: a rewrite pass "
+        "on every kept one)",
     )
     keep_probability: dict[str, float] = Field(
         default_factory=lambda: {"1": 0.24, "2": 0.5, "3": 0.5, "4": 0.5},
         description="attempts of a full-length trajectory → probability it is kept (S²R select_train_data); shorter fallbacks always kept",
     )
     fallback: bool = Field(
-        True, description="with no correct policy sample, use the problem's best verified response as the last attempt"
+        False,
+        description="with no correct policy sample, use the problem's best verified response as the last attempt "
+        "(not in S²R, which has no trajectory for such a problem)",
     )
     seed: int = Field(0, description="seed of the keep draws and of the teacher")
 

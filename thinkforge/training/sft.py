@@ -1,11 +1,16 @@
-"""sft_model: TRL's SFTTrainer on the SFT dataset plus S²R trajectories, with a per-token loss mask and optional KL.
+"""sft_model: TRL's SFTTrainer on the SFT dataset and / or S²R trajectories, with a per-token loss mask and KL.
 
-Rows are pre-tokenized (`data.encode`): prompt tokens and masked S²R actions get label −100. `kl_coef` > 0 adds
+`S2rSftSettings.training_sets` picks the rows of sft_model: `both` (the default: the domain's one thinking model
+learns the distilled / refined answers and S²R's self-verification), `s2r_trajectories` alone (S²R's
+behaviour-initialization model, S²R-BI) or `sft_dataset` alone; `SftSettings` (m1_model) trains every row it is
+given. Rows are pre-tokenized (`data.encode`): prompt tokens and masked S²R actions get label −100. `kl_coef` > 0 adds
 kl_coef · KL(π_θ ‖ π_ref) over the trained tokens (π_ref = the initial model, frozen), normalised like TRL's loss
-(a sum divided by `num_items_in_batch`) — S²R's `lm_kl_coeff`.
+(a sum divided by `num_items_in_batch`) — S²R's `lm_kl_coeff` (sft_model's default: S²R's 0.1).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import polars as pl
 from pydantic import Field
@@ -38,31 +43,58 @@ class SftSettings(TrainerSettings):
     )
     max_rows: int = Field(0, description="training rows used, trajectories first (0: all)")
 
+    def sources(self) -> tuple[str, ...]:
+        """The row kinds trained: every row given."""
+        return SOURCES
+
 
 SOURCES = ("s2r_trajectory", "sft_dataset")
+TRAINING_SETS = {"both": SOURCES, "s2r_trajectories": ("s2r_trajectory",), "sft_dataset": ("sft_dataset",)}
+
+
+class S2rSftSettings(SftSettings):
+    """Supervised fine-tuning of the initial policy on S²R trajectories and / or the SFT dataset (sft_model)."""
+
+    kl_coef: float = Field(
+        0.1,
+        description="weight of KL(policy ‖ initial model) on trained tokens (S²R lm_kl_coeff: 0.1, 0.01 for "
+        "Qwen2.5-Math); 0: off (no reference model loaded)",
+    )
+    training_sets: Literal["both", "sft_dataset", "s2r_trajectories"] = Field(
+        "both",
+        description="the rows trained: both = sft_dataset ∪ s2r_trajectories (the domain's one thinking model); "
+        "s2r_trajectories = S²R's behaviour-initialization data alone (S²R-BI); sft_dataset = without S²R",
+    )
+
+    def sources(self) -> tuple[str, ...]:
+        """The row kinds of `training_sets`."""
+        return TRAINING_SETS[self.training_sets]
 
 
 def training_rows(
     sft_dataset: pl.DataFrame, trajectories: pl.DataFrame, tokenizer, settings: SftSettings
 ) -> tuple[list[dict], dict]:
-    """Pre-tokenized rows (trajectories with their action masks first, then the SFT dataset) and token counts.
+    """Pre-tokenized rows of `settings.sources()` (trajectories with their action masks first, then the SFT dataset)
+    and token counts; `report["sources"]` names the kinds trained.
 
     A row longer than `max_length` is left out whole (never cut): `report["rejects"]` names it with reason
     `too_long` and its token counts, `report["dropped_by_source"]` counts rows and trained tokens dropped per source.
     """
+    sources = settings.sources()
     rows = []
-    for t in trajectories.to_dicts():
+    for t in trajectories.to_dicts() if "s2r_trajectory" in sources else []:
         messages = [*conversation(t["domain"], t["problem"]), {"role": "assistant", "content": t["response"]}]
         rows.append({"id": t["id"], "kind": "s2r_trajectory", **encode(tokenizer, messages, segments(t["actions"]))})
-    for r in sft_dataset.to_dicts():
+    for r in sft_dataset.to_dicts() if "sft_dataset" in sources else []:
         rows.append({"id": r["id"], "kind": "sft_dataset", **encode(tokenizer, r["messages"])})
     fit, rejects = split_too_long(rows, settings.max_length)
-    dropped = dropped_report(rows, rejects, SOURCES)
+    dropped = dropped_report(rows, rejects, sources)
     if settings.max_rows:
         fit = fit[: settings.max_rows]
     report = {
+        "sources": list(sources),
         "rows": len(fit),
-        "rows_by_kind": {k: sum(r["kind"] == k for r in fit) for k in SOURCES},
+        "rows_by_kind": {k: sum(r["kind"] == k for r in fit) for k in sources},
         "tokens": sum(r["tokens"] for r in fit),
         "trained_tokens": sum(r["trained_tokens"] for r in fit),
     }
