@@ -1,9 +1,10 @@
 """distilled_responses: existing source responses plus K teacher samples per problem, in the thinking format.
 
 As in the AM report, the teacher distils only what lacks a reasoning chain: a problem whose source already carries
-one (a model-written response or one in the thinking format that the source does not mark wrong: OpenR1's R1
-generations, Natural Reasoning's responses) gets no teacher samples unless `distill_existing` is `also`. Its chain is a
-candidate like every source response and is verified by `verified_responses`.
+one (a response in the thinking format, `<think>…</think>` + answer, that the source does not mark wrong: OpenR1's R1
+generations) gets no teacher samples unless `distill_existing` is `also`. Its chain is a candidate like every source
+response and is verified by `verified_responses`. A plain answer (a human solution, Natural Reasoning's Llama
+responses) is no chain: it cannot become a thinking-format SFT row (`sft_dataset` needs the `<think>` block).
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ class DistillSettings(StageSettings):
     )
     distill_existing: Literal["skip", "also"] = Field(
         "skip",
-        description="problems whose source already carries a reasoning chain (a model-written or <think> response "
-        "not marked wrong, e.g. OpenR1 generations, Natural Reasoning responses): skip: no teacher samples, the chain "
-        "is the candidate (AM distils only what lacks one); also: K teacher samples as for every problem. With "
+        description="problems whose source already carries a reasoning chain (a <think>…</think> response not "
+        "marked wrong, e.g. OpenR1's R1 generations; plain answers are none): skip: no teacher samples, the chain is "
+        "the candidate (AM distils only what lacks one); also: K teacher samples as for every problem. With "
         "keep_existing off every problem is distilled",
     )
 
@@ -84,13 +85,9 @@ def prompt_id(domain: str, system_prompt: str) -> str:
 
 
 def carries_chain(problem: dict) -> bool:
-    """The source gives a reasoning chain: a response written by a model (not a human solution) or in the thinking
-    format, that the source does not mark wrong."""
+    """The source gives a reasoning chain: a response in the thinking format that the source does not mark wrong."""
     return any(
-        r.get("text")
-        and r.get("correct") is not False
-        and (has_closed_thinking(r["text"]) or (r.get("model") or "human").split(":")[0] != "human")
-        for r in problem.get("responses") or []
+        r.get("correct") is not False and has_closed_thinking(r.get("text")) for r in problem.get("responses") or []
     )
 
 

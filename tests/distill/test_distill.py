@@ -85,8 +85,8 @@ R1_CHAIN = {
 
 
 def chained_problems():
-    """p1: a human solution only; p2: an R1 chain the source verified; p3: a Natural-Reasoning-style model answer;
-    p4: an R1 chain the source marks wrong (still lacks a usable chain)."""
+    """p1: a human solution only; p2: an R1 chain the source verified; p3: a Natural-Reasoning-style model answer
+    (no <think> block: no chain); p4: an R1 chain the source marks wrong; p5: a chain the source does not grade."""
     rows = [
         problems().to_dicts()[0],
         {**problems().to_dicts()[0], "id": "p2", "responses": [R1_CHAIN]},
@@ -103,6 +103,7 @@ def chained_problems():
             ],
         },
         {**problems().to_dicts()[0], "id": "p4", "responses": [{**R1_CHAIN, "correct": False}]},
+        {**problems().to_dicts()[0], "id": "p5", "responses": [{**R1_CHAIN, "correct": None}]},
     ]
     return frame(rows, PROBLEM_SCHEMA)
 
@@ -121,17 +122,19 @@ def counting_teacher():
 def test_distill_existing_skip_samples_only_problems_without_a_chain():
     teacher = counting_teacher()
     out = distill(chained_problems(), "math", teacher, "teacher@1", DistillSettings(samples=2))
-    assert teacher.asked == 2
+    assert teacher.asked == 3
     origins = Counter((p[0], o) for p, o in zip(out.kept["parent_ids"].to_list(), out.kept["origin"].to_list()))
     assert origins == {
         ("p1", "source"): 1,
         ("p1", "teacher"): 2,
         ("p2", "source"): 1,
         ("p3", "source"): 1,
+        ("p3", "teacher"): 2,
         ("p4", "source"): 1,
         ("p4", "teacher"): 2,
+        ("p5", "source"): 1,
     }
-    assert out.report == {"problems_with_chain": 2, "problems_skipped_with_chain": 2, "problems_distilled": 2}
+    assert out.report == {"problems_with_chain": 2, "problems_skipped_with_chain": 2, "problems_distilled": 3}
     assert out.conserved
 
 
@@ -140,12 +143,12 @@ def test_distill_existing_also_samples_every_problem():
     out = distill(
         chained_problems(), "math", teacher, "teacher@1", DistillSettings(samples=2, distill_existing="also")
     )
-    assert teacher.asked == 4 and out.kept.filter(pl.col("origin") == "teacher").height == 8
-    assert out.report == {"problems_with_chain": 2, "problems_skipped_with_chain": 0, "problems_distilled": 4}
+    assert teacher.asked == 5 and out.kept.filter(pl.col("origin") == "teacher").height == 10
+    assert out.report == {"problems_with_chain": 2, "problems_skipped_with_chain": 0, "problems_distilled": 5}
     # without the sources' own responses as candidates nothing is skipped
     teacher = counting_teacher()
     out = distill(chained_problems(), "math", teacher, "teacher@1", DistillSettings(samples=2, keep_existing=False))
-    assert teacher.asked == 4 and out.report["problems_skipped_with_chain"] == 0
+    assert teacher.asked == 5 and out.report["problems_skipped_with_chain"] == 0
 
 
 def test_the_judge_scores_verified_responses_only_when_judge_verified_is_on():
