@@ -1,4 +1,11 @@
-"""distilled_responses: existing source responses plus K teacher samples per problem, in the thinking format."""
+"""distilled_responses: existing source responses plus K teacher samples per problem, in the thinking format.
+
+As in the AM report, the teacher distils only what lacks a reasoning chain: a problem whose source already carries
+one (a response in the thinking format, `<think>…</think>` + answer, that the source does not mark wrong: OpenR1's R1
+generations) gets no teacher samples unless `distill_existing` is `also`. Its chain is a candidate like every source
+response and is verified by `verified_responses`. A plain answer (a human solution, Natural Reasoning's Llama
+responses) is no chain: it cannot become a thinking-format SFT row (`sft_dataset` needs the `<think>` block).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 from pydantic import Field
@@ -13,6 +21,7 @@ from pydantic import Field
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.thinking import has_closed_thinking
 
 STAGE = "distilled_responses"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -56,6 +65,13 @@ class DistillSettings(StageSettings):
     keep_existing: bool = Field(
         True, description="the sources' own responses become candidates too (kept later only if they verify)"
     )
+    distill_existing: Literal["skip", "also"] = Field(
+        "skip",
+        description="problems whose source already carries a reasoning chain (a <think>…</think> response not "
+        "marked wrong, e.g. OpenR1's R1 generations; plain answers are none): skip: no teacher samples, the chain is "
+        "the candidate (AM distils only what lacks one); also: K teacher samples as for every problem. With "
+        "keep_existing off every problem is distilled",
+    )
 
 
 def template(domain: str) -> str:
@@ -66,6 +82,20 @@ def prompt_id(domain: str, system_prompt: str) -> str:
     """Names the prompt a response came from: template file and a hash of template + system prompt."""
     digest = hashlib.sha1((template(domain) + "\x00" + system_prompt).encode()).hexdigest()[:8]
     return f"distill_{domain}@{digest}"
+
+
+def carries_chain(problem: dict) -> bool:
+    """The source gives a reasoning chain: a response in the thinking format that the source does not mark wrong."""
+    return any(
+        r.get("correct") is not False and has_closed_thinking(r.get("text")) for r in problem.get("responses") or []
+    )
+
+
+def teacher_problems(records: list[dict], settings: DistillSettings) -> list[dict]:
+    """The problems the teacher samples: all, or (distill_existing skip) those whose source gives no chain."""
+    if settings.distill_existing == "also" or not settings.keep_existing:
+        return records
+    return [p for p in records if not carries_chain(p)]
 
 
 def conversation(domain: str, problem: str, system_prompt: str) -> list[dict]:
@@ -109,11 +139,12 @@ def distill(
             for i, r in enumerate(p.get("responses") or []):
                 if r.get("text"):
                     add(p, r["text"], r.get("model") or "unknown", "source", i, None, r.get("correct"))
-    if generate is not None and settings.samples > 0 and records:
+    todo = teacher_problems(records, settings)
+    if generate is not None and settings.samples > 0 and todo:
         outputs = generate(
-            [conversation(domain, p["problem"], settings.system_prompt) for p in records], params, settings.samples
+            [conversation(domain, p["problem"], settings.system_prompt) for p in todo], params, settings.samples
         )
-        for p, samples in zip(records, outputs):
+        for p, samples in zip(todo, outputs):
             for i, c in enumerate(samples):
                 if c.ok:
                     add(p, c.text, model, "teacher", i, c)
@@ -131,6 +162,15 @@ def distill(
                             "detail": c.error,
                         }
                     )
+    chains = sum(carries_chain(p) for p in records)
+    report = {
+        "problems_with_chain": chains,
+        "problems_skipped_with_chain": len(records) - len(todo) if settings.samples > 0 else 0,
+        "problems_distilled": len(todo) if generate is not None and settings.samples > 0 else 0,
+    }
     return StageOutput(
-        kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(kept) + len(rejects)
+        kept=frame(kept, SCHEMA),
+        rejects=frame(rejects, REJECTS_SCHEMA),
+        rows_in=len(kept) + len(rejects),
+        report=report,
     )

@@ -2,7 +2,8 @@
 
 Model-based scores (the LLM judge rubric, a reward model) are computed only for responses that
 passed the rules and were not found wrong (the judge, by default, only where no automatic check
-decided correctness), and can reject with `judge` / `reward`.
+decided correctness; `judge_verified` scores the verified ones too, as the AM report does), and
+can reject with `judge` / `reward`.
 
 Verdict columns hold "pass", "skip" or "fail: <why>"; `verdict_correct` holds correct / wrong /
 no_answer / text_reference / unparsed / timeout / no_program / unsupported_language / skip. A response is accepted when every rule passes (or is
@@ -80,7 +81,10 @@ class VerificationSettings(StageSettings):
     sandbox_workers: int = Field(0, description="sandboxed programs run at once (0: one per core)")
     judge: bool = Field(True, description="LLM-as-a-judge rubric (judge role) on responses that passed the rules")
     judge_verified: bool = Field(
-        False, description="also judge responses math-verify / the sandbox already found correct"
+        False,
+        description="also judge responses math-verify / the sandbox already found correct (the AM report scores "
+        "every response). Off by default: it adds a judge call per verified math/code response, the bulk of them, "
+        "and a small judge can then reject correct ones (judge_min_correctness)",
     )
     judge_max_tokens: int = Field(96, description="maximum tokens of a judge rubric reply")
     judge_extracts_answers: bool = Field(
@@ -210,8 +214,9 @@ def _judge_extracted_answers(rows: list[dict], judge: Judge, math: MathVerifier,
 
 def _model_scores(
     rows: list[dict], judge: Judge | None, reward: RewardModel | None, settings: VerificationSettings, log
-) -> None:
-    """Judge rubric and reward scores for the responses that survived the rules (cheap checks first)."""
+) -> dict[str, int]:
+    """Judge rubric and reward scores for the responses that survived the rules (cheap checks first); returns how
+    many responses the judge scored, by whether an automatic check had verified them."""
     for r in rows:
         r.update({k: None for k in SCORES})
     todo = [
@@ -219,8 +224,11 @@ def _model_scores(
         for r in rows
         if not any(r[f"verdict_{n}"].startswith("fail") for n in RULES) and r["verdict_correct"] in ("correct", "skip")
     ]
-    to_judge = [r for r in todo if settings.judge_verified or r["verdict_correct"] == "skip"]
-    if judge is not None and to_judge:
+    to_judge = (
+        [r for r in todo if settings.judge_verified or r["verdict_correct"] == "skip"] if judge is not None else []
+    )
+    judged = dict(Counter("verified" if r["verdict_correct"] == "correct" else "unverified" for r in to_judge))
+    if to_judge:
         log(f"LLM judge on {len(to_judge)} responses")
         for r, reply in zip(to_judge, judge([rubric_prompt(r) for r in to_judge])):
             r.update(parse_rubric(reply))
@@ -239,6 +247,7 @@ def _model_scores(
             r.update(scores)
             if "score_reward" not in scores:
                 r["score_reward"] = sum(scores.values()) / len(scores)
+    return judged
 
 
 def _reward_cutoff(rows: list[dict], settings: VerificationSettings) -> float | None:
@@ -269,7 +278,7 @@ def verify_responses(
         r["verdict_correct"], r["verdict_detail"] = verdict, detail
     if judge is not None and math is not None and settings.judge_extracts_answers:
         _judge_extracted_answers(rows, judge, math, log)
-    _model_scores(rows, judge, reward, settings, log)
+    judged = _model_scores(rows, judge, reward, settings, log)
     cutoff = _reward_cutoff(rows, settings)
     by_problem: dict[str, list[str]] = {}
     for r in rows:
@@ -303,7 +312,10 @@ def verify_responses(
         else:
             kept.append(r)
     return StageOutput(
-        kept=frame(kept, SCHEMA), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(rows), report=_report(rows, kept)
+        kept=frame(kept, SCHEMA),
+        rejects=frame(rejects, REJECTS_SCHEMA),
+        rows_in=len(rows),
+        report={**_report(rows, kept), "judged": judged},
     )
 
 

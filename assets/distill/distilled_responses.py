@@ -9,7 +9,7 @@ from assets.common.metadata import counts_table, generation_metadata, stage_meta
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
-from thinkforge.distill import DistillSettings, distill
+from thinkforge.distill import DistillSettings, distill, teacher_problems
 from thinkforge.generation import GenerationStats
 from thinkforge.plots import histogram_png, markdown_image
 from thinkforge.stage import StageOutput
@@ -32,14 +32,15 @@ DistillConfig = run_config(DistillSettings)
         "templates/distill_science.txt",
         "templates/distill_chat.txt",
     ),
-    description="Candidate responses: existing ones from the sources and K teacher samples per problem (`<think>…</think>` + answer).",
+    description="Candidate responses: existing ones from the sources and K teacher samples (`<think>…</think>` + "
+    "answer) per problem whose source gives no reasoning chain (every problem with `distill_existing: also`).",
 )
 def distilled_responses(
     context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource, selected_problems: pl.DataFrame
 ) -> Output[StageOutput]:
     settings = DistillSettings.from_config(config)
     stats = GenerationStats()
-    if selected_problems.height and settings.samples:
+    if settings.samples and teacher_problems(selected_problems.to_dicts(), settings):
         with teacher.generator(log=context.log.info) as generator:
             out = distill(
                 selected_problems, context.partition_key, generator.generate, generator.backend.model_id, settings
@@ -56,6 +57,9 @@ def distilled_responses(
     metadata.update(
         {
             "problems": selected_problems.height,
+            "problems_with_chain": out.report["problems_with_chain"],
+            "problems_skipped_with_chain": out.report["problems_skipped_with_chain"],
+            "problems_distilled": out.report["problems_distilled"],
             **tables(
                 origins=(counts_table(out.kept, "origin"), "origin"),
                 finish_reasons=(

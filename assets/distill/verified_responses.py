@@ -73,6 +73,7 @@ def verified_responses(
             **tables(
                 verdicts=(out.report["verdicts"], "verdict"),
                 math_answer_basis=(out.report["math_answer_basis"], "basis"),
+                judged=(out.report["judged"], "automatic verdict before the judge", "responses judged"),
                 source_solutions_failing=(out.report["source_solutions_failing"], "source", "failing of checked"),
                 unsupported_language=(out.report["unsupported_language"], "source"),
             ),

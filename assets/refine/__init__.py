@@ -10,5 +10,5 @@ DEMO_RUN_CONFIG = {
         "revise_max_tokens": 112,
         "draft_max_tokens": 112,
     },
-    "cot_sft_data": {"summary_max_tokens": 48, "cot_max_tokens": 112},
+    "cot_sft_data": {"summary_max_tokens": 48, "cot_max_tokens": 112, "judge_max_tokens": 64},
 }

@@ -11,6 +11,7 @@ from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
+from thinkforge.judging import LazyJudge
 from thinkforge.plots import histogram_png, markdown_image
 from thinkforge.refinement import CotSettings, reconstruct
 from thinkforge.verify import MathVerifier
@@ -26,24 +27,44 @@ CotConfig = run_config(CotSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(
-        "refinement/cot.py", "verification.py", "templates/refine/cot_summary.txt", "templates/refine/cot_full.txt"
+        "refinement/cot.py",
+        "verification.py",
+        "templates/refine/cot_summary.txt",
+        "templates/refine/cot_full.txt",
+        "templates/refine/cot_consistency.txt",
     ),
     description="From problem + refined solution, the completer writes a reasoning summary, then a full chain of "
-    "thought; kept when it concludes what the solution says and passes the rules of verified_responses. "
+    "thought; kept when it concludes what the solution says (math-verify, the program for code, the judge for "
+    "science and chat) and passes the rules of verified_responses. "
     "`messages` = [system?, user, assistant: `<think>CoT</think> solution`].",
 )
 def cot_sft_data(
-    context: AssetExecutionContext, config: CotConfig, completer: ModelResource, refined_solutions: pl.DataFrame
+    context: AssetExecutionContext,
+    config: CotConfig,
+    completer: ModelResource,
+    judge: ModelResource,
+    refined_solutions: pl.DataFrame,
 ) -> Output:
     settings = CotSettings.from_config(config)
     with ExitStack() as stack:
         math = stack.enter_context(MathVerifier(workers=1)) if context.partition_key == "math" else None
         gen = stack.enter_context(completer.generator(log=context.log.info))
-        out = reconstruct(refined_solutions, gen.generate, gen.backend.model_id, math, settings, log=context.log.info)
+        rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, settings.judge_max_tokens)
+        out = reconstruct(
+            refined_solutions, gen.generate, gen.backend.model_id, math, settings, log=context.log.info, judge=rater
+        )
         stats = gen.stats
     metadata = stage_metadata(out, ["id", "verdict_consistency", "messages"])
     metadata.update(generation_metadata(stats))
-    metadata.update(tables(verdicts=(out.report["verdicts"], "rule")))
+    metadata["model_calls"] += rater.stats.calls
+    metadata["cache_hits"] += rater.stats.cache_hits
+    metadata["judge_calls"] = rater.stats.calls
+    metadata.update(
+        tables(
+            verdicts=(out.report["verdicts"], "rule"),
+            judge_consistency=(out.report["judge_consistency"], "judge verdict (science, chat)", "chains of thought"),
+        )
+    )
     if out.report.get("cot_chars"):
         png = histogram_png(out.report["cot_chars"], "chain-of-thought length", "characters")
         metadata["cot_length"] = MetadataValue.md(markdown_image(png, "CoT length"))

@@ -62,6 +62,8 @@ def refined_solutions(
             **{f"evaluator {n}": g.stats for (n, _), g in zip(named, gens)},
         }
     report = out.report
+    if "warning" in report:
+        context.log.warning(report["warning"])
     metadata = stage_metadata(
         out, ["id", "n_rounds", "stop_reason", "score_before", "score_after", "verified", "solution"]
     )
@@ -75,6 +77,9 @@ def refined_solutions(
     metadata["model_calls"] = sum(s.calls for s in role_stats.values())
     metadata["cache_hits"] = sum(s.cache_hits for s in role_stats.values())
     metadata["revisions_not_verifying"] = report["not_verifying_revisions"]
+    metadata["evaluators"] = len(report["evaluators"])
+    if "warning" in report:
+        metadata["warning"] = report["warning"]
     metadata.update(
         tables(
             stop_reasons=(dict(report["stop_reasons"]), "stop reason", "problems"),

@@ -45,6 +45,7 @@ def instance(home):
 def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance, tiny_model):
     resources = {**RESOURCES, **role_resources(str(tiny_model))}  # every model role: a tiny local model
     config = {"ops": {"distilled_responses": {"config": {"samples": 2, "max_tokens": 32}}}}
+    distill_meta = {}
     for domain in DOMAINS:
         result = materialize(
             [*FIRST_HALF, *FIRST_HALF_CHECKS],
@@ -58,6 +59,8 @@ def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, insta
         meta = {k: v.value for k, v in mat.metadata.items()}
         assert meta["rows_in"] == meta["rows_out"] + meta["rows_rejected"] > 0
         assert "sample_rows" in meta and "info_types" in meta
+        mat = result.asset_materializations_for_node("distilled_responses")[0]
+        distill_meta[domain] = {k: v.value for k, v in mat.metadata.items()}
         checks = result.get_asset_check_evaluations()
         assert len(checks) == len(FIRST_HALF) and all(c.passed and c.check_name == "rows_conserved" for c in checks)
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
@@ -76,7 +79,11 @@ def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, insta
     selected = warehouse.read_partition(home, "selected_problems", "math")
     assert selected.height > 0 and selected["difficulty_source"].drop_nulls().len() > 0
     distilled = warehouse.read_partition(home, "distilled_responses", "math")
-    assert (distilled["origin"] == "teacher").sum() == 2 * selected.height
+    math = distill_meta["math"]  # AM: the teacher samples only problems whose source gives no reasoning chain
+    assert math["problems_skipped_with_chain"] > 0 and math["problems_distilled"] > 0  # OpenR1's R1 chains are skipped
+    assert math["problems_distilled"] + math["problems_skipped_with_chain"] == selected.height
+    assert (distilled["origin"] == "teacher").sum() == 2 * math["problems_distilled"]
+    assert all(m["problems_distilled"] > 0 for m in distill_meta.values())  # every domain still gets teacher samples
     verified = pl.concat(
         [
             warehouse.read_partition(home, "verified_responses", "code"),

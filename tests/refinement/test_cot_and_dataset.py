@@ -4,7 +4,7 @@ import polars as pl
 
 from thinkforge.generation import Completion
 from thinkforge.refinement import CotSettings, build_sft_dataset, export, reconstruct
-from thinkforge.refinement.cot import code_consistency
+from thinkforge.refinement.cot import code_consistency, parse_consistency
 from thinkforge.verify import MathVerifier
 
 
@@ -55,6 +55,88 @@ def test_cot_kept_only_when_it_concludes_the_solution_and_passes_the_rules():
     ]
     reasons = dict(zip([p[0] for p in out.rejects["parent_ids"].to_list()], out.rejects["reason"].to_list()))
     assert reasons == {"b": "consistency", "t": "format"}  # 13 ≠ 12; the chat CoT was truncated
+
+
+def consistency_judge(prompts: list):
+    """A judge that reads the CoT and the solution from the prompt: INCONSISTENT when the CoT's last number is not in
+    the solution, no verdict for a CoT that hedges, CONSISTENT otherwise."""
+    import re
+
+    def judge(conversations):
+        replies = []
+        for c in conversations:
+            text = c[-1]["content"]
+            prompts.append(text)
+            cot = text.split("Chain of thought:\n", 1)[1].split("\n\nFinal solution:", 1)[0]
+            solution = text.split("Final solution:\n", 1)[1].split("\n\nDoes the chain", 1)[0]
+            numbers = re.findall(r"\d+", cot)
+            if "maybe" in cot:
+                replies.append("Hard to say.")
+            elif numbers and numbers[-1] not in solution:
+                replies.append(
+                    f"The reasoning ends on {numbers[-1]} m/s, the solution says otherwise.\nVERDICT: INCONSISTENT"
+                )
+            else:
+                replies.append("Both say the same.\nVERDICT: CONSISTENT")
+        return replies
+
+    return judge
+
+
+def test_science_and_chat_cots_are_checked_against_their_solution_by_the_judge():
+    rows = [
+        refined("s1", "science", "The 1 kg block leaves at 4 m/s.", "4 m/s"),
+        refined("s2", "science", "The 1 kg block leaves at 4 m/s.", "4 m/s"),
+        refined("s3", "science", "The 1 kg block leaves at 4 m/s.", "4 m/s"),
+        refined("c", "chat", "Hello! How can I help?"),
+        refined("t", "chat", "Sure."),
+        refined("m", "math", "So the answer is \\boxed{12}.", "12"),
+    ]
+    cots = {
+        "s1": "Momentum and energy are conserved, so the light block gets 4 m/s.",
+        "s2": "Momentum is conserved, so the light block gets 9 m/s.",
+        "s3": "The light block is faster, maybe.",
+        "c": "The user greets me; greet back and offer help.",
+        "t": "thinking that never ends",
+        "m": "7 + 5 = 12.",
+    }
+    prompts = []
+    with MathVerifier(workers=1) as math:
+        out = reconstruct(
+            pl.DataFrame(rows),
+            completer(cots),
+            "m",
+            math,
+            CotSettings(),
+            log=lambda _: None,
+            judge=consistency_judge(prompts),
+        )
+    assert out.conserved
+    # only science and chat CoTs that passed the other rules reach the judge (not the truncated chat one, not math)
+    assert len(prompts) == 4 and all("Chain of thought:" in p for p in prompts)
+    reasons = dict(zip([p[0] for p in out.rejects["parent_ids"].to_list()], out.rejects["reason"].to_list()))
+    assert reasons == {"s2": "consistency", "t": "format"}
+    detail = out.rejects.filter(pl.col("reason") == "consistency")["detail"][0]
+    assert detail.startswith("the judge finds it inconsistent with the solution") and "9 m/s" in detail
+    assert sorted(p[0] for p in out.kept["parent_ids"].to_list()) == ["c", "m", "s1", "s3"]
+    verdict = dict(zip([p[0] for p in out.kept["parent_ids"].to_list()], out.kept["verdict_consistency"].to_list()))
+    assert verdict["s1"] == "pass" and verdict["s3"].startswith("skip")  # no verdict: kept, counted
+    assert out.report["judge_consistency"] == {"consistent": 2, "inconsistent": 1, "no_verdict": 1}
+    off = reconstruct(
+        pl.DataFrame(rows[:2]),
+        completer(cots),
+        "m",
+        None,
+        CotSettings(judge_consistency=False),
+        log=lambda _: None,
+        judge=consistency_judge(prompts),
+    )
+    assert len(prompts) == 4 and off.kept.height == 2  # switched off: not asked
+
+
+def test_a_reply_naming_both_verdicts_is_no_verdict():
+    assert parse_consistency("VERDICT: CONSISTENT or VERDICT: INCONSISTENT") == (None, "")
+    assert parse_consistency("It drifts.\n**Verdict:** inconsistent") == ("inconsistent", "It drifts.")
 
 
 def test_code_cot_must_end_on_the_solution_program():

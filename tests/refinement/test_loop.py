@@ -203,3 +203,14 @@ def test_min_score_zero_keeps_an_unscored_candidate():
     )
     kept = out.kept.to_dicts()[0]
     assert kept["score_after"] is None and kept["solution"] == "x \\boxed{4}"
+
+
+def test_one_evaluator_is_reported_as_not_multi_model():
+    row = checklist_row("p10")
+    verified = [verified_row(row["problem"], "x \\boxed{4}")]
+    judge = scripted(lambda p: evaluation(N, N, 10))
+    one = run([row], verified, [("0:solo", judge)], None, RefineSettings(max_rounds=1))
+    assert one.report["evaluators"] == ["0:solo"]
+    assert "one evaluator (0:solo)" in one.report["warning"] and "THINKFORGE_EVALUATORS_MODEL" in one.report["warning"]
+    two = run([row], verified, [("0:a", judge), ("1:b", judge)], None, RefineSettings(max_rounds=1))
+    assert two.report["evaluators"] == ["0:a", "1:b"] and "warning" not in two.report

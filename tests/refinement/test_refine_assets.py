@@ -67,6 +67,7 @@ def test_refine_group_on_math_conserves_rows_traces_lineage_and_reuses_the_cache
         refined = metadata(result, "refined_solutions")
         calls = refined["calls_per_role"]
         assert "evaluator 0:" in calls and "evaluator 1:" in calls  # both evaluator models were asked
+        assert refined["evaluators"] == 2 and "warning" not in refined  # multi-model: no warning
         assert refined["rows_in"] == 1 == refined["rows_out"] + refined["rows_rejected"]
 
         # one more problem reaches the stage: every role is called for it only, the first one is served from the cache
@@ -140,3 +141,39 @@ def test_the_real_small_model_through_checklist_refinement_and_cot(home, smollm2
     ):
         stages = [hit.stage for _, hit in lineage.trace(home, row["id"])]
         assert stages[:3] == ["cot_sft_data", "refined_solutions", "checklists"] and "raw_problems" in stages
+
+
+def test_refined_solutions_run_with_one_evaluator_warns_in_its_metadata(home, tiny_model):
+    """The asset itself, on one problem, with the tiny model in every role and the default single evaluator."""
+    from dagster import build_asset_context
+
+    from assets.refine.refined_solutions import RefineConfig, refined_solutions
+    from thinkforge.refinement.checklist import generic_criteria
+
+    checklists = pl.DataFrame(
+        [
+            {
+                "id": "cl1",
+                "parent_ids": ["p1"],
+                "domain": "chat",
+                "source": "s",
+                "problem": "Say hello.",
+                "reference_answer": None,
+                "test_cases": None,
+                "criteria": generic_criteria("chat"),
+            }
+        ]
+    )
+    resources = role_resources(str(tiny_model))
+    assert len(resources["evaluators"].models) == 1
+    tiny = {"max_rounds": 1, "min_score": 0.0, "eval_max_tokens": 8, "draft_max_tokens": 8}
+    with build_asset_context(partition_key="chat", resources=resources) as context:
+        output = refined_solutions(
+            context,
+            RefineConfig(**tiny),
+            checklists=checklists,
+            verified_responses=pl.DataFrame(schema={"problem": pl.String}),
+        )
+    assert output.value.rows_in == 1
+    assert output.metadata["evaluators"].value == 1
+    assert output.metadata["warning"].text.startswith("refined with one evaluator (0:")

@@ -2,8 +2,9 @@
 
 Two completer calls per solution (prompts as files): a short reasoning summary, then the full chain of thought
 from problem + summary + solution. A CoT is rejected when it contradicts the solution (math: its concluded answer
-must verify against the solution's; code: it must not end on another program than the solution's) or fails the
-rules `verified_responses` applies (format, repetition, length, language, safety — the same functions).
+must verify against the solution's; code: it must not end on another program than the solution's; science and chat:
+the judge role, reading CoT and solution, says INCONSISTENT) or fails the rules `verified_responses` applies (format,
+repetition, length, language, safety — the same functions). The judge reads only CoTs that passed those rules.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import with_thinking
 from thinkforge.verification import (
     DEFAULT_SAFETY,
+    Judge,
     VerificationSettings,
     check_format,
     check_language,
@@ -55,6 +57,8 @@ SCHEMA = {
 }
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+JUDGED = ("science", "chat")  # no automatic check: the judge compares CoT and solution
+_VERDICT = re.compile(r"VERDICT\s*[:=]\s*\**\s*(INCONSISTENT|CONSISTENT)\b", re.I)
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
 
 
@@ -73,6 +77,13 @@ class CotSettings(StageSettings):
         default_factory=lambda: list(DEFAULT_SAFETY), description="regexes that fail the safety rule"
     )
     math_timeout_s: int = Field(5, description="math-verify time limit per CoT (seconds)")
+    judge_consistency: bool = Field(
+        True,
+        description="science and chat: the judge role checks each CoT against its solution "
+        "(templates/refine/cot_consistency.txt) and an INCONSISTENT verdict rejects it (`consistency`); a reply "
+        "without a verdict keeps the CoT (verdict skip, counted)",
+    )
+    judge_max_tokens: int = Field(128, description="maximum tokens of a consistency judge reply")
 
 
 def _prompt(name: str, **fields) -> list[dict]:
@@ -106,6 +117,44 @@ def code_consistency(cot: str, solution: str) -> str:
     return "fail: the chain of thought ends on another program than the solution's"
 
 
+def consistency_prompt(row: dict) -> list[dict]:
+    return _prompt(
+        "cot_consistency.txt", problem=row["problem"][:4000], cot=row["cot"][:8000], solution=row["solution"][:6000]
+    )
+
+
+def parse_consistency(reply: str | None) -> tuple[str | None, str]:
+    """("consistent" | "inconsistent" | None, the judge's reason): None when the reply names no verdict or both."""
+    found = {m.group(1).lower() for m in _VERDICT.finditer(reply or "")}
+    if len(found) != 1:
+        return None, ""
+    reason = _VERDICT.split(reply, maxsplit=1)[0].strip(" \n*")
+    return found.pop(), " ".join(reason.split())[:200]
+
+
+def _judge_consistency(rows: list[dict], judge: Judge | None, log) -> dict[str, int]:
+    """Science and chat CoTs that passed every other rule, checked by the judge against their solution."""
+    todo = [
+        r
+        for r in rows
+        if r["domain"] in JUDGED and not any(r[f"verdict_{rule}"].startswith("fail") for rule in RULES[1:])
+    ]
+    if judge is None or not todo:
+        return {}
+    log(f"judge: consistency of {len(todo)} chains of thought with their solution")
+    counts: Counter = Counter()
+    for r, reply in zip(todo, judge([consistency_prompt(r) for r in todo])):
+        verdict, reason = parse_consistency(reply)
+        counts[verdict or "no_verdict"] += 1
+        if verdict == "consistent":
+            r["verdict_consistency"] = "pass"
+        elif verdict == "inconsistent":
+            r["verdict_consistency"] = f"fail: the judge finds it inconsistent with the solution: {reason}"[:300]
+        else:
+            r["verdict_consistency"] = "skip: the judge gave no consistency verdict"
+    return dict(counts)
+
+
 def _math_consistency(rows: list[dict], math: MathVerifier | None) -> list[str]:
     out = ["skip: no automatic check"] * len(rows)
     todo = [i for i, r in enumerate(rows) if r["domain"] == "math" and math is not None]
@@ -128,10 +177,12 @@ def reconstruct(
     math: MathVerifier | None,
     settings: CotSettings,
     log=print,
+    judge: Judge | None = None,
 ) -> StageOutput:
+    """`judge`: the judge role (greedy replies), for the consistency of science and chat CoTs; None: not checked."""
     records = refined.to_dicts()
     if generate is None or not records:
-        return StageOutput(frame([], SCHEMA), frame([], REJECTS_SCHEMA), 0, {"verdicts": {}})
+        return StageOutput(frame([], SCHEMA), frame([], REJECTS_SCHEMA), 0, {"verdicts": {}, "judge_consistency": {}})
     params = SamplingParams(
         temperature=settings.temperature, max_tokens=settings.summary_max_tokens, seed=settings.seed
     )
@@ -176,6 +227,7 @@ def reconstruct(
         row["messages"] = messages(r["problem"], row["cot"], r["solution"], settings.system_prompt)
         rows.append(row)
     _verdicts(rows, math, settings)
+    judged = _judge_consistency(rows, judge if settings.judge_consistency else None, log)
     kept = []
     for row in rows:
         failed = next((rule for rule in RULES if row[f"verdict_{rule}"].startswith("fail")), None)
@@ -186,6 +238,7 @@ def reconstruct(
     report = {
         "verdicts": {rule: dict(Counter(r[f"verdict_{rule}"].split(":")[0] for r in rows)) for rule in RULES},
         "cot_chars": [len(r["cot"]) for r in kept],
+        "judge_consistency": judged,
     }
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(records), report)
 

@@ -6,6 +6,9 @@ items first); repeat until every item passes, the score reaches `threshold`, a r
 `max_rounds`. Automatic verification outranks the evaluators: where math-verify or the sandbox applies, a candidate
 that does not verify is never chosen. All problems of a partition move through a round together, so every model
 call of a round is one batch.
+
+The critique is multi-model only when several evaluators are configured (THINKFORGE_EVALUATORS_MODEL, a list): with
+one, the report carries a `warning` that the asset shows in its metadata and log.
 """
 
 from __future__ import annotations
@@ -74,6 +77,10 @@ SCHEMA = {
     "rounds": pl.List(ROUND),
 }
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
+SINGLE_EVALUATOR = (
+    "refined with one evaluator ({name}): the critique is not multi-model as in Nanbeige; configure two or more "
+    "(THINKFORGE_EVALUATORS_MODEL=a,b or the evaluators resource's models)"
+)
 INSTRUCTION = {
     "math": "End with the final answer in \\boxed{}.",
     "code": "Give the complete program in one ```python code block.",
@@ -222,7 +229,11 @@ def refine(
         for p in active:
             p.stop = _stop_reason(p, p.candidates[-1], settings, previous[id(p)])
         _revise([p for p in active if not p.stop], revise, round_no + 1, settings)
-    return _output(problems, checklists.height, settings)
+    out = _output(problems, checklists.height, settings)
+    out.report["evaluators"] = [name for name, _ in evaluators]
+    if len(evaluators) == 1:
+        out.report["warning"] = SINGLE_EVALUATOR.format(name=evaluators[0][0])
+    return out
 
 
 def _drafts(problems: list[Problem], draft: Generate | None, settings: RefineSettings, log) -> None:
