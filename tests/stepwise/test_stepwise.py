@@ -1,24 +1,36 @@
 """Step-wise preferences: the tournament on scripted verdicts, step splitting, step-DPO batches and training."""
 
+import re
+
 import polars as pl
 import pytest
 import torch
 
 from thinkforge.generation import Completion
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
-from thinkforge.stepwise.steps import clean_step, parse_verdict, split_lines, split_marked
+from thinkforge.stepwise.steps import clean_step, parse_verdict, reasoning_prompt, split_lines, split_marked, template
 from thinkforge.stepwise.tournament import tally
 
 PROBLEM = {"id": "p1", "domain": "math", "source": "s", "problem": "What is 2 + 3 * 4?", "reference_answer": "14"}
 
 
-def sampler(steps_by_index):
-    """Candidates for step n (n = len(prefix) + 1) from a script."""
+def steps_so_far(conversation) -> int:
+    """The steps of the partial answer a next-step conversation continues: the reasoning prompt, then the
+    assistant's own "Step 1: …" lines."""
+    user, answer = conversation
+    assert user["role"] == "user" and answer["role"] == "assistant"
+    return len(re.findall(r"^Step \d+: ", answer["content"], re.M))
+
+
+def sampler(steps_by_index, seen=None):
+    """Candidates for step n (n = len(prefix) + 1) from a script; `seen` collects the conversations."""
 
     def generate(conversations, params, n):
         out = []
         for c in conversations:
-            number = int(c[-1]["content"].rsplit('starting with "Step ', 1)[1].split(":")[0])
+            if seen is not None:
+                seen.append(c)
+            number = steps_so_far(c) + 1
             out.append([Completion(f"Step {number}: {s}", finish_reason="stop") for s in steps_by_index[number][:n]])
         return out
 
@@ -33,7 +45,7 @@ def judge_by_score(score):
         for c in conversations:
             text = c[-1]["content"]
             a = text.split("[Step A]\n", 1)[1].split("\n\n[Step B]", 1)[0]
-            b = text.split("[Step B]\n", 1)[1].split("\n\nBegin", 1)[0]
+            b = text.split("[Step B]\n", 1)[1].split("\n\nAfter", 1)[0]
             verdict = "[[A]]" if score(a) > score(b) else "[[B]]" if score(a) < score(b) else "no idea"
             out.append([Completion(verdict, finish_reason="stop")])
         return out
@@ -120,21 +132,34 @@ def test_step_parsing():
     )
 
 
+def test_the_step_judge_reasons_first_ends_with_its_verdict_and_is_told_to_ignore_position_and_length():
+    prompt = template("judge_pair.txt")
+    verdict_asked = prompt.index('"[[A]]" if step A is better')
+    assert verdict_asked > prompt.index("[Step B]") and prompt.rstrip().endswith('"[[B]]" if step B is better.')
+    assert "Avoid any position biases" in prompt and "Do not allow the length of the steps" in prompt
+    # the conclusion counts, not a remark on the way to it
+    reply = "At first sight step B is better, but step A is not wrong and B drops a sign, so step A is better."
+    assert parse_verdict(reply) == "A"
+    assert parse_verdict("Step A is wrong: it adds first. Step B is correct. [[B]]") == "B"
+
+
 @pytest.fixture
 def pairs():
     return pl.DataFrame(
         [
             {
-                "prompt": "What is 2 + 3 * 4? Write only the next step",
+                "prompt": reasoning_prompt("What is 2 + 3 * 4?")[0]["content"],
+                "prefix": [],
                 "step_index": 1,
                 "chosen": "3 * 4 = 12.",
                 "rejected": "2 + 3 = 5.",
             },
             {
-                "prompt": "What is 1 + 1? Write only the next step",
-                "step_index": 1,
-                "chosen": "1 + 1 = 2.",
-                "rejected": "1 + 1 = 3.",
+                "prompt": reasoning_prompt("What is 1 + 1 + 1?")[0]["content"],
+                "prefix": ["1 + 1 = 2."],
+                "step_index": 2,
+                "chosen": "2 + 1 = 3.",
+                "rejected": "2 + 1 = 4.",
             },
         ]
     )
@@ -142,7 +167,7 @@ def pairs():
 
 def test_step_dpo_batches_have_no_eos_after_the_step_and_no_loss_on_the_prompt(tmp_path, tiny_model, pairs):
     settings = StepDpoSettings(
-        max_steps=1, batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2, max_length=128
+        max_steps=1, batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2, max_length=400
     )
     trainer = step_dpo_trainer(str(tiny_model), pairs, settings, str(tmp_path / "run"))
     batch = next(iter(trainer.get_train_dataloader()))

@@ -89,10 +89,17 @@ def reasoning_prompt(problem: str, domain: str = "math") -> list[dict]:
     return [{"role": "user", "content": template("reasoning.txt", domain).format(problem=problem)}]
 
 
+def partial_answer(prefix: list[str]) -> str:
+    """The assistant turn so far: the steps taken, each on its own line, the next "Step n: " still to write. These are
+    the first characters of an IFT answer (`join_steps`) that goes on with more steps."""
+    return join_steps(prefix) + "\n" if prefix else ""
+
+
 def next_step_prompt(problem: str, prefix: list[str], domain: str = "math") -> list[dict]:
-    previous = f"Previous steps:\n{join_steps(prefix)}\n\n" if prefix else ""
-    text = template("next_step.txt", domain).format(problem=problem, previous=previous, n=len(prefix) + 1)
-    return [{"role": "user", "content": text}]
+    """The reasoning prompt and the model's own partial answer as the last (assistant) message: generation continues
+    that message (`generation/backends.py: render_chat`), so the next step is sampled exactly where an M1 answer
+    would write it, and step-DPO trains on the same prompt."""
+    return [*reasoning_prompt(problem, domain), {"role": "assistant", "content": partial_answer(prefix)}]
 
 
 def clean_step(text: str, n: int) -> str:
@@ -134,17 +141,15 @@ def judge_prompt(
 
 
 def parse_verdict(text: str | None) -> str | None:
-    """ "A" | "B": the last [[A]] / [[B]] of the judge's reply; failing that, the first plain statement that a step is
-    better ("step A is better") or is not ("step B is not the best" → A); else None."""
+    """ "A" | "B": the judge reasons first and ends with its verdict, so the last [[A]] / [[B]] of the reply; failing
+    that, the last plain statement that a step is better ("step A is better") or is not ("step B is not the best" →
+    A), the conclusion rather than a remark on the way; else None."""
     found = _VERDICT.findall(text or "")
     if found:
         return found[-1]
-    better, worse = _SAYS_BETTER.search(text or ""), _SAYS_WORSE.search(text or "")
-    if better and (not worse or better.start() < worse.start()):
-        return better.group(1).upper()
-    if worse:
-        return "B" if worse.group(1).upper() == "A" else "A"
-    return None
+    said = [(m.start(), m.group(1).upper()) for m in _SAYS_BETTER.finditer(text or "")]
+    said += [(m.start(), "B" if m.group(1).upper() == "A" else "A") for m in _SAYS_WORSE.finditer(text or "")]
+    return max(said)[1] if said else None
 
 
 def is_final(step: str, domain: str = "math") -> bool:

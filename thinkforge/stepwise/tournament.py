@@ -1,5 +1,9 @@
 """step_preferences: M_i samples w candidate next steps, judges every ordered pair, appends the best (PSRLM Fig. 1).
 
+A candidate is sampled as the continuation of M_i's own answer: the reasoning prompt M1 learned, then the assistant
+turn so far ("Step 1: …\nStep l: …\n", `steps.next_step_prompt`), generation stopping before the next "Step ". A pair
+records that prompt (the user turn in `prompt`, the steps in `prefix`), and step-DPO trains on the same ids.
+
 All problems advance one step together, so each step is one sampling batch (one per roll-back count) and one judging
 batch. Ties everywhere roll back one step (its pair is dropped and recorded as rolled back) and the step is sampled
 again with a new seed — the same seed would give the same candidates back (the request cache and seeded sampling
