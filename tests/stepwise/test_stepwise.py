@@ -6,9 +6,19 @@ import polars as pl
 import pytest
 import torch
 
-from thinkforge.generation import Completion
+from thinkforge.generation import Completion, SamplingParams
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
-from thinkforge.stepwise.steps import clean_step, parse_verdict, reasoning_prompt, split_lines, split_marked, template
+from thinkforge.stepwise.steps import (
+    VERDICT_CUE,
+    clean_step,
+    judge_prompt,
+    judge_replies,
+    parse_verdict,
+    reasoning_prompt,
+    split_lines,
+    split_marked,
+    template,
+)
 from thinkforge.stepwise.tournament import tally
 
 PROBLEM = {"id": "p1", "domain": "math", "source": "s", "problem": "What is 2 + 3 * 4?", "reference_answer": "14"}
@@ -38,11 +48,15 @@ def sampler(steps_by_index, seen=None):
 
 
 def judge_by_score(score):
-    """[[A]] when step A scores higher, [[B]] when lower, no verdict on a tie."""
+    """[[A]] when step A scores higher, [[B]] when lower, no verdict on a tie (asked again for the verdict alone, it
+    still gives none)."""
 
     def generate(conversations, params, n):
         out = []
         for c in conversations:
+            if c[-1]["role"] == "assistant":
+                out.append([Completion("?", finish_reason="stop")])
+                continue
             text = c[-1]["content"]
             a = text.split("[Step A]\n", 1)[1].split("\n\n[Step B]", 1)[0]
             b = text.split("[Step B]\n", 1)[1].split("\n\nAfter", 1)[0]
@@ -130,6 +144,29 @@ def test_step_parsing():
         and parse_verdict("Step B is not right") == "A"
         and parse_verdict("hm") is None
     )
+
+
+def test_a_reply_without_a_verdict_is_continued_after_its_own_reasoning_for_the_verdict():
+    seen = []
+
+    def judge(conversations, params, n):
+        seen.append((conversations, params))
+        if conversations[0][-1]["role"] == "user":  # the judgment: reasoning, cut before the verdict
+            return [[Completion("Step B multiplies first, as it must", completion_tokens=8)] for _ in conversations]
+        return [[Completion("B]]", completion_tokens=2)] for _ in conversations]
+
+    prompts = [judge_prompt("What is 2 + 3 * 4?", [], "2 + 3 = 5.", "3 * 4 = 12.")]
+    (reply,) = judge_replies(judge, prompts, SamplingParams(temperature=0.0, max_tokens=8))
+    assert (
+        reply.text == "Step B multiplies first, as it must" + VERDICT_CUE + "B]]" and parse_verdict(reply.text) == "B"
+    )
+    assert reply.completion_tokens == 10
+    (cued,), params = seen[1]
+    assert cued[:-1] == prompts[0] and cued[-1] == {
+        "role": "assistant",
+        "content": "Step B multiplies first, as it must" + VERDICT_CUE,
+    }
+    assert params.max_tokens == 2 and len(seen) == 2
 
 
 def test_the_step_judge_reasons_first_ends_with_its_verdict_and_is_told_to_ignore_position_and_length():

@@ -36,6 +36,7 @@ from thinkforge.stepwise.steps import (
     clean_step,
     join_steps,
     judge_prompt,
+    judge_replies,
     next_step_prompt,
     parse_verdict,
     partial_answer,
@@ -233,16 +234,8 @@ def _eft(ift, sample, judge, check, settings, log) -> tuple[list[dict], list[dic
             judge_prompt(r["problem"], prefix, good, other, domain, shots),
             judge_prompt(r["problem"], prefix, other, good, domain, shots),
         ]
-    replies = (
-        [
-            c[0]
-            for c in judge(
-                prompts, SamplingParams(temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed), 1
-            )
-        ]
-        if prompts
-        else []
-    )
+    params = SamplingParams(temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed)
+    replies = judge_replies(judge, prompts, params)
     kept, rejects = [], []
     for n, (r, prefix, good, other) in enumerate(pairs):
         v1, v2 = parse_verdict(replies[2 * n].text), parse_verdict(replies[2 * n + 1].text)

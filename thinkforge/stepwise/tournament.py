@@ -26,7 +26,14 @@ from pydantic import Field
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import StageOutput, StageSettings, frame
-from thinkforge.stepwise.steps import clean_step, is_final, judge_prompt, next_step_prompt, parse_verdict
+from thinkforge.stepwise.steps import (
+    clean_step,
+    is_final,
+    judge_prompt,
+    judge_replies,
+    next_step_prompt,
+    parse_verdict,
+)
 
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 SCHEMA = {
@@ -137,9 +144,9 @@ def step_once(
     params = SamplingParams(
         temperature=settings.judge_temperature, max_tokens=settings.judge_max_tokens, seed=settings.seed
     )
-    replies = iter(judge(prompts, params, 1) if prompts else [])
+    replies = iter(judge_replies(judge, prompts, params))
     for s, steps, pairs in rounds:
-        answers = {pair: next(replies)[0] for pair in pairs}
+        answers = {pair: next(replies) for pair in pairs}
         verdicts = {pair: parse_verdict(c.text) if c.ok else None for pair, c in answers.items()}
         wins, consistency = tally(len(steps), verdicts)
         if len(steps) < 2 or len(set(wins)) == 1:
