@@ -167,6 +167,8 @@ def test_a_reply_without_a_verdict_is_continued_after_its_own_reasoning_for_the_
         "content": "Step B multiplies first, as it must" + VERDICT_CUE,
     }
     assert params.max_tokens == 2 and len(seen) == 2
+    (plain,) = judge_replies(judge, prompts, SamplingParams(temperature=0.0, max_tokens=8), cue=False)
+    assert parse_verdict(plain.text) is None and len(seen) == 3  # off: no verdict, no second call
 
 
 def test_the_step_judge_reasons_first_ends_with_its_verdict_and_is_told_to_ignore_position_and_length():

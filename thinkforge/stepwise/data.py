@@ -91,6 +91,12 @@ class StepDataSettings(StageSettings):
     )
     step_max_tokens: int = Field(256, description="maximum tokens of a sampled candidate step")
     judge_max_tokens: int = Field(256, description="maximum tokens of a judgment")
+    verdict_cue: bool = Field(
+        True,
+        description="continue a judge reply that ends without [[A]]/[[B]] after its own reasoning with "
+        "'Final verdict: [[' for two tokens (one more short call per such reply); off: such a reply has no verdict, "
+        "as in PSRLM",
+    )
     temperature: float = Field(0.5, description="candidate sampling temperature")
     seed: int = Field(0, description="seed of prefixes and sampling")
 
@@ -235,7 +241,7 @@ def _eft(ift, sample, judge, check, settings, log) -> tuple[list[dict], list[dic
             judge_prompt(r["problem"], prefix, other, good, domain, shots),
         ]
     params = SamplingParams(temperature=0.0, max_tokens=settings.judge_max_tokens, seed=settings.seed)
-    replies = judge_replies(judge, prompts, params)
+    replies = judge_replies(judge, prompts, params, settings.verdict_cue)
     kept, rejects = [], []
     for n, (r, prefix, good, other) in enumerate(pairs):
         v1, v2 = parse_verdict(replies[2 * n].text), parse_verdict(replies[2 * n + 1].text)

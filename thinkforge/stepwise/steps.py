@@ -160,13 +160,15 @@ def judge_replies(
     judge: Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]],
     prompts: list[list[dict]],
     params: SamplingParams,
+    cue: bool = True,
 ) -> list[Completion]:
     """One reply per judge prompt. The judge reasons first, so a reply may end without a verdict (cut at
-    `max_tokens`, or never stated): such a reply is continued, its own text followed by "Final verdict: [[", for two
-    tokens, and the verdict it then writes ends the reply. The reasoning stays the judge's and comes first."""
+    `max_tokens`, or never stated): with `cue`, such a reply is continued, its own text followed by
+    "Final verdict: [[", for two tokens, and the verdict it then writes ends the reply. The reasoning stays the
+    judge's and comes first."""
     replies = [c[0] for c in judge(prompts, params, 1)] if prompts else []
     missing = [i for i, c in enumerate(replies) if c.ok and parse_verdict(c.text) is None]
-    if not missing:
+    if not missing or not cue:
         return replies
     cued = [[*prompts[i], {"role": "assistant", "content": replies[i].text.rstrip() + VERDICT_CUE}] for i in missing]
     for i, out in zip(missing, judge(cued, replace(params, max_tokens=2, stop=("]",)), 1)):

@@ -80,6 +80,12 @@ class PreferenceSettings(StageSettings):
         "M_i learned the task from EFT data, PSRLM's M0 judged 3-shot",
     )
     judge_temperature: float = Field(0.0, description="temperature of the step judge (0: greedy)")
+    verdict_cue: bool = Field(
+        True,
+        description="continue a judge reply that ends without [[A]]/[[B]] after its own reasoning with "
+        "'Final verdict: [[' for two tokens (one more short call per such reply); off: such a reply has no verdict, "
+        "as in PSRLM",
+    )
     seed: int = Field(0, description="sampling seed")
 
 
@@ -144,7 +150,7 @@ def step_once(
     params = SamplingParams(
         temperature=settings.judge_temperature, max_tokens=settings.judge_max_tokens, seed=settings.seed
     )
-    replies = iter(judge_replies(judge, prompts, params))
+    replies = iter(judge_replies(judge, prompts, params, settings.verdict_cue))
     for s, steps, pairs in rounds:
         answers = {pair: next(replies) for pair in pairs}
         verdicts = {pair: parse_verdict(c.text) if c.ok else None for pair, c in answers.items()}
