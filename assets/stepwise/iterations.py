@@ -64,9 +64,12 @@ def iteration(i: int):
         pool=GPU_POOL,
         op_tags=GPU_OP_TAGS,
         deps=[prev],
-        code_version=code_version("stepwise/tournament.py", "stepwise/steps.py", "templates/stepwise"),
-        description=f"Iteration {i}: M{i} ({prev}) samples candidate next steps and judges every ordered pair; "
-        "best vs worst becomes a (prompt, chosen, rejected) step pair; ties roll back one step.",
+        code_version=code_version(
+            "stepwise/tournament.py", "stepwise/steps.py", "templates/stepwise", "generation/backends.py"
+        ),
+        description=f"Iteration {i}: M{i} ({prev}) samples candidate next steps, continuing its own answer to the "
+        "reasoning prompt, and judges every ordered pair; best vs worst becomes a (prompt + previous steps, chosen, "
+        "rejected) step pair; ties roll back one step.",
     )
     def step_preferences(
         context: AssetExecutionContext,
@@ -127,7 +130,14 @@ def iteration(i: int):
         op_tags=GPU_OP_TAGS,
         deps=[prev],
         ins={"pairs": AssetIn(f"step_preferences_{i}")},
-        code_version=code_version("stepwise/dpo.py", "training/data.py", "training/runner.py", "training/settings.py"),
+        code_version=code_version(
+            "stepwise/dpo.py",
+            "stepwise/steps.py",
+            "generation/backends.py",
+            "training/data.py",
+            "training/runner.py",
+            "training/settings.py",
+        ),
         description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i}, no EOS after "
         f"a step; HF folder at `$THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/`.",
     )

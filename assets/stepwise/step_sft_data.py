@@ -1,5 +1,7 @@
 """step_sft_data: IFT (solutions as steps) + EFT (step-pair judgments consistent under swap) for M1."""
 
+from contextlib import ExitStack, nullcontext
+
 import polars as pl
 from dagster import AssetExecutionContext, Output, asset
 
@@ -10,7 +12,10 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from assets.stepwise.domains import applies
 from resources.generation import ModelResource
+from thinkforge.evaluation.evaluate import AnswerChecker
+from thinkforge.judging import LazyJudge
 from thinkforge.stepwise import StepDataSettings, build_step_data
+from thinkforge.verify import MathVerifier, Sandbox
 
 StepDataConfig = run_config(StepDataSettings)
 
@@ -22,9 +27,10 @@ StepDataConfig = run_config(StepDataSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("stepwise/data.py", "stepwise/steps.py", "templates/stepwise"),
+    code_version=code_version("stepwise/data.py", "stepwise/steps.py", "templates/stepwise", "generation/backends.py"),
     description="IFT rows (sft_dataset solutions split into 'Step n: ' steps; `split_by` says how) and EFT rows "
-    "(the judge role's step-pair judgments, kept when both orders agree and they side with the verified step).",
+    "(the judge role's step-pair judgments, kept when both orders agree and they side with the verified step: the "
+    "reference's own step, or with `eft_pairs: policy_vs_policy` the candidate whose rollout was checked right).",
 )
 def step_sft_data(
     context: AssetExecutionContext,
@@ -38,16 +44,34 @@ def step_sft_data(
     if not applies(domain):
         out = build_step_data(sft_dataset.head(0), None, None, "", settings)
         return Output(out, metadata={**stage_metadata(out, ["id"]), "applicable": False})
-    with policy.generator(log=context.log.info) as sampler, judge.generator(log=context.log.info) as rater:
+    with ExitStack() as stack:
+        sampler = stack.enter_context(policy.generator(log=context.log.info))
+        rater = stack.enter_context(judge.generator(log=context.log.info))
+        check = None
+        if settings.eft_pairs == "policy_vs_policy":  # rollouts graded as policy_samples grades answers
+            math = stack.enter_context(MathVerifier(workers=1)) if domain == "math" else None
+            reference_judge = LazyJudge(lambda: nullcontext(rater), stack, 64)
+            check = AnswerChecker(math, Sandbox() if domain == "code" else None, reference_judge).check
         out = build_step_data(
-            sft_dataset, sampler.generate, rater.generate, rater.backend.model_id, settings, log=context.log.info
+            sft_dataset,
+            sampler.generate,
+            rater.generate,
+            rater.backend.model_id,
+            settings,
+            log=context.log.info,
+            check=check,
         )
         stats = [sampler.stats, rater.stats]
     metadata = stage_metadata(out, ["id", "kind", "split_by", "verdict", "messages"])
     metadata.update(generation_metadata(stats[1]))
     metadata["model_calls"] = stats[0].calls + stats[1].calls
     metadata["cache_hits"] = stats[0].cache_hits + stats[1].cache_hits
-    for key in ("ift", "eft", "eft_judgments", "eft_consistency"):
+    for key in ("ift", "eft", "eft_pairs", "eft_judgments", "eft_consistency"):
         metadata[key] = out.report[key]
-    metadata.update(tables(split_by=(out.report["split_by"], "split by", "solutions")))
+    metadata.update(
+        tables(
+            split_by=(out.report["split_by"], "split by", "solutions"),
+            eft_rollouts=(out.report["eft_rollouts"], "verdict", "rollouts"),
+        )
+    )
     return Output(out, metadata=metadata)

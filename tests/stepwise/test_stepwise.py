@@ -1,24 +1,46 @@
 """Step-wise preferences: the tournament on scripted verdicts, step splitting, step-DPO batches and training."""
 
+import re
+
 import polars as pl
 import pytest
 import torch
 
-from thinkforge.generation import Completion
+from thinkforge.generation import Completion, SamplingParams
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
-from thinkforge.stepwise.steps import clean_step, parse_verdict, split_lines, split_marked
+from thinkforge.stepwise.steps import (
+    VERDICT_CUE,
+    clean_step,
+    judge_prompt,
+    judge_replies,
+    parse_verdict,
+    reasoning_prompt,
+    split_lines,
+    split_marked,
+    template,
+)
 from thinkforge.stepwise.tournament import tally
 
 PROBLEM = {"id": "p1", "domain": "math", "source": "s", "problem": "What is 2 + 3 * 4?", "reference_answer": "14"}
 
 
-def sampler(steps_by_index):
-    """Candidates for step n (n = len(prefix) + 1) from a script."""
+def steps_so_far(conversation) -> int:
+    """The steps of the partial answer a next-step conversation continues: the reasoning prompt, then the
+    assistant's own "Step 1: …" lines."""
+    user, answer = conversation
+    assert user["role"] == "user" and answer["role"] == "assistant"
+    return len(re.findall(r"^Step \d+: ", answer["content"], re.M))
+
+
+def sampler(steps_by_index, seen=None):
+    """Candidates for step n (n = len(prefix) + 1) from a script; `seen` collects the conversations."""
 
     def generate(conversations, params, n):
         out = []
         for c in conversations:
-            number = int(c[-1]["content"].rsplit('starting with "Step ', 1)[1].split(":")[0])
+            if seen is not None:
+                seen.append(c)
+            number = steps_so_far(c) + 1
             out.append([Completion(f"Step {number}: {s}", finish_reason="stop") for s in steps_by_index[number][:n]])
         return out
 
@@ -26,14 +48,18 @@ def sampler(steps_by_index):
 
 
 def judge_by_score(score):
-    """[[A]] when step A scores higher, [[B]] when lower, no verdict on a tie."""
+    """[[A]] when step A scores higher, [[B]] when lower, no verdict on a tie (asked again for the verdict alone, it
+    still gives none)."""
 
     def generate(conversations, params, n):
         out = []
         for c in conversations:
+            if c[-1]["role"] == "assistant":
+                out.append([Completion("?", finish_reason="stop")])
+                continue
             text = c[-1]["content"]
             a = text.split("[Step A]\n", 1)[1].split("\n\n[Step B]", 1)[0]
-            b = text.split("[Step B]\n", 1)[1].split("\n\nBegin", 1)[0]
+            b = text.split("[Step B]\n", 1)[1].split("\n\nAfter", 1)[0]
             verdict = "[[A]]" if score(a) > score(b) else "[[B]]" if score(a) < score(b) else "no idea"
             out.append([Completion(verdict, finish_reason="stop")])
         return out
@@ -120,21 +146,59 @@ def test_step_parsing():
     )
 
 
+def test_a_reply_without_a_verdict_is_continued_after_its_own_reasoning_for_the_verdict():
+    seen = []
+
+    def judge(conversations, params, n):
+        seen.append((conversations, params))
+        if conversations[0][-1]["role"] == "user":  # the judgment: reasoning, cut before the verdict
+            return [[Completion("Step B multiplies first, as it must", completion_tokens=8)] for _ in conversations]
+        return [[Completion("B]]", completion_tokens=2)] for _ in conversations]
+
+    prompts = [judge_prompt("What is 2 + 3 * 4?", [], "2 + 3 = 5.", "3 * 4 = 12.")]
+    (reply,) = judge_replies(judge, prompts, SamplingParams(temperature=0.0, max_tokens=8))
+    assert (
+        reply.text == "Step B multiplies first, as it must" + VERDICT_CUE + "B]]" and parse_verdict(reply.text) == "B"
+    )
+    assert reply.completion_tokens == 10
+    (cued,), params = seen[1]
+    assert cued[:-1] == prompts[0] and cued[-1] == {
+        "role": "assistant",
+        "content": "Step B multiplies first, as it must" + VERDICT_CUE,
+    }
+    assert params.max_tokens == 2 and len(seen) == 2
+    (plain,) = judge_replies(judge, prompts, SamplingParams(temperature=0.0, max_tokens=8), cue=False)
+    assert parse_verdict(plain.text) is None and len(seen) == 3  # off: no verdict, no second call
+
+
+def test_the_step_judge_reasons_first_ends_with_its_verdict_and_is_told_to_ignore_position_and_length():
+    prompt = template("judge_pair.txt")
+    verdict_asked = prompt.index('"[[A]]" if step A is better')
+    assert verdict_asked > prompt.index("[Step B]") and prompt.rstrip().endswith('"[[B]]" if step B is better.')
+    assert "Avoid any position biases" in prompt and "Do not allow the length of the steps" in prompt
+    # the conclusion counts, not a remark on the way to it
+    reply = "At first sight step B is better, but step A is not wrong and B drops a sign, so step A is better."
+    assert parse_verdict(reply) == "A"
+    assert parse_verdict("Step A is wrong: it adds first. Step B is correct. [[B]]") == "B"
+
+
 @pytest.fixture
 def pairs():
     return pl.DataFrame(
         [
             {
-                "prompt": "What is 2 + 3 * 4? Write only the next step",
+                "prompt": reasoning_prompt("What is 2 + 3 * 4?")[0]["content"],
+                "prefix": [],
                 "step_index": 1,
                 "chosen": "3 * 4 = 12.",
                 "rejected": "2 + 3 = 5.",
             },
             {
-                "prompt": "What is 1 + 1? Write only the next step",
-                "step_index": 1,
-                "chosen": "1 + 1 = 2.",
-                "rejected": "1 + 1 = 3.",
+                "prompt": reasoning_prompt("What is 1 + 1 + 1?")[0]["content"],
+                "prefix": ["1 + 1 = 2."],
+                "step_index": 2,
+                "chosen": "2 + 1 = 3.",
+                "rejected": "2 + 1 = 4.",
             },
         ]
     )
@@ -142,7 +206,7 @@ def pairs():
 
 def test_step_dpo_batches_have_no_eos_after_the_step_and_no_loss_on_the_prompt(tmp_path, tiny_model, pairs):
     settings = StepDpoSettings(
-        max_steps=1, batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2, max_length=128
+        max_steps=1, batch_size=2, gradient_accumulation_steps=1, learning_rate=1e-2, max_length=400
     )
     trainer = step_dpo_trainer(str(tiny_model), pairs, settings, str(tmp_path / "run"))
     batch = next(iter(trainer.get_train_dataloader()))

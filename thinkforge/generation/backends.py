@@ -1,7 +1,8 @@
 """Generation backends: transformers (CPU/GPU), vLLM's offline engine, an OpenAI-compatible server.
 
 Every backend renders chat messages to a prompt (the cache key uses it) and generates one
-completion per (prompt, seed).
+completion per (prompt, seed). A conversation that ends with an assistant message is continued: that message is the
+start of the answer and the completion is the rest of it (PSRLM's next step after the model's own partial answer).
 """
 
 from __future__ import annotations
@@ -84,13 +85,26 @@ class Backend(ABC):
         """Release the model."""
 
 
+def continues(messages: Messages) -> bool:
+    """Whether generation continues the conversation's last message (an assistant's partial answer)."""
+    return messages[-1]["role"] == "assistant"
+
+
+def render_chat(tokenizer, messages: Messages) -> str:
+    """The prompt as the model sees it: the chat template with the assistant header; when the last message is the
+    assistant's, the header followed by that message's text as it is (trailing newline kept), the way SFT renders the
+    start of an assistant turn (`training/data.py: encode`), so a partial answer has the ids it was trained on."""
+    if not continues(messages):
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    header = tokenizer.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=True)
+    return header + messages[-1]["content"]
+
+
 class _ChatTemplateMixin:
     tokenizer = None
 
     def render(self, conversations: list[Messages]) -> list[str]:
-        return [
-            self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in conversations
-        ]
+        return [render_chat(self.tokenizer, m) for m in conversations]
 
 
 class TransformersBackend(_ChatTemplateMixin, Backend):
@@ -248,7 +262,10 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
 class OpenAIBackend(Backend):
     """Any OpenAI-compatible chat endpoint (a `vllm serve` fleet behind a load balancer), through the `openai` client:
     it retries a transient failure (connection, timeout, 408/409/429/5xx) up to `max_retries` times with exponential
-    backoff that honours `Retry-After`; `concurrency` requests stay in flight over all pending work."""
+    backoff that honours `Retry-After`; `concurrency` requests stay in flight over all pending work.
+
+    A conversation ending with an assistant message is sent with vLLM's `continue_final_message` (and no generation
+    prompt): vLLM and SGLang servers continue that message; OpenAI's own API has no such option and refuses it."""
 
     name = "openai"
 
@@ -279,10 +296,13 @@ class OpenAIBackend(Backend):
     def _one(self, prompt: str, params: SamplingParams, seed: int) -> tuple[Completion, int]:
         """The completion and the retries it took (the client's count; a failure's from the retry-count header
         of its last request)."""
+        messages = json.loads(prompt)
+        extra = {"continue_final_message": True, "add_generation_prompt": False} if continues(messages) else None
         try:
             raw = self.client.chat.completions.with_raw_response.create(
                 model=self.model,
-                messages=json.loads(prompt),
+                messages=messages,
+                extra_body=extra,
                 temperature=params.temperature,
                 top_p=params.top_p,
                 max_tokens=params.max_tokens,

@@ -1,9 +1,11 @@
 """Step-DPO: TRL's DPOTrainer on (prompt + previous steps, chosen step, rejected step), with no EOS after the step.
 
 DPOTrainer appends EOS to plain-text completions; a step is not the end of an answer. `_prepare_dataset` is
-overridden to take pre-tokenized rows as they are: the prompt is the chat template of the next-step prompt with the
-assistant header (no loss), chosen / rejected are the tokens of "Step n: <step>" only. The reference model is the
-model being trained at its start (M_i).
+overridden to take pre-tokenized rows as they are: the prompt is what the tournament sampled the step from — the
+reasoning prompt, the assistant header and the previous steps (`steps.next_step_prompt`, rendered as the generation
+backends render it: `generation/backends.py: render_chat`; no loss) — and chosen / rejected are the tokens of
+"Step n: <step>" only, the ids the same step has inside an IFT answer. The reference model is the model being trained
+at its start (M_i).
 
 Bypassing `_prepare_dataset` also bypasses TRL's filter of prompts that fill `max_length`, and TRL's collator cuts the
 end of a sequence: with many previous steps the chosen and rejected steps would be cut away. So every pair is made
@@ -17,7 +19,8 @@ from __future__ import annotations
 import polars as pl
 from pydantic import Field
 
-from thinkforge.stepwise.steps import join_steps
+from thinkforge.generation.backends import render_chat
+from thinkforge.stepwise.steps import partial_answer
 from thinkforge.training.data import dropped_report, too_long
 from thinkforge.training.settings import TrainerSettings
 
@@ -47,16 +50,15 @@ class StepDpoSettings(TrainerSettings):
 
 
 def shorter_prompts(pair: dict):
-    """The pair's prompt, then the same prompt with its earliest previous steps left out one by one (down to the
-    latest step); the kept steps keep their numbers."""
-    yield pair["prompt"], 0
+    """The pair's prompt (the user turn, then the previous steps as the assistant's partial answer), then the same
+    prompt with its earliest previous steps left out one by one (down to the latest step); the kept steps keep their
+    numbers."""
     steps = list(pair.get("prefix") or [])
-    joined = join_steps(steps)
-    if not steps or joined not in pair["prompt"]:
-        return
+    user = {"role": "user", "content": pair["prompt"]}
+    yield [user, {"role": "assistant", "content": partial_answer(steps)}], 0
     for drop in range(1, len(steps)):
         kept = "\n".join(f"Step {i}: {s}" for i, s in enumerate(steps[drop:], start=drop + 1))
-        yield pair["prompt"].replace(joined, f"{ELIDED}\n{kept}", 1), drop
+        yield [user, {"role": "assistant", "content": f"{ELIDED}\n{kept}\n"}], drop
 
 
 def tokenize_pairs(pairs: pl.DataFrame, tokenizer, max_length: int) -> tuple[list[dict], dict]:
@@ -68,11 +70,8 @@ def tokenize_pairs(pairs: pl.DataFrame, tokenizer, max_length: int) -> tuple[lis
         label = f"Step {p['step_index']}: "
         chosen, rejected = ids(label + p["chosen"]), ids(label + p["rejected"])
         room = max_length - max(len(chosen), len(rejected))
-        for prompt, dropped in shorter_prompts(p):
-            chat = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-            prompt_ids = ids(chat)
+        for messages, dropped in shorter_prompts(p):
+            prompt_ids = ids(render_chat(tokenizer, messages))
             if dropped == 0:
                 candidate = {
                     "id": p.get("id"),

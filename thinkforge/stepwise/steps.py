@@ -8,12 +8,15 @@ are never cut: splitting by paragraphs or lines keeps a block whole inside one s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
 import yaml
 
 from thinkforge.answers import last_boxed
+from thinkforge.generation import Completion, SamplingParams
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "stepwise"
 _MARK = re.compile(r"(?:^|\n)\s*\**Step\s*(\d+)\s*[:.]\**\s*", re.I)
@@ -23,6 +26,7 @@ _VERDICT = re.compile(r"\[\[([AB])\]\]")
 _SAYS_BETTER = re.compile(r"\b(?:step|candidate|option)\s+([AB])\b\s+is\s+(?:better|correct|more|most|the best)", re.I)
 _SAYS_WORSE = re.compile(r"\b(?:step|candidate|option)\s+([AB])\b\s+is\s+(?:not|wrong|incorrect|worse)", re.I)
 TASK = {"math": "math problem", "code": "programming problem"}
+VERDICT_CUE = "\n\nFinal verdict: [["
 
 
 def template(name: str, domain: str | None = None) -> str:
@@ -89,10 +93,17 @@ def reasoning_prompt(problem: str, domain: str = "math") -> list[dict]:
     return [{"role": "user", "content": template("reasoning.txt", domain).format(problem=problem)}]
 
 
+def partial_answer(prefix: list[str]) -> str:
+    """The assistant turn so far: the steps taken, each on its own line, the next "Step n: " still to write. These are
+    the first characters of an IFT answer (`join_steps`) that goes on with more steps."""
+    return join_steps(prefix) + "\n" if prefix else ""
+
+
 def next_step_prompt(problem: str, prefix: list[str], domain: str = "math") -> list[dict]:
-    previous = f"Previous steps:\n{join_steps(prefix)}\n\n" if prefix else ""
-    text = template("next_step.txt", domain).format(problem=problem, previous=previous, n=len(prefix) + 1)
-    return [{"role": "user", "content": text}]
+    """The reasoning prompt and the model's own partial answer as the last (assistant) message: generation continues
+    that message (`generation/backends.py: render_chat`), so the next step is sampled exactly where an M1 answer
+    would write it, and step-DPO trains on the same prompt."""
+    return [*reasoning_prompt(problem, domain), {"role": "assistant", "content": partial_answer(prefix)}]
 
 
 def clean_step(text: str, n: int) -> str:
@@ -134,17 +145,39 @@ def judge_prompt(
 
 
 def parse_verdict(text: str | None) -> str | None:
-    """ "A" | "B": the last [[A]] / [[B]] of the judge's reply; failing that, the first plain statement that a step is
-    better ("step A is better") or is not ("step B is not the best" → A); else None."""
+    """ "A" | "B": the judge reasons first and ends with its verdict, so the last [[A]] / [[B]] of the reply; failing
+    that, the last plain statement that a step is better ("step A is better") or is not ("step B is not the best" →
+    A), the conclusion rather than a remark on the way; else None."""
     found = _VERDICT.findall(text or "")
     if found:
         return found[-1]
-    better, worse = _SAYS_BETTER.search(text or ""), _SAYS_WORSE.search(text or "")
-    if better and (not worse or better.start() < worse.start()):
-        return better.group(1).upper()
-    if worse:
-        return "B" if worse.group(1).upper() == "A" else "A"
-    return None
+    said = [(m.start(), m.group(1).upper()) for m in _SAYS_BETTER.finditer(text or "")]
+    said += [(m.start(), "B" if m.group(1).upper() == "A" else "A") for m in _SAYS_WORSE.finditer(text or "")]
+    return max(said)[1] if said else None
+
+
+def judge_replies(
+    judge: Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]],
+    prompts: list[list[dict]],
+    params: SamplingParams,
+    cue: bool = True,
+) -> list[Completion]:
+    """One reply per judge prompt. The judge reasons first, so a reply may end without a verdict (cut at
+    `max_tokens`, or never stated): with `cue`, such a reply is continued, its own text followed by
+    "Final verdict: [[", for two tokens, and the verdict it then writes ends the reply. The reasoning stays the
+    judge's and comes first."""
+    replies = [c[0] for c in judge(prompts, params, 1)] if prompts else []
+    missing = [i for i, c in enumerate(replies) if c.ok and parse_verdict(c.text) is None]
+    if not missing or not cue:
+        return replies
+    cued = [[*prompts[i], {"role": "assistant", "content": replies[i].text.rstrip() + VERDICT_CUE}] for i in missing]
+    for i, out in zip(missing, judge(cued, replace(params, max_tokens=2, stop=("]",)), 1)):
+        letter = (out[0].text or "").strip()[:1].upper() if out[0].ok else ""
+        if letter in ("A", "B"):
+            text = f"{replies[i].text.rstrip()}{VERDICT_CUE}{letter}]]"
+            tokens = replies[i].completion_tokens + out[0].completion_tokens
+            replies[i] = replace(replies[i], text=text, completion_tokens=tokens)
+    return replies
 
 
 def is_final(step: str, domain: str = "math") -> bool:

@@ -1,5 +1,9 @@
 """step_preferences: M_i samples w candidate next steps, judges every ordered pair, appends the best (PSRLM Fig. 1).
 
+A candidate is sampled as the continuation of M_i's own answer: the reasoning prompt M1 learned, then the assistant
+turn so far ("Step 1: …\nStep l: …\n", `steps.next_step_prompt`), generation stopping before the next "Step ". A pair
+records that prompt (the user turn in `prompt`, the steps in `prefix`), and step-DPO trains on the same ids.
+
 All problems advance one step together, so each step is one sampling batch (one per roll-back count) and one judging
 batch. Ties everywhere roll back one step (its pair is dropped and recorded as rolled back) and the step is sampled
 again with a new seed — the same seed would give the same candidates back (the request cache and seeded sampling
@@ -22,7 +26,14 @@ from pydantic import Field
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import StageOutput, StageSettings, frame
-from thinkforge.stepwise.steps import clean_step, is_final, judge_prompt, next_step_prompt, parse_verdict
+from thinkforge.stepwise.steps import (
+    clean_step,
+    is_final,
+    judge_prompt,
+    judge_replies,
+    next_step_prompt,
+    parse_verdict,
+)
 
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 SCHEMA = {
@@ -69,6 +80,12 @@ class PreferenceSettings(StageSettings):
         "M_i learned the task from EFT data, PSRLM's M0 judged 3-shot",
     )
     judge_temperature: float = Field(0.0, description="temperature of the step judge (0: greedy)")
+    verdict_cue: bool = Field(
+        True,
+        description="continue a judge reply that ends without [[A]]/[[B]] after its own reasoning with "
+        "'Final verdict: [[' for two tokens (one more short call per such reply); off: such a reply has no verdict, "
+        "as in PSRLM",
+    )
     seed: int = Field(0, description="sampling seed")
 
 
@@ -133,9 +150,9 @@ def step_once(
     params = SamplingParams(
         temperature=settings.judge_temperature, max_tokens=settings.judge_max_tokens, seed=settings.seed
     )
-    replies = iter(judge(prompts, params, 1) if prompts else [])
+    replies = iter(judge_replies(judge, prompts, params, settings.verdict_cue))
     for s, steps, pairs in rounds:
-        answers = {pair: next(replies)[0] for pair in pairs}
+        answers = {pair: next(replies) for pair in pairs}
         verdicts = {pair: parse_verdict(c.text) if c.ok else None for pair, c in answers.items()}
         wins, consistency = tally(len(steps), verdicts)
         if len(steps) < 2 or len(set(wins)) == 1:
