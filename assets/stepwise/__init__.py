@@ -51,7 +51,7 @@ DEMO_RUN_CONFIG = {
             "max_steps": 1,
             "batch_size": 2,
             "gradient_accumulation_steps": 1,
-            "max_length": 256,
+            "max_length": 512,  # the reasoning prompt + a code problem + 2 earlier steps + a step: pairs fit whole
             "learning_rate": 1e-6,
         }
         for i in (1, 2)
