@@ -78,13 +78,20 @@ def smollm2_server(smollm2):
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """The longest tests first (marked `heavy`): with pytest-xdist's load scheduling they start at once on separate
-    workers while the short ones fill the rest of the time, instead of one of them starting last."""
-    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+    """The longest tests first (marked `heavy(seconds)`, longest first): pytest-xdist hands them out to the workers
+    in turn while the short ones fill the rest of the time, instead of one of them starting last."""
+
+    def seconds(item) -> float:
+        marker = item.get_closest_marker("heavy")
+        return marker.args[0] if marker else 0
+
+    items.sort(key=seconds, reverse=True)
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "heavy: a test of minutes; scheduled first so workers finish together")
+    config.addinivalue_line(
+        "markers", "heavy(seconds): a test of minutes (its time under `make test` here); the longest run first"
+    )
     if os.environ.get("PYTEST_XDIST_WORKER"):  # workers share the cores: one torch thread each
         import torch
 

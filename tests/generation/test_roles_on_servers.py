@@ -25,6 +25,7 @@ def two_servers(smollm2_server, tiny_model):
         yield smollm2_server, judge_url
 
 
+@pytest.mark.heavy(95)  # the server setup of its group
 def test_each_role_reaches_its_own_server_and_caches_apart(two_servers, home, monkeypatch):
     teacher_url, judge_url = two_servers
     for key, value in {

@@ -146,6 +146,7 @@ def model_calls(cluster, run_id: str) -> dict[str, tuple[int, int, int]]:
     return out
 
 
+@pytest.mark.heavy(195)
 @pytest.mark.timeout(1200)
 def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(tmp_path, tiny_model, monkeypatch):
     config = tiny_pool(tmp_path)

@@ -4,6 +4,7 @@ import os
 import subprocess
 
 import duckdb
+import pytest
 from dagster import DagsterInstance
 
 from tests.conftest import REPO
@@ -12,6 +13,7 @@ from thinkforge import DOMAINS, warehouse
 DAGSTER = str(REPO / ".venv" / "bin" / "dagster")
 
 
+@pytest.mark.heavy(75)
 def test_four_partitions_in_parallel_processes(home):
     with DagsterInstance.get():  # create the instance's SQLite storage once, as `make` does
         pass

@@ -153,7 +153,7 @@ def test_inbox_files_join_the_pool(home, instance):
     assert new["reference_answer"].to_list() == ["42"]
 
 
-@pytest.mark.heavy
+@pytest.mark.heavy(175)
 @pytest.mark.timeout(1500)  # the whole graph, four domains (pyproject's default limit is 600 s)
 def test_demo_script_runs_every_partition(home, tiny_model, tiny_smollm2):
     # `make demo` itself runs SmolLM2; this checks the mechanics: every role on the tiny model, and training from a

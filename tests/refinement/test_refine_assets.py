@@ -110,6 +110,7 @@ def _rejects(home, asset):
     return warehouse.read_partition(home, warehouse.rejects_name(asset), "math")
 
 
+@pytest.mark.heavy(115)
 def test_the_real_small_model_through_checklist_refinement_and_cot(home, smollm2):
     """SmolLM2-135M in every role on two math problems: the three assets run and every row is accounted for."""
     resources = {**definitions.defs.resources, **role_resources(str(smollm2))}

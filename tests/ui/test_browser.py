@@ -159,6 +159,7 @@ def check_what_a_researcher_reads(browser, url: str, home, port: int) -> None:
     assert "<think>" in log and "&lt;" not in log and "&gt;" not in log and "&amp;" not in log
 
 
+@pytest.mark.heavy(130)
 def test_catalog_launch_metadata_plot_and_automation_in_a_browser(materialized, dagster_dev, browser, home):  # noqa: F811
     url = f"http://127.0.0.1:{dagster_dev}"
     browser.get(f"{url}/assets")
