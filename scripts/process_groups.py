@@ -33,15 +33,20 @@ def alive(process: psutil.Process) -> bool:
         return False
 
 
+def group_of(process: psutil.Process) -> int | None:
+    """The process group of a process; None once it has exited (a short-lived helper may be gone by the time we ask)."""
+    try:
+        return os.getpgid(process.pid)
+    except ProcessLookupError:
+        return None
+
+
 def members(pgid: int) -> list[psutil.Process]:
     """The running processes of process group `pgid`."""
     found = []
     for process in psutil.process_iter():
-        try:
-            if os.getpgid(process.pid) == pgid and alive(process):
-                found.append(process)
-        except (ProcessLookupError, psutil.NoSuchProcess):
-            pass
+        if group_of(process) == pgid and alive(process):
+            found.append(process)
     return found
 
 

@@ -256,7 +256,7 @@ def started_by(proc: subprocess.Popen) -> tuple[list[psutil.Process], set[int]]:
     """Every process a cluster process has started (its descendants and the members of their process groups, which
     takes in what a dead parent left behind), and those groups."""
     processes = psutil.Process(proc.pid).children(recursive=True)
-    groups = {os.getpgid(p.pid) for p in processes} - {os.getpgrp()}
+    groups = {process_groups.group_of(p) for p in processes} - {os.getpgrp(), None}
     processes += [p for g in groups for p in process_groups.members(g) if p not in processes]
     return processes, groups
 
