@@ -21,12 +21,11 @@ from thinkforge import paths
 from thinkforge.generation import Generator, OpenAIBackend, TransformersBackend, VLLMBackend, open_cache
 from thinkforge.generation.backends import device
 
-DEFAULT_MODEL_DIR = "models/base_model"  # under THINKFORGE_HOME, written by the base_model asset
 ROLES = ("teacher", "judge", "evaluators", "reviser", "completer", "policy")
 
 
 def base_model_path() -> str:
-    path = paths.home() / DEFAULT_MODEL_DIR
+    path = paths.checkpoint_dir("base_model")
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no model configured and {path} is empty: materialize the base_model asset first")
     return str(path)

@@ -67,7 +67,6 @@ def main() -> int:
 
     import definitions
     from assets import ALL_ASSETS, ALL_CHECKS, DEMO_RUN_CONFIG
-    from resources.generation import DEFAULT_MODEL_DIR
     from thinkforge import DOMAINS, paths
     from thinkforge.cli import eval_table, summary_table
 
@@ -125,7 +124,7 @@ def main() -> int:
         cells = "".join(f"{by_domain.get(d, 0):>9.1f}" for d in domains)
         print(f"{step:<24}{cells}{sum(by_domain.values()):>9.1f}")
     print("\nmodel_eval:\n" + eval_table(paths.home()))
-    print(f"\nbase model: {paths.home() / DEFAULT_MODEL_DIR}")
+    print(f"\nbase model: {paths.checkpoint_dir('base_model')}")
     print(f"warehouse: {paths.warehouse_dir()}  (SQL: duckdb {paths.catalog_path()})")
     print("trace a row:  .venv/bin/thinkforge lineage <row-id>")
     print("open the UI:  make ui   →  http://127.0.0.1:3000")

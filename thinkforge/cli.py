@@ -39,7 +39,7 @@ def _summary(args: argparse.Namespace) -> int:
 def eval_table(root: Path) -> str:
     """model_eval's comparison (models × metrics) for every evaluated domain, from the warehouse."""
     from thinkforge import DOMAINS
-    from thinkforge.evaluation import CHECKPOINTS, compare, markdown
+    from thinkforge.evaluation import compare, markdown
 
     parts = []
     for domain in DOMAINS:
@@ -48,7 +48,11 @@ def eval_table(root: Path) -> str:
             continue
         rows = warehouse.read_partition(root, "model_eval", domain)
         k = int(rows["sample_index"].max()) + 1 if rows.height else 1
-        table = markdown(compare(rows, list(CHECKPOINTS), k), k=k) if rows.height else "(no model evaluated)"
+        table = (
+            markdown(compare(rows, rows["model"].unique(maintain_order=True).to_list(), k), k=k)
+            if rows.height
+            else "(no model evaluated)"
+        )
         parts.append(f"model_eval · {domain}\n{table}")
     return "\n\n".join(parts) or "model_eval has not been materialized"
 

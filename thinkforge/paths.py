@@ -33,3 +33,9 @@ def dagster_home(root: Path | None = None) -> Path:
 def sources_file() -> Path:
     """The raw-source YAML: THINKFORGE_SOURCES or the bundled sample sources."""
     return Path(os.environ.get("THINKFORGE_SOURCES") or REPO_ROOT / "data" / "sources.yaml").resolve()
+
+
+def checkpoint_dir(asset: str, domain: str | None = None, root: Path | None = None) -> Path:
+    """The folder of a checkpoint asset: models/base_model/ (one for every domain), else models/<asset>/<domain>/."""
+    models = (root or home()) / "models"
+    return models / "base_model" if asset == "base_model" else models / asset / str(domain)

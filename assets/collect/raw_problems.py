@@ -28,7 +28,7 @@ class RawProblemsConfig(Config):
     partitions_def=domain_partitions,
     io_manager_key="warehouse_io",
     kinds={"parquet", "duckdb"},
-    code_version=code_version("collect", "answers.py", "ids.py"),
+    code_version=code_version(__file__),
     description="Raw problems from real source formats with domain, info type, reference answer / tests and existing responses.",
 )
 def raw_problems(context: AssetExecutionContext, config: RawProblemsConfig) -> Output[StageOutput]:

@@ -58,7 +58,7 @@ class NewTrainingRows(AutomationCondition):
 
     def new_rows(self, domain: str) -> int:
         root = paths.home()
-        trained = set((read_card(root / "models" / self.checkpoint / domain) or {}).get("data_ids") or [])
+        trained = set((read_card(paths.checkpoint_dir(self.checkpoint, domain, root)) or {}).get("data_ids") or [])
         files = [warehouse.partition_path(root, t, domain) for t in self.tables]
         ids = [pl.read_parquet(f, columns=["id"])["id"] for f in files if f.exists()]
         return len(set(pl.concat(ids).to_list()) - trained) if ids else 0

@@ -52,7 +52,7 @@ def _embedded_rows(report, rows: int) -> str:
     partitions_def=domain_partitions,
     io_manager_key="warehouse_io",
     kinds={"parquet", "faiss"},
-    code_version=code_version("dedup", "evalsets.py"),
+    code_version=code_version(__file__),
     description="Problems after decontamination against eval sets, exact dedup and template-aware embedding dedup (FAISS).",
 )
 def deduped_problems(

@@ -26,7 +26,7 @@ SelectConfig = run_config(SelectSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("selection", "templates/select_judge.txt"),
+    code_version=code_version(__file__),
     description="Problems that pass the select rules, with language, difficulty (1-10), quality (1-10) and category.",
 )
 def selected_problems(

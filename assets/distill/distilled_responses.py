@@ -25,13 +25,7 @@ DistillConfig = run_config(DistillSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version(
-        "distill.py",
-        "templates/distill_math.txt",
-        "templates/distill_code.txt",
-        "templates/distill_science.txt",
-        "templates/distill_chat.txt",
-    ),
+    code_version=code_version(__file__),
     description="Candidate responses: existing ones from the sources and K teacher samples (`<think>…</think>` + "
     "answer) per problem whose source gives no reasoning chain (every problem with `distill_existing: also`).",
 )

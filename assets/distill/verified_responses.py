@@ -28,7 +28,7 @@ VerificationConfig = run_config(VerificationSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("verification.py", "verify", "judging.py", "templates/judge_rubric.txt"),
+    code_version=code_version(__file__),
     description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
     "(math-verify on the stated answer for math, the bubblewrap sandbox for code); every verdict is a column; "
     "rejects keep theirs (incorrect, no_answer, text_reference, …).",

@@ -2,9 +2,10 @@
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
+from assets.common.checkpoints import CHECKPOINTS, PARENTS
 from assets.common.partitions import domain_partitions
 from resources.warehouse import WarehouseResource
-from thinkforge.evaluation import CHECKPOINTS, PARENTS, compare
+from thinkforge.evaluation import compare
 from thinkforge.evaluation.metrics import fmt, regressions
 
 PAIRS = ", ".join(f"{child} vs {parent}" for child, parent in PARENTS.items())
@@ -21,7 +22,7 @@ PAIRS = ", ".join(f"{child} vs {parent}" for child, parent in PARENTS.items())
 )
 def no_regression(context: AssetCheckExecutionContext, warehouse_store: WarehouseResource) -> AssetCheckResult:
     rows = warehouse_store.read("model_eval", context.partition_key)
-    pairs = regressions(compare(rows, list(CHECKPOINTS)), PARENTS)
+    pairs = regressions(compare(rows, CHECKPOINTS), PARENTS)
     below = [p for p in pairs if p["below"]]
     table = [
         "| prompt format | model | trained from | its accuracy | parent's accuracy | change | |",

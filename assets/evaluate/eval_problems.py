@@ -17,7 +17,7 @@ from thinkforge.stage import StageOutput
     partitions_def=domain_partitions,
     io_manager_key="warehouse_io",
     kinds={"parquet"},
-    code_version=code_version("evalsets.py", "collect"),
+    code_version=code_version(__file__),
     description="Held-out problems every checkpoint is evaluated on, from the eval-sets YAML (THINKFORGE_EVAL_SETS, "
     "default data/eval/eval_sets.yaml; the same sets deduped_problems decontaminates against), with `eval_set` and `item`.",
 )

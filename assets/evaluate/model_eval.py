@@ -7,16 +7,16 @@ from pathlib import Path
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, MetadataValue, Output, asset
 
+from assets.common.checkpoints import CHECKPOINTS
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
-from resources.generation import DEFAULT_MODEL_DIR, ModelResource
+from resources.generation import ModelResource
 from thinkforge import paths
 from thinkforge.checkpoints import read_card
 from thinkforge.evaluation import (
-    CHECKPOINTS,
     PROMPT_FORMATS,
     AnswerChecker,
     EvalSettings,
@@ -37,11 +37,6 @@ from thinkforge.thinking import CLOSE
 from thinkforge.verify import Limits, MathVerifier, Sandbox
 
 EvalConfig = run_config(EvalSettings)
-
-
-def checkpoint_folder(name: str, domain: str) -> Path:
-    """$THINKFORGE_HOME/models/base_model/ for the base model, else models/<asset>/<domain>/."""
-    return paths.home() / DEFAULT_MODEL_DIR if name == "base_model" else paths.home() / "models" / name / domain
 
 
 def _why_missing(context: AssetExecutionContext, name: str, domain: str, folder: Path) -> str:
@@ -80,25 +75,8 @@ def _endpoint_model(policy: ModelResource, model: str, base_url: str) -> ModelRe
     kinds={"parquet"},
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
-    deps=list(CHECKPOINTS),
-    code_version=code_version(
-        "evaluation",
-        "verify",
-        "verification.py",
-        "judging.py",
-        "distill.py",
-        "templates/distill_math.txt",
-        "templates/distill_code.txt",
-        "templates/distill_science.txt",
-        "templates/distill_chat.txt",
-        "templates/judge_rubric.txt",
-        "s2r/samples.py",
-        "s2r/actions.py",
-        "stepwise/data.py",
-        "stepwise/steps.py",
-        "templates/stepwise/reasoning.txt",
-        "templates/stepwise/reasoning_code.txt",
-    ),
+    deps=CHECKPOINTS,
+    code_version=code_version(__file__),
     description="Every checkpoint of the domain (base_model, sft_model, rl_model, m1_model, step_dpo_model_i, plus "
     "`extra_models`) answers the held-out problems through the policy role, asked in the prompt format it was "
     "trained in (its card's `prompt_format`: distill / s2r / stepwise; base_model in distill and in every format of "
@@ -116,8 +94,8 @@ def model_eval(
     settings = EvalSettings.from_config(config)
     problems = pick_problems(eval_problems, settings.max_problems)
     candidates, missing = [], {}  # candidates: (name, model, base_url, prompt formats)
-    for name in settings.checkpoints:
-        folder = checkpoint_folder(name, domain)
+    for name in settings.checkpoints or CHECKPOINTS:
+        folder = paths.checkpoint_dir(name, domain)
         if not (folder / "config.json").is_file():
             missing[name] = _why_missing(context, name, domain, folder)
         elif name == "base_model":

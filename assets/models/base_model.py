@@ -8,7 +8,6 @@ from pydantic import Field
 
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.versions import code_version
-from resources.generation import DEFAULT_MODEL_DIR
 from thinkforge import paths
 from thinkforge.checkpoints import convert_gguf, default_gguf, save_hf_copy
 
@@ -26,11 +25,11 @@ class BaseModelConfig(Config):
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     kinds={"pytorch", "huggingface"},
-    code_version=code_version("checkpoints.py", "templates"),
+    code_version=code_version(__file__),
     description="Checkpoint every model stage starts from, saved with save_pretrained (loadable by transformers and vLLM).",
 )
 def base_model(context: AssetExecutionContext, config: BaseModelConfig) -> MaterializeResult:
-    out = paths.home() / DEFAULT_MODEL_DIR
+    out = paths.checkpoint_dir("base_model")
     source = config.source or os.environ.get("THINKFORGE_BASE_MODEL") or str(default_gguf())
     if source.endswith(".gguf"):
         card = convert_gguf(Path(source), out, dtype=config.dtype, log=context.log.info)

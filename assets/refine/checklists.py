@@ -22,7 +22,7 @@ ChecklistConfig = run_config(ChecklistSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("refinement/checklist.py", "templates/refine/checklist.txt"),
+    code_version=code_version(__file__),
     description="Per problem, 4–10 instruction-specific yes/no criteria written by the judge role, plus the generic "
     "ones (correctness, completeness, consistency, executability for code, safety); an unparsed reply keeps the "
     "generic list and says so in `status`.",

@@ -26,13 +26,7 @@ CotConfig = run_config(CotSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version(
-        "refinement/cot.py",
-        "verification.py",
-        "templates/refine/cot_summary.txt",
-        "templates/refine/cot_full.txt",
-        "templates/refine/cot_consistency.txt",
-    ),
+    code_version=code_version(__file__),
     description="From problem + refined solution, the completer writes a reasoning summary, then a full chain of "
     "thought; kept when it concludes what the solution says (math-verify, the program for code, the judge for "
     "science and chat) and passes the rules of verified_responses. "

@@ -25,13 +25,7 @@ RefineConfig = run_config(RefineSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version(
-        "refinement/loop.py",
-        "refinement/critique.py",
-        "refinement/autocheck.py",
-        "templates/refine/evaluate.txt",
-        "templates/refine/revise.txt",
-    ),
+    code_version=code_version(__file__),
     description="The best solution per problem after checklist critique by every evaluator and revision rounds "
     "(stops when all items pass, the score reaches the threshold, a round brings no improvement, or max_rounds); "
     "math-verify / the sandbox outrank the evaluators; every round is in `rounds`.",

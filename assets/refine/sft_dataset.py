@@ -15,7 +15,7 @@ from thinkforge.refinement import build_sft_dataset, export
     partitions_def=domain_partitions,
     io_manager_key="warehouse_io",
     kinds={"parquet", "huggingface"},
-    code_version=code_version("refinement/sft_dataset.py"),
+    code_version=code_version(__file__),
     description="The SFT training set of the domain: verified responses that carry a thinking trace plus "
     "cot_sft_data, exact duplicates removed, origin kept; also saved with `datasets.save_to_disk` at "
     "`$THINKFORGE_HOME/datasets/sft_dataset/<domain>/` with a dataset card.",

@@ -28,7 +28,7 @@ PolicySampleConfig = run_config(PolicySampleSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("s2r/samples.py", "s2r/actions.py", "evaluation/evaluate.py"),
+    code_version=code_version(__file__),
     description="K samples per problem from the initial policy (policy role; base_model unless run config names a "
     "folder or served model), each with its extracted answer and correctness (math-verify, the sandbox, the judge "
     "against the reference for science); chat and problems without a reference are rejected as not checkable.",

@@ -23,7 +23,7 @@ TrajectoryConfig = run_config(TrajectorySettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("s2r/trajectories.py", "s2r/actions.py", "s2r/samples.py", "templates/s2r"),
+    code_version=code_version(__file__),
     description="S²R trajectories: wrong attempts (distinct answers, each with a teacher verification ending "
     "'incorrect') then a correct attempt verified 'correct'; `actions` carry kind, text, correctness, verdict, the "
     "loss mask (0 on earlier solves) and origin; verdicts read by `verdict_rule` (exact closing sentence, or S²R's "

@@ -35,7 +35,7 @@ def previous_model(i: int) -> str:
 
 def _model_dir(name: str, domain: str):
     """The checkpoint folder of M_i, or None when that asset trained nothing for the domain (no data)."""
-    folder = paths.home() / "models" / name / domain
+    folder = paths.checkpoint_dir(name, domain)
     return folder if read_card(folder) is not None else None
 
 
@@ -64,9 +64,7 @@ def iteration(i: int):
         pool=GPU_POOL,
         op_tags=GPU_OP_TAGS,
         deps=[prev],
-        code_version=code_version(
-            "stepwise/tournament.py", "stepwise/steps.py", "templates/stepwise", "generation/backends.py"
-        ),
+        code_version=code_version(__file__),
         description=f"Iteration {i}: M{i} ({prev}) samples candidate next steps, continuing its own answer to the "
         "reasoning prompt, and judges every ordered pair; best vs worst becomes a (prompt + previous steps, chosen, "
         "rejected) step pair; ties roll back one step.",
@@ -130,14 +128,7 @@ def iteration(i: int):
         op_tags=GPU_OP_TAGS,
         deps=[prev],
         ins={"pairs": AssetIn(f"step_preferences_{i}")},
-        code_version=code_version(
-            "stepwise/dpo.py",
-            "stepwise/steps.py",
-            "generation/backends.py",
-            "training/data.py",
-            "training/runner.py",
-            "training/settings.py",
-        ),
+        code_version=code_version(__file__),
         description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i}, no EOS after "
         f"a step; HF folder at `$THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/`.",
     )
@@ -149,7 +140,7 @@ def iteration(i: int):
         if pairs.is_empty():
             context.log.warning(f"{domain}: no step pairs in iteration {i}; no model")
             return MaterializeResult(metadata={"trained": False, "reason": f"no step_preferences_{i} rows"})
-        start, final = _model_dir(prev, domain), paths.home() / "models" / f"step_dpo_model_{i}" / domain
+        start, final = _model_dir(prev, domain), paths.checkpoint_dir(f"step_dpo_model_{i}", domain)
         if start is None:
             raise FileNotFoundError(f"no {prev} checkpoint for {domain}: materialize {prev} first")
         trainer = step_dpo_trainer(str(start), pairs, settings, str(trainer_dir(final)))

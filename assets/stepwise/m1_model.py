@@ -24,7 +24,7 @@ M1Config = run_config(SftSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("training/sft.py", "training/data.py", "training/runner.py", "training/settings.py"),
+    code_version=code_version(__file__),
     description="M1: TRL SFT of base_model on step_sft_data (IFT solutions in steps + EFT step judgments); HF folder "
     "at `$THINKFORGE_HOME/models/m1_model/<domain>/`.",
 )
@@ -37,7 +37,7 @@ def m1_model(context: AssetExecutionContext, config: M1Config, step_sft_data: pl
         reason = "domain not step-wise" if not applies(domain) else "no step_sft_data rows"
         context.log.warning(f"{domain}: {reason}; no M1")
         return MaterializeResult(metadata={"trained": False, "reason": reason})
-    start, final = base_model_path(), paths.home() / "models" / "m1_model" / domain
+    start, final = base_model_path(), paths.checkpoint_dir("m1_model", domain)
     rows, report = training_rows(step_sft_data, step_sft_data.head(0), AutoTokenizer.from_pretrained(start), settings)
     if not rows:
         context.log.warning(f"{domain}: every step_sft_data row is too_long; no M1")

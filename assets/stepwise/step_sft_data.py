@@ -27,7 +27,7 @@ StepDataConfig = run_config(StepDataSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("stepwise/data.py", "stepwise/steps.py", "templates/stepwise", "generation/backends.py"),
+    code_version=code_version(__file__),
     description="IFT rows (sft_dataset solutions split into 'Step n: ' steps; `split_by` says how) and EFT rows "
     "(the judge role's step-pair judgments, kept when both orders agree and they side with the verified step: the "
     "reference's own step, or with `eft_pairs: policy_vs_policy` the candidate whose rollout was checked right).",

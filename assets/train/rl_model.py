@@ -27,9 +27,7 @@ RlConfig = run_config(RlSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["sft_model"],
-    code_version=code_version(
-        "training/rl.py", "training/rewards.py", "training/runner.py", "training/settings.py", "s2r/actions.py"
-    ),
+    code_version=code_version(__file__),
     description="GRPO-loop RL from sft_model with rule rewards only (math-verify, the sandbox): outcome (±1 on the "
     "final answer, group baseline) or process (a reward per solve / verify action, baseline per reward context, "
     "per-token advantages; `loss_weighting: action_mean` for S²R's per-action mean). Problems whose policy_samples "
@@ -41,8 +39,7 @@ def rl_model(
 ) -> MaterializeResult:
     settings = RlSettings.from_config(config)
     domain = context.partition_key
-    start = paths.home() / "models" / "sft_model" / domain
-    final = paths.home() / "models" / "rl_model" / domain
+    start, final = paths.checkpoint_dir("sft_model", domain), paths.checkpoint_dir("rl_model", domain)
     prompts, chosen = rl_prompts(selected_problems, policy_samples, settings)
     filtered = {f"problems_{k}": v for k, v in chosen.items() if k != "prompts"}
     context.log.info(f"{domain}: {len(prompts)} RL prompts; {filtered}")

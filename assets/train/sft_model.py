@@ -24,9 +24,7 @@ SftConfig = run_config(S2rSftSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version(
-        "training/sft.py", "training/data.py", "training/runner.py", "training/settings.py", "s2r/actions.py"
-    ),
+    code_version=code_version(__file__),
     description="TRL SFT of the initial policy (base_model) on sft_dataset + s2r_trajectories (run config "
     "`training_sets`: both, or either alone — s2r_trajectories alone is S²R's behaviour initialization); trajectory "
     "tokens of earlier attempts and every prompt token get no loss; KL to the initial model (kl_coef). An HF folder at "
@@ -39,7 +37,7 @@ def sft_model(
 
     settings = S2rSftSettings.from_config(config)
     domain = context.partition_key
-    final = paths.home() / "models" / "sft_model" / domain
+    final = paths.checkpoint_dir("sft_model", domain)
     start = base_model_path()
     rows, report = training_rows(sft_dataset, s2r_trajectories, AutoTokenizer.from_pretrained(start), settings)
     if not rows:

@@ -2,8 +2,6 @@
 
 from thinkforge.evaluation.behaviour import RETRY, VERIFY, Behaviour, parse_actions, verification_verdict
 from thinkforge.evaluation.evaluate import (
-    CHECKPOINTS,
-    PARENTS,
     STAGE,
     AnswerChecker,
     EvalSettings,
@@ -23,8 +21,6 @@ __all__ = [
     "Behaviour",
     "parse_actions",
     "verification_verdict",
-    "CHECKPOINTS",
-    "PARENTS",
     "STAGE",
     "AnswerChecker",
     "EvalSettings",

@@ -36,15 +36,6 @@ from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program
 
 STAGE = "model_eval"
 JUDGE_TEMPLATE = (Path(__file__).resolve().parents[1] / "templates" / "evaluate" / "judge_answer.txt").read_text()
-# Checkpoint assets in training order, and the model each was trained from (for the no-regression check).
-CHECKPOINTS = ("base_model", "sft_model", "rl_model", "m1_model", "step_dpo_model_1", "step_dpo_model_2")
-PARENTS = {
-    "sft_model": "base_model",
-    "rl_model": "sft_model",
-    "m1_model": "base_model",
-    "step_dpo_model_1": "m1_model",
-    "step_dpo_model_2": "step_dpo_model_1",
-}
 SCHEMA = {
     "id": pl.String,
     "parent_ids": pl.List(pl.String),
@@ -97,9 +88,10 @@ class EvalSettings(StageSettings):
     """Evaluation of every checkpoint on the held-out eval sets (THINKFORGE_EVAL_SETS, default data/eval/eval_sets.yaml)."""
 
     checkpoints: list[str] = Field(
-        default_factory=lambda: list(CHECKPOINTS),
-        description="checkpoint assets to evaluate; those whose folder $THINKFORGE_HOME/models/<asset>/<domain>/ "
-        "(base_model: models/base_model/) does not exist yet are listed as missing",
+        default_factory=list,
+        description="checkpoint assets to evaluate (empty: every checkpoint asset of the models, train and stepwise "
+        "groups, in training order); those whose folder $THINKFORGE_HOME/models/<asset>/<domain>/ (base_model: "
+        "models/base_model/) does not exist yet are listed as missing",
     )
     extra_models: dict[str, str] = Field(
         default_factory=dict,

@@ -1,0 +1,48 @@
+"""code_version is derived from what an asset's module imports within thinkforge/ and the templates that code reads."""
+
+import shutil
+
+import pytest
+
+from assets import ALL_ASSETS
+from assets.common.versions import LIB, code_files, code_version
+from tests.conftest import REPO
+
+VERIFIED = REPO / "assets" / "distill" / "verified_responses.py"
+DISTILLED = REPO / "assets" / "distill" / "distilled_responses.py"
+
+
+@pytest.fixture
+def lib(tmp_path):
+    """A copy of thinkforge/ to edit."""
+    return shutil.copytree(LIB, tmp_path / "thinkforge", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def test_verified_responses_runs_language_detection_and_the_distill_module():
+    files = {p.relative_to(LIB).as_posix() for p in code_files(VERIFIED)}
+    assert {"selection/language.py", "distill.py", "verification.py", "verify/mathcheck.py"} <= files
+    # the teacher prompts distill.py reads (one per domain, named by an f-string), not another stage's templates
+    assert {f"templates/distill_{d}.txt" for d in ("math", "code", "science", "chat")} <= files
+    assert not any(f.startswith(("templates/refine/", "refinement/", "training/")) for f in files)
+
+
+def test_verified_responses_version_changes_with_language_py_and_not_with_unrelated_code(lib):
+    before = code_version(VERIFIED, lib)
+    assert code_version(VERIFIED, lib) == before
+    (lib / "refinement" / "loop.py").write_text((lib / "refinement" / "loop.py").read_text() + "\n# unrelated\n")
+    assert code_version(VERIFIED, lib) == before
+    language = lib / "selection" / "language.py"
+    language.write_text(language.read_text() + "\n# changed\n")
+    assert code_version(VERIFIED, lib) != before
+
+
+def test_a_teacher_template_changes_the_version_of_the_stage_that_reads_it(lib):
+    before = code_version(DISTILLED, lib)
+    (lib / "templates" / "distill_code.txt").write_text("another prompt {problem}")
+    assert code_version(DISTILLED, lib) != before
+
+
+def test_every_asset_has_a_derived_code_version():
+    versions = {spec.key.to_user_string(): spec.code_version for a in ALL_ASSETS for spec in a.specs}
+    assert all(versions.values())
+    assert versions["verified_responses"] == code_version(VERIFIED)
