@@ -8,7 +8,8 @@ from dagster import AssetsDefinition, load_assets_from_package_module
 
 from assets import collect, curate, distill, evaluate, models, refine, s2r, stepwise, train
 from assets.common.automation import DATA
-from assets.common.checks import rows_conserved_check, rows_fit_check, training_data_checks
+from assets.common.checks import rows_conserved_check
+from assets.common.code_references import with_code_references
 
 MODELS, COLLECT, CURATE, DISTILL = "models", "collect", "curate", "distill"
 REFINE, S2R, TRAIN, STEPWISE, EVALUATE = "refine", "s2r", "train", "stepwise", "evaluate"
@@ -49,11 +50,14 @@ def _automated(asset: AssetsDefinition) -> AssetsDefinition:
     return asset.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=condition))
 
 
-ALL_ASSETS: list[AssetsDefinition] = [
-    _automated(asset)
-    for name, package in GROUP_PACKAGES.items()
-    for asset in load_assets_from_package_module(package, group_name=name)
-]
+# Each asset page in the UI links to its source file (assets/common/code_references.py).
+ALL_ASSETS: list[AssetsDefinition] = with_code_references(
+    [
+        _automated(asset)
+        for name, package in GROUP_PACKAGES.items()
+        for asset in load_assets_from_package_module(package, group_name=name)
+    ]
+)
 
 
 def is_warehouse_asset(asset: AssetsDefinition) -> bool:
@@ -66,26 +70,10 @@ def assets_in_groups(*groups: str) -> list[AssetsDefinition]:
 
 
 STAGE_ASSETS = [a for a in ALL_ASSETS if is_warehouse_asset(a)]
-# What each training table must look like (the training assets downstream wait for these blocking checks).
-TRAINING_TABLES = {"sft_dataset": "messages", "step_sft_data": "messages", "s2r_trajectories": "trajectory"}
-TRAINING_TABLES.update(
-    {a.key.path[-1]: "pair" for a in STAGE_ASSETS if a.key.path[-1].startswith("step_preferences_")}
-)
-# Training assets that leave out rows longer than max_length (never cut): the blocking rows_fit check bounds the share.
-ROWS_FIT_ASSETS = {"sft_model", "m1_model"} | {
-    a.key.path[-1] for a in ALL_ASSETS if a.key.path[-1].startswith("step_dpo_model_")
-}
-ALL_CHECKS = (
-    [rows_conserved_check(a) for a in STAGE_ASSETS]
-    + [
-        c
-        for a in STAGE_ASSETS
-        if a.key.path[-1] in TRAINING_TABLES
-        for c in training_data_checks(a, TRAINING_TABLES[a.key.path[-1]])
-    ]
-    + list(evaluate.EVAL_CHECKS)
-    + [rows_fit_check(a) for a in ALL_ASSETS if a.key.path[-1] in ROWS_FIT_ASSETS]
-)
+# Each group declares the checks of its assets (CHECKS); every warehouse asset also gets rows_conserved.
+ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS] + [
+    check for package in GROUP_PACKAGES.values() for check in getattr(package, "CHECKS", [])
+]
 # `make demo`'s run config: each group's DEMO_RUN_CONFIG (asset name → config), small CPU defaults.
 DEMO_RUN_CONFIG = {
     name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "DEMO_RUN_CONFIG", {}).items()

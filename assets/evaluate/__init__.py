@@ -4,8 +4,8 @@ from dagster import AutomationCondition
 
 from assets.evaluate.checks import no_regression
 
-# Checks the lead adds to Definitions (not loaded by load_assets_from_package_module).
-EVAL_CHECKS = [no_regression]
+# Checks of this group's assets (every warehouse asset also gets rows_conserved).
+CHECKS = [no_regression]
 
 # eval_problems is read from the eval-set files when a person asks. model_eval scores every new checkpoint (they
 # appear only on purpose) and whichever checkpoints exist: a missing one must not hold it back.

@@ -1,5 +1,11 @@
 """refine: dynamic checklists, multi-model critique and revision, CoT reconstruction, the SFT dataset."""
 
+from assets.common.checks import training_data_checks
+from assets.refine import sft_dataset
+
+# Checks of this group's assets (every warehouse asset also gets rows_conserved): the SFT rows are chat messages.
+CHECKS = training_data_checks(sft_dataset.sft_dataset, "messages")
+
 # `make demo` on CPU: 2 problems per domain, 2 rounds, short replies (defaults: every problem, 3 rounds).
 DEMO_RUN_CONFIG = {
     "checklists": {"max_problems": 2, "max_tokens": 96},

@@ -1,5 +1,11 @@
 """s2r: policy samples and S²R self-verification trajectories."""
 
+from assets.common.checks import training_data_checks
+from assets.s2r import s2r_trajectories
+
+# Checks of this group's assets (every warehouse asset also gets rows_conserved): each row is one trajectory.
+CHECKS = training_data_checks(s2r_trajectories.s2r_trajectories, "trajectory")
+
 # `make demo` on CPU: 2 problems per domain, K = 3 short samples, short verifications read with S²R's lenient
 # parser (the 135M teacher never ends with the exact closing sentence), kept as written (no rewrite pass), every
 # trajectory kept, and the teacher's verified answer as the last attempt when no sample is correct (the 135M policy

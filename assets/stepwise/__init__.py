@@ -1,8 +1,24 @@
 """stepwise: step-wise self-rewarding preference data and step-DPO models, iterated."""
 
 from assets.common.automation import after_update_of, on_new_rows
+from assets.common.checks import rows_fit_check, training_data_checks
+from assets.stepwise import m1_model, step_sft_data
 from assets.stepwise.domains import ITERATIONS
 from assets.stepwise.iterations import ITERATION_ASSETS, previous_model
+
+# step_sft_data's rows are chat messages and each iteration's preferences are pairs; M1 and the step-DPO models leave
+# out rows longer than max_length (never cut): the blocking rows_fit check bounds the share.
+CHECKS = [
+    *training_data_checks(step_sft_data.step_sft_data, "messages"),
+    *(
+        c
+        for a in ITERATION_ASSETS
+        if a.key.path[-1].startswith("step_preferences_")
+        for c in training_data_checks(a, "pair")
+    ),
+    rows_fit_check(m1_model.m1_model),
+    *(rows_fit_check(a) for a in ITERATION_ASSETS if a.key.path[-1].startswith("step_dpo_model_")),
+]
 
 # Trained on purpose (assets/common/automation.py): the preference pairs are sampled from M_i and exist only to
 # train M_{i+1}, so an iteration is one training step. With the training_automation_sensor switched on, m1_model
@@ -44,7 +60,7 @@ DEMO_RUN_CONFIG = {
             "max_steps": 3,
             "max_rollbacks": 1,
         }
-        for i in (1, 2)
+        for i in range(1, ITERATIONS + 1)
     },
     **{
         f"step_dpo_model_{i}": {
@@ -54,8 +70,8 @@ DEMO_RUN_CONFIG = {
             "max_length": 512,  # the reasoning prompt + a code problem + 2 earlier steps + a step: pairs fit whole
             "learning_rate": 1e-6,
         }
-        for i in (1, 2)
+        for i in range(1, ITERATIONS + 1)
     },
 }
 
-__all__ = ["ITERATION_ASSETS", "DEMO_RUN_CONFIG", "TRAINING_AUTOMATION"]
+__all__ = ["CHECKS", "ITERATION_ASSETS", "DEMO_RUN_CONFIG", "TRAINING_AUTOMATION"]

@@ -1,6 +1,11 @@
 """train: the SFT model (action-masked) and the RL model (outcome / process rewards)."""
 
 from assets.common.automation import after_update_of, on_new_rows
+from assets.common.checks import rows_fit_check
+from assets.train import sft_model
+
+# sft_model leaves out rows longer than max_length (never cut): the blocking rows_fit check bounds the share.
+CHECKS = [rows_fit_check(sft_model.sft_model)]
 
 # Trained on purpose (assets/common/automation.py); with the training_automation_sensor switched on, sft_model
 # retrains on enough new rows and rl_model follows each new sft_model.

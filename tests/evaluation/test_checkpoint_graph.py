@@ -18,7 +18,7 @@ import json, sys
 from dagster import DagsterInstance, materialize
 import definitions
 from assets import ALL_ASSETS
-from assets.evaluate import EVAL_CHECKS
+from assets.evaluate import CHECKS as EVAL_CHECKS
 from resources.generation import role_resources
 
 evaluate = [a for a in ALL_ASSETS if a.key.to_user_string() in ("eval_problems", "model_eval")]

@@ -15,7 +15,8 @@ from dagster import (
 
 import definitions
 from assets import ALL_ASSETS, ALL_CHECKS
-from assets.evaluate import DEMO_RUN_CONFIG, EVAL_CHECKS
+from assets.evaluate import CHECKS as EVAL_CHECKS
+from assets.evaluate import DEMO_RUN_CONFIG
 from resources.generation import role_resources
 from thinkforge import cli, lineage, warehouse
 from thinkforge.checkpoints import publish, staging_dir

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 
 import definitions
 from assets import ALL_ASSETS
-from assets.evaluate import EVAL_CHECKS
+from assets.evaluate import CHECKS as EVAL_CHECKS
 from resources.generation import role_resources
 from thinkforge import distill, warehouse
 from thinkforge.checkpoints import MODEL_CARD, publish, read_card, staging_dir
