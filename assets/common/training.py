@@ -1,13 +1,17 @@
-"""Materialization metadata of a training asset: where the checkpoint is, its fingerprint, steps, curves."""
+"""What every training asset does around its trainer: its checkpoint folder, skipping with a reason, fitting and
+publishing the checkpoint, and the materialization metadata (where it is, its fingerprint, steps, curves)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import MetadataValue
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
+from thinkforge import paths
 from thinkforge.plots import markdown_image
-from thinkforge.training.runner import curve_png
+from thinkforge.training.runner import curve_png, fit, trainer_dir
+from thinkforge.training.settings import TrainerSettings
 
 
 def trained_metadata(out: dict, final: Path, title: str, curves: tuple[str, ...]) -> dict:
@@ -30,3 +34,48 @@ def trained_metadata(out: dict, final: Path, title: str, curves: tuple[str, ...]
         if png:
             metadata[f"{key.replace('/', '_')}_curve"] = MetadataValue.md(markdown_image(png, key))
     return metadata
+
+
+@dataclass
+class Training:
+    """One training asset materialized for one domain: the checkpoint it writes and how it ends."""
+
+    context: AssetExecutionContext
+
+    @property
+    def asset(self) -> str:
+        return self.context.asset_key.to_user_string()
+
+    @property
+    def domain(self) -> str:
+        return self.context.partition_key
+
+    @property
+    def final(self) -> Path:
+        """The checkpoint folder it publishes (paths.checkpoint_dir)."""
+        return paths.checkpoint_dir(self.asset, self.domain)
+
+    @property
+    def trainer_dir(self) -> str:
+        """Where the trainer keeps its resumable checkpoints."""
+        return str(trainer_dir(self.final))
+
+    def skip(self, reason: str, **metadata) -> MaterializeResult:
+        """Materialized without training (no checkpoint is written): `trained` false and why."""
+        self.context.log.warning(f"{self.domain}: {reason}; no {self.asset} checkpoint")
+        return MaterializeResult(metadata={"trained": False, "reason": reason, **metadata})
+
+    def fit(
+        self,
+        trainer,
+        start: str | Path,
+        settings: TrainerSettings,
+        prompt_format: str,
+        curves: tuple[str, ...] = ("loss",),
+        **card,
+    ) -> tuple[dict, dict]:
+        """Train from `start`, publish the checkpoint with its card (asset, domain, initial model, `card`); returns
+        the runner's report and the trained metadata."""
+        card = {"asset": self.asset, "domain": self.domain, "initial_model": str(start), **card}
+        out = fit(trainer, self.final, card, settings, prompt_format=prompt_format, log=self.context.log.info)
+        return out, trained_metadata(out, self.final, f"{self.asset} · {self.domain}", curves)

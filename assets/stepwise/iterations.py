@@ -13,7 +13,7 @@ from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
-from assets.common.training import trained_metadata
+from assets.common.training import Training
 from assets.common.versions import code_version
 from assets.stepwise.domains import ITERATIONS, applies
 from resources.generation import ModelResource
@@ -22,7 +22,6 @@ from thinkforge.answers import last_boxed
 from thinkforge.checkpoints import read_card
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
 from thinkforge.stepwise.tournament import pick_problems
-from thinkforge.training.runner import fit, trainer_dir
 from thinkforge.verify import MathVerifier
 
 PreferenceConfig = run_config(PreferenceSettings)
@@ -136,14 +135,14 @@ def iteration(i: int):
         context: AssetExecutionContext, config: StepDpoConfig, pairs: pl.DataFrame
     ) -> MaterializeResult:
         settings = StepDpoSettings.from_config(config)
-        domain = context.partition_key
+        run = Training(context)
+        domain = run.domain
         if pairs.is_empty():
-            context.log.warning(f"{domain}: no step pairs in iteration {i}; no model")
-            return MaterializeResult(metadata={"trained": False, "reason": f"no step_preferences_{i} rows"})
-        start, final = _model_dir(prev, domain), paths.checkpoint_dir(f"step_dpo_model_{i}", domain)
+            return run.skip(f"no step_preferences_{i} rows")
+        start = _model_dir(prev, domain)
         if start is None:
             raise FileNotFoundError(f"no {prev} checkpoint for {domain}: materialize {prev} first")
-        trainer = step_dpo_trainer(str(start), pairs, settings, str(trainer_dir(final)))
+        trainer = step_dpo_trainer(str(start), pairs, settings, run.trainer_dir)
         report = trainer.pair_report
         fit_metadata = {
             **rows_fit_metadata(report),
@@ -151,27 +150,20 @@ def iteration(i: int):
             "steps_left_out": report["steps_left_out"],
         }
         if not report["pairs_trained"]:
-            context.log.warning(f"{domain}: every step pair of iteration {i} is too_long; no model")
-            return MaterializeResult(metadata={"trained": False, "reason": "every pair is too_long", **fit_metadata})
-        card = {
-            "asset": f"step_dpo_model_{i}",
-            "domain": domain,
-            "initial_model": str(start),
-            "reference_model": str(start),
-            "iteration": i,
-            "pairs": pairs.height,
-            "data_ids": pairs["id"].to_list(),
+            return run.skip("every pair is too_long", **fit_metadata)
+        _, trained = run.fit(
+            trainer,
+            start,
+            settings,
+            "stepwise",
+            ("loss", "rewards/margins", "rewards/accuracies"),
+            reference_model=str(start),
+            iteration=i,
+            pairs=pairs.height,
+            data_ids=pairs["id"].to_list(),
             **report,
-        }
-        out = fit(trainer, final, card, settings, prompt_format="stepwise", log=context.log.info)
-        curves = ("loss", "rewards/margins", "rewards/accuracies")
-        return MaterializeResult(
-            metadata={
-                **trained_metadata(out, final, f"step_dpo_model_{i} · {domain}", curves),
-                "pairs": pairs.height,
-                **fit_metadata,
-            }
         )
+        return MaterializeResult(metadata={**trained, "pairs": pairs.height, **fit_metadata})
 
     return step_preferences, step_dpo_model
 

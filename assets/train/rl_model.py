@@ -9,13 +9,12 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.partitions import domain_partitions
-from assets.common.training import trained_metadata
+from assets.common.training import Training
 from assets.common.versions import code_version
 from thinkforge import paths
 from thinkforge.checkpoints import read_card
 from thinkforge.training.rewards import Checker
 from thinkforge.training.rl import RlSettings, rl_prompts, rl_trainer, truncated_shares
-from thinkforge.training.runner import fit, trainer_dir
 from thinkforge.verify import MathVerifier, Sandbox
 
 RlConfig = run_config(RlSettings)
@@ -38,38 +37,31 @@ def rl_model(
     context: AssetExecutionContext, config: RlConfig, selected_problems: pl.DataFrame, policy_samples: pl.DataFrame
 ) -> MaterializeResult:
     settings = RlSettings.from_config(config)
-    domain = context.partition_key
-    start, final = paths.checkpoint_dir("sft_model", domain), paths.checkpoint_dir("rl_model", domain)
+    run = Training(context)
+    domain, start = run.domain, paths.checkpoint_dir("sft_model", run.domain)
     prompts, chosen = rl_prompts(selected_problems, policy_samples, settings)
     filtered = {f"problems_{k}": v for k, v in chosen.items() if k != "prompts"}
     context.log.info(f"{domain}: {len(prompts)} RL prompts; {filtered}")
     if not prompts:
         reason = "no rule-checkable problems" if not chosen["checkable"] else "every problem always or never solved"
-        context.log.warning(f"{domain}: {reason}; no RL model")
-        return MaterializeResult(metadata={"trained": False, "reason": f"{domain}: {reason}", **filtered})
+        return run.skip(f"{domain}: {reason}", **filtered)
     if read_card(start) is None:  # sft_model had no rows for this domain (its materialization says so)
-        context.log.warning(f"{domain}: sft_model wrote no checkpoint; no RL model")
-        return MaterializeResult(metadata={"trained": False, "reason": f"no sft_model checkpoint for {domain}"})
+        return run.skip(f"no sft_model checkpoint for {domain}")
     with ExitStack() as stack:
         math = stack.enter_context(MathVerifier(workers=1)) if domain in ("math", "science") else None
         checker = Checker(math, Sandbox() if domain == "code" else None)
-        trainer = rl_trainer(str(start), prompts, settings, checker, str(trainer_dir(final)))
-        card = {
-            "asset": "rl_model",
-            "domain": domain,
-            "initial_model": str(start),
-            "problems": [p["id"] for p in prompts],
-            **filtered,
-        }
-        out = fit(trainer, final, card, settings, prompt_format="s2r", log=context.log.info)
+        trainer = rl_trainer(str(start), prompts, settings, checker, run.trainer_dir)
+        curves = ("reward", "frac_reward_zero_std", "completions/clipped_ratio", "loss")
+        out, trained = run.fit(
+            trainer, start, settings, "s2r", curves, problems=[p["id"] for p in prompts], **filtered
+        )
     history = out["history"]
     rewards = [h["reward"] for h in history if "reward" in h]
     zero_std = [h["frac_reward_zero_std"] for h in history if "frac_reward_zero_std" in h]
     actions = trainer.reward_funcs[0].actions_per_response
     truncated = truncated_shares(history)
-    curves = ("reward", "frac_reward_zero_std", "completions/clipped_ratio", "loss")
     metadata = {
-        **trained_metadata(out, final, f"rl_model · {domain}", curves),
+        **trained,
         "truncated_share": round(fmean(t["truncated_share"] for t in truncated), 3) if truncated else None,
         "truncated_share_per_step": MetadataValue.json(truncated),
         "reward_level": settings.reward_level,

@@ -8,11 +8,9 @@ from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import tables
 from assets.common.partitions import domain_partitions
-from assets.common.training import trained_metadata
+from assets.common.training import Training
 from assets.common.versions import code_version
 from resources.generation import base_model_path
-from thinkforge import paths
-from thinkforge.training.runner import fit, trainer_dir
 from thinkforge.training.sft import S2rSftSettings, masked_sft_trainer, training_rows
 
 SftConfig = run_config(S2rSftSettings)
@@ -36,34 +34,30 @@ def sft_model(
     from transformers import AutoTokenizer
 
     settings = S2rSftSettings.from_config(config)
-    domain = context.partition_key
-    final = paths.checkpoint_dir("sft_model", domain)
-    start = base_model_path()
+    run, start = Training(context), base_model_path()
     rows, report = training_rows(sft_dataset, s2r_trajectories, AutoTokenizer.from_pretrained(start), settings)
     if not rows:
-        context.log.warning(f"no training rows for {domain}: nothing trained, no checkpoint written")
         reason = (
             "every row is too_long" if report["rows_dropped"] else f"no rows in training_sets={settings.training_sets}"
         )
-        metadata = {"trained": False, "reason": reason, "training_sets": settings.training_sets}
-        return MaterializeResult(metadata={**metadata, **rows_fit_metadata(report)})
+        return run.skip(reason, training_sets=settings.training_sets, **rows_fit_metadata(report))
     context.log.info(
         f"{report['rows']} rows, {report['trained_tokens']} of {report['tokens']} tokens with loss; "
         f"{report['rows_dropped']} rows too_long left out"
     )
-    trainer = masked_sft_trainer(start, rows, settings, str(trainer_dir(final)))
-    card = {
-        "asset": "sft_model",
-        "domain": domain,
-        "initial_model": start,
-        "training_sets": settings.training_sets,
-        "data_ids": [r["id"] for r in rows],
+    trainer = masked_sft_trainer(start, rows, settings, run.trainer_dir)
+    out, trained = run.fit(
+        trainer,
+        start,
+        settings,
+        "s2r",
+        training_sets=settings.training_sets,
+        data_ids=[r["id"] for r in rows],
         **report,
-    }
-    out = fit(trainer, final, card, settings, prompt_format="s2r", log=context.log.info)
+    )
     tokens_seen = int(max((h.get("num_tokens", 0) for h in out["history"]), default=0))  # TRL's running count
     metadata = {
-        **trained_metadata(out, final, f"sft_model · {domain}", ("loss",)),
+        **trained,
         "training_sets": settings.training_sets,
         **tables(rows=(report["rows_by_kind"], "kind")),
         "tokens": report["tokens"],
