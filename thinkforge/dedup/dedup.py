@@ -169,92 +169,163 @@ def dedup(
 ) -> StageOutput:
     """`embed` gives the sentence vectors that decide; `prefilter` (static vectors) picks which rows need one when
     the mode is `candidates`. Rows decided by the last run keep their decision (see prior.py): only new rows are
-    decided, against the rows of their blocks."""
+    decided, against the rows of their blocks. Five phases: plan (which rows are open, their features, the eval
+    items), prefilter (which rows need a sentence vector), search (contamination and neighbours), decide (visit the
+    open rows best-first), write (frames and the store)."""
+    plan = _plan(rows, embed, store, settings, eval_items, eval_store, log, prefilter)
+    needed_rows, deciding, pre_ids = _prefilter(plan, store, prefilter, eval_items, log)
+    vectors, contaminated, cand_sims, cand_ids = _search(plan, store, embed, needed_rows, deciding, pre_ids, log)
+    del pre_ids
+    new_kept, rejects = _decide(plan, store, vectors, contaminated, cand_sims, cand_ids, log)
+    return _write(plan, store, new_kept, rejects, log)
+
+
+@dataclass
+class _Plan:
+    """What one run decides (the open rows) and what it decides with."""
+
+    rows: pl.DataFrame
+    settings: DedupSettings
+    report: DedupReport
+    fp: str  # the fingerprint earlier decisions are stored under
+    prior: Prior | None
+    seen: np.ndarray  # rows decided by an earlier run
+    open_rows: np.ndarray  # the rows this run decides
+    keys: list  # exact key per row
+    block_keys: np.ndarray  # constants key per row
+    tests: list  # tests signature per row
+    block: np.ndarray  # equal constants -> one small int
+    searched: np.ndarray  # rows whose neighbours are searched
+    contamination: Contamination | None
+
+    ids: list[str]
+    problems: list[str]
+
+    @property
+    def n(self) -> int:
+        return self.rows.height
+
+    def same_instance(self, i: int, j: int) -> bool:
+        """Template guard: same numbers/constants, and the same tests when both have tests."""
+        block, tests = self.block, self.tests
+        return block[i] == block[j] and (tests[i] is None or tests[j] is None or tests[i] == tests[j])
+
+    def neighbours(self, vectors: np.ndarray, rows: np.ndarray, log) -> tuple[np.ndarray, np.ndarray]:
+        """(n, k) nearest of `rows` (their vectors given) among themselves; with the template guard only among rows
+        of equal constants (blocking)."""
+        s, k = self.settings, self.settings.max_neighbors
+        if s.template_guard:
+            sub = blocked_nearest(vectors, self.block[rows].tolist(), k, s.index, s.nprobe)
+        else:
+            sub = nearest(vectors.astype(np.float32), k, s.index, s.nprobe, log=log)
+        return _spread(self.n, k, rows, *sub)
+
+
+def _plan(rows, embed, store, settings, eval_items, eval_store, log, prefilter) -> _Plan:
+    """The mode, the earlier decisions that stand, the open rows' features, the eval items and the searched rows."""
     report = DedupReport()
     n = rows.height
-    ids, problems, test_cases = rows["id"].to_list(), rows["problem"].to_list(), rows["test_cases"].to_list()
     report.mode = embed_mode(settings, n, prefilter)
     eval_keys = [text_key(t) for t in (eval_items or {}).values()]
     fp = fingerprint(settings, report.mode, eval_keys)
     prior = load_prior(store, fp, rows["id"], log)
     seen = prior.seen if prior is not None else np.zeros(n, bool)
-    open_rows = np.flatnonzero(~seen)  # the rows this run decides
+    open_rows = np.flatnonzero(~seen)
     report.decisions_reused = n - len(open_rows)
-    keys, block_keys, tests = _features(problems, test_cases, open_rows, prior)
-    block = np.unique(block_keys, return_inverse=True)[1].reshape(-1)  # equal constants -> one small int
-    k = settings.max_neighbors
-
-    def same_instance(i: int, j: int) -> bool:
-        """Template guard: same numbers/constants, and the same tests when both have tests."""
-        return block[i] == block[j] and (tests[i] is None or tests[j] is None or tests[i] == tests[j])
-
-    def neighbours(vectors: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(n, k) nearest of `rows` (their vectors given) among themselves; with the template guard only among rows
-        of equal constants (blocking)."""
-        if settings.template_guard:
-            sub = blocked_nearest(vectors, block[rows].tolist(), k, settings.index, settings.nprobe)
-        else:
-            sub = nearest(vectors.astype(np.float32), k, settings.index, settings.nprobe, log=log)
-        return _spread(n, k, rows, *sub)
-
+    ids, problems = rows["id"].to_list(), rows["problem"].to_list()
+    keys, block_keys, tests = _features(problems, rows["test_cases"].to_list(), open_rows, prior)
+    block = np.unique(block_keys, return_inverse=True)[1].reshape(-1)
     contamination = None
     if eval_items and len(open_rows):
         stored_keys, matrix, _ = extended(eval_store, dict(zip(eval_keys, eval_items.values())), embed, log)
         eval_vectors = Vectors(stored_keys, matrix, eval_keys).of(np.arange(len(eval_keys)))
         contamination = Contamination(eval_items, eval_vectors, settings.ngram, settings.contamination_threshold)
-
     searched = _searched(block, open_rows, settings.template_guard, prior is not None)
+    return _Plan(
+        rows=rows,
+        settings=settings,
+        report=report,
+        fp=fp,
+        prior=prior,
+        seen=seen,
+        open_rows=open_rows,
+        keys=keys,
+        block_keys=block_keys,
+        tests=tests,
+        block=block,
+        searched=searched,
+        contamination=contamination,
+        ids=ids,
+        problems=problems,
+    )
+
+
+def _prefilter(plan: _Plan, store: DedupStore, prefilter: Embed | None, eval_items, log):
+    """The rows that need a sentence vector; in `candidates` mode also the open rows the static vectors paired with a
+    row of their block (`deciding`) and those pairs (`pre_ids`, -1 below the prefilter threshold)."""
+    settings, report, open_rows, searched = plan.settings, plan.report, plan.open_rows, plan.searched
     if report.mode == "all":
-        needed_rows = np.union1d(open_rows, searched)
-    else:  # static vectors propose candidate pairs (and eval look-alikes); only their rows get sentence vectors
-        pass_rows = np.union1d(searched, open_rows) if contamination is not None else searched
-        static, report.static_computed = static_vectors(store, prefilter, keys, problems, pass_rows, log)
-        if contamination is not None:  # open rows that look like an eval item get a sentence vector
-            is_open = ~seen[pass_rows]
-            eval_best = eval_similarity(prefilter, list(eval_items.values()), static[is_open])
-            eval_like = pass_rows[is_open][eval_best >= settings.prefilter_threshold]
-            static = static[np.isin(pass_rows, searched)]
-        pre_sims, pre_ids = neighbours(static, searched)
-        del static
-        pre_ids[pre_sims < settings.prefilter_threshold] = -1
-        del pre_sims
-        deciding = np.zeros(n, bool)  # open rows the prefilter paired with a row of their block
-        deciding[open_rows] = (pre_ids[open_rows] >= 0).any(axis=1)
-        needed = deciding.copy()
-        partners = pre_ids[deciding]
-        needed[partners[partners >= 0]] = True
-        if contamination is not None:
-            needed[eval_like] = True
-        needed_rows = np.flatnonzero(needed)
-        report.prefilter_candidates = len(needed_rows)
-        log(f"prefilter: {len(needed_rows)} of {n} rows need a sentence vector")
+        return np.union1d(open_rows, searched), None, None
+    # static vectors propose candidate pairs (and eval look-alikes); only their rows get sentence vectors
+    pass_rows = np.union1d(searched, open_rows) if plan.contamination is not None else searched
+    static, report.static_computed = static_vectors(store, prefilter, plan.keys, plan.problems, pass_rows, log)
+    if plan.contamination is not None:  # open rows that look like an eval item get a sentence vector
+        is_open = ~plan.seen[pass_rows]
+        eval_best = eval_similarity(prefilter, list(eval_items.values()), static[is_open])
+        eval_like = pass_rows[is_open][eval_best >= settings.prefilter_threshold]
+        static = static[np.isin(pass_rows, searched)]
+    pre_sims, pre_ids = plan.neighbours(static, searched, log)
+    del static
+    pre_ids[pre_sims < settings.prefilter_threshold] = -1
+    del pre_sims
+    deciding = np.zeros(plan.n, bool)  # open rows the prefilter paired with a row of their block
+    deciding[open_rows] = (pre_ids[open_rows] >= 0).any(axis=1)
+    needed = deciding.copy()
+    partners = pre_ids[deciding]
+    needed[partners[partners >= 0]] = True
+    if plan.contamination is not None:
+        needed[eval_like] = True
+    needed_rows = np.flatnonzero(needed)
+    report.prefilter_candidates = len(needed_rows)
+    log(f"prefilter: {len(needed_rows)} of {plan.n} rows need a sentence vector")
+    return needed_rows, deciding, pre_ids
 
-    vectors = sentence_vectors(store, embed, keys, problems, needed_rows, report, log)
 
+def _search(plan: _Plan, store: DedupStore, embed: Embed, needed_rows, deciding, pre_ids, log):
+    """Sentence vectors of the needed rows, the contaminated open rows ({row: why}), and each row's candidates
+    ((n, k) cosines and rows, best first)."""
+    settings, report, problems, n, k = plan.settings, plan.report, plan.problems, plan.n, plan.settings.max_neighbors
+    vectors = sentence_vectors(store, embed, plan.keys, problems, needed_rows, report, log)
     contaminated: dict[int, str] = {}
-    if contamination is not None:
-        embedded_open = np.intersect1d(needed_rows, open_rows)
-        contaminated = contamination.check(problems, open_rows, embedded_open, vectors.of(embedded_open))
-
+    if plan.contamination is not None:
+        embedded_open = np.intersect1d(needed_rows, plan.open_rows)
+        contaminated = plan.contamination.check(problems, plan.open_rows, embedded_open, vectors.of(embedded_open))
     log(f"neighbour search over {len(needed_rows)} rows ({k} per row)")
     if report.mode == "all":
         row_vectors = vectors.of(needed_rows)
-        cand_sims, cand_ids = neighbours(row_vectors, needed_rows)
+        cand_sims, cand_ids = plan.neighbours(row_vectors, needed_rows, log)
         near_sims, near_ids = _spread(
             n, k, needed_rows, *nearest(row_vectors, k, settings.index, settings.nprobe, log=log)
         )
-        _neighbour_report(report, problems, near_sims, near_ids, needed_rows, settings, same_instance)
+        _neighbour_report(report, problems, near_sims, near_ids, needed_rows, settings, plan.same_instance)
     else:
         cand_sims, cand_ids = vectors.cosines(np.flatnonzero(deciding), pre_ids)
-        del pre_ids
         _candidate_report(report, problems, cand_sims, cand_ids, settings)
+    return vectors, contaminated, cand_sims, cand_ids
 
+
+def _decide(plan: _Plan, store: DedupStore, vectors: Vectors, contaminated, cand_sims, cand_ids, log):
+    """Visit the open rows best-first: a row is kept unless contaminated, an exact duplicate of a row met before, or
+    within the threshold of a kept row of the same instance. Returns the newly kept rows and the rejects, (row,
+    reason, detail, merged into, cosine)."""
+    settings, report, prior, open_rows = plan.settings, plan.report, plan.prior, plan.open_rows
+    ids, problems, keys = plan.ids, plan.problems, plan.keys
     kept_set: set[int] = set()
     first_of_key: dict[str, int] = {}
     merged_into: dict[int, int] = {}  # rejected duplicate -> the kept row it joined
     if prior is not None:
-        _apply_prior(prior, keys, searched, open_rows, kept_set, first_of_key, merged_into)
-    rejects: list[tuple[int, str, str, int | None, float | None]] = []  # (row, reason, detail, merged into, cosine)
+        _apply_prior(prior, keys, plan.searched, open_rows, kept_set, first_of_key, merged_into)
+    rejects: list[tuple[int, str, str, int | None, float | None]] = []
 
     def reject(i: int, reason: str, detail: str, of: int | None = None, sim: float | None = None) -> None:
         rejects.append((i, reason, detail, of, sim))
@@ -262,6 +333,7 @@ def dedup(
             merged_into[i] = of
 
     kept_before = store.kept_ids() if prior is None else set()  # (open rows of a reused run were never kept)
+    rows = plan.rows
     order = visit_order(rows if prior is None else rows[open_rows], kept_before, settings.source_preference)
     new_kept: list[int] = []
     for i in order if prior is None else open_rows[order].tolist():
@@ -282,7 +354,11 @@ def dedup(
             if j not in kept_set and j in merged_into:  # a neighbour already merged: its cluster's kept row
                 j = merged_into[j]
                 sim = float(vectors.of(i) @ vectors.of(j))
-            if j in kept_set and sim >= settings.threshold and (not settings.template_guard or same_instance(i, j)):
+            if (
+                j in kept_set
+                and sim >= settings.threshold
+                and (not settings.template_guard or plan.same_instance(i, j))
+            ):
                 match = (j, sim)
                 break
         if match:
@@ -299,13 +375,19 @@ def dedup(
         f"decided {len(open_rows)} rows: {len(new_kept)} kept, {report.exact_duplicates} exact and "
         f"{report.near_duplicates} near duplicates, {report.contaminated} contaminated"
     )
+    return new_kept, rejects
 
+
+def _write(plan: _Plan, store: DedupStore, new_kept: list[int], rejects: list[tuple], log) -> StageOutput:
+    """Ids of the kept rows, this run's decisions added to the earlier ones, the kept and rejects frames, and the
+    store's kept ids and decisions."""
+    rows, prior, seen, report, ids, problems = plan.rows, plan.prior, plan.seen, plan.report, plan.ids, plan.problems
     new_id = {i: row_id(STAGE, [ids[i]], {"problem": problems[i]}) for i in new_kept}
     if prior is not None:  # duplicates of rows kept earlier point at those rows' ids
         earlier = sorted({r[3] for r in rejects if r[3] is not None and seen[r[3]]})
         new_id.update(zip(earlier, prior.table["out_id"].gather(earlier).to_list()))
     new_rejects = _rejects_frame(rows, rejects, ids, new_id)
-    table = _decisions(ids, keys, block_keys, tests, new_kept, new_id, rejects, new_rejects["id"])
+    table = _decisions(ids, plan.keys, plan.block_keys, plan.tests, new_kept, new_id, rejects, new_rejects["id"])
     earlier_table = None
     if prior is not None:  # the partition is every row: earlier decisions and this run's
         earlier_table = prior.table.filter(pl.Series(seen))
@@ -314,8 +396,8 @@ def dedup(
     kept_frame, rejects_frame = _frames(rows, table, earlier_table, new_rejects, report)
     log(f"saving {kept_frame.height} kept ids and {table.height} decisions")
     store.save_kept(kept_frame["parent_ids"].list.first().to_list())
-    store.save_decisions(fp, table)
-    return StageOutput(kept=kept_frame, rejects=rejects_frame, rows_in=n, report=report)
+    store.save_decisions(plan.fp, table)
+    return StageOutput(kept=kept_frame, rejects=rejects_frame, rows_in=plan.n, report=report)
 
 
 def _features(problems, test_cases, open_rows: np.ndarray, prior: Prior | None) -> tuple[list, np.ndarray, list]:
