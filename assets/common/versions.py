@@ -1,9 +1,11 @@
 """code_version for an asset: a hash of the library code it runs and the prompt templates that code reads.
 
 Derived, not listed: the asset module's imports within `thinkforge/` are followed statically (`ast`, every
-`import`, also those inside functions, and the packages they pass through), and each module reached adds the template
-files it reads: those of a sub-folder it names (`templates/<stage>/`, all of its files) and the top-level template
-files whose names its string constants match (an f-string such as `f"distill_{domain}.txt"` matches every domain's).
+`import`, also those inside functions, and the packages they pass through; through the asset-side helpers in
+`assets/common/` and `resources/` too, whose own code is not hashed), and each library module reached adds the files
+it reads: those of a template sub-folder it names (`templates/<stage>/`, all of its files), the top-level template
+files whose names its string constants match (an f-string such as `f"distill_{domain}.txt"` matches every domain's),
+and the files beside it that a string constant names (the sandbox's `check_harness.py`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ import thinkforge
 
 LIB = Path(thinkforge.__file__).resolve().parent
 PACKAGE = "thinkforge"
+# Asset-side helpers whose thinkforge imports count (the asset modules themselves are never followed).
+HELPERS = ("assets.common", "resources")
+REPO = Path(__file__).resolve().parents[2]
+FILE_NAME = re.compile(r"[\w-]+(\.[\w-]+)+")  # a string that may name a file beside a module
 
 
 def _module_file(name: str, lib: Path) -> Path | None:
-    """The file of module `name` (thinkforge.x.y) under `lib`, None when it is not a module."""
-    base = lib.parent.joinpath(*name.split("."))
+    """The file of module `name`: thinkforge.x.y under `lib`, a helper module in the repository; None when it is not
+    a module."""
+    root = lib.parent if name.split(".")[0] == PACKAGE else REPO
+    base = root.joinpath(*name.split("."))
     for candidate in (base.with_suffix(".py"), base / "__init__.py"):
         if candidate.is_file():
             return candidate
@@ -42,7 +50,12 @@ def _imported(tree: ast.AST, module: str, is_package: bool) -> set[str]:
                 base = node.module or ""
             names |= {base, *(f"{base}.{alias.name}" for alias in node.names)}
     inside = {n for n in names if n == PACKAGE or n.startswith(PACKAGE + ".")}
-    return {".".join(n.split(".")[:i]) for n in inside for i in range(1, n.count(".") + 2)}
+    helpers = {n for n in names if any(n == h or n.startswith(h + ".") for h in HELPERS)}
+    return helpers | {".".join(n.split(".")[:i]) for n in inside for i in range(1, n.count(".") + 2)}
+
+
+def _strings(tree: ast.AST) -> set[str]:
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
 
 def _string_patterns(tree: ast.AST) -> list[re.Pattern]:
@@ -85,7 +98,8 @@ def _templates(tree: ast.AST, lib: Path) -> set[Path]:
 
 
 def code_files(asset_module: str | Path, lib: Path = LIB) -> list[Path]:
-    """The library files (code, templates) an asset module runs: its thinkforge imports, followed to the end."""
+    """The library files (code, templates, files read beside a module) an asset module runs: its thinkforge imports,
+    followed to the end."""
     tree = ast.parse(Path(asset_module).read_text())
     todo, seen, files = sorted(_imported(tree, "", False)), set(), set()
     while todo:
@@ -93,9 +107,12 @@ def code_files(asset_module: str | Path, lib: Path = LIB) -> list[Path]:
         if name in seen or (path := _module_file(name, lib)) is None:
             continue
         seen.add(name)
-        files.add(path)
         module_tree = ast.parse(path.read_text())
-        files |= _templates(module_tree, lib)
+        if name.split(".")[0] == PACKAGE:
+            files.add(path)
+            files |= _templates(module_tree, lib)
+            names = {s for s in _strings(module_tree) if FILE_NAME.fullmatch(s)}
+            files |= {path.parent / s for s in names if (path.parent / s).is_file()}
         todo += sorted(_imported(module_tree, name, path.name == "__init__.py") - seen)
     return sorted(files)
 

@@ -24,6 +24,14 @@ def test_verified_responses_runs_language_detection_and_the_distill_module():
     # the teacher prompts distill.py reads (one per domain, named by an f-string), not another stage's templates
     assert {f"templates/distill_{d}.txt" for d in ("math", "code", "science", "chat")} <= files
     assert not any(f.startswith(("templates/refine/", "refinement/", "training/")) for f in files)
+    assert "verify/check_harness.py" in files  # read as text beside verify/code.py and run in the sandbox
+
+
+def test_library_code_called_through_an_asset_side_helper_counts():
+    # sft_model fits through assets/common/training.py, which imports thinkforge.training.runner
+    files = {p.relative_to(LIB).as_posix() for p in code_files(REPO / "assets" / "train" / "sft_model.py")}
+    assert {"training/runner.py", "training/sft.py", "checkpoints.py"} <= files
+    assert all(p.is_relative_to(LIB) for p in code_files(REPO / "assets" / "train" / "sft_model.py"))
 
 
 def test_verified_responses_version_changes_with_language_py_and_not_with_unrelated_code(lib):
