@@ -40,9 +40,11 @@ def pairs(iteration: int) -> StageOutput:
             "judgments": "[]",
             "model": "m",
         }
-        for k in range(2)
+        for k in range(3)
     ]
-    return StageOutput(pl.DataFrame(rows, schema=SCHEMA), pl.DataFrame(schema=REJECTS_SCHEMA), 2)
+    # the third pair's problem is held out: its chosen step's rollout was right, its rejected step's wrong
+    rows[2].update(held_out=True, chosen_rollout="correct", rejected_rollout="wrong")
+    return StageOutput(pl.DataFrame(rows, schema=SCHEMA), pl.DataFrame(schema=REJECTS_SCHEMA), 3)
 
 
 def test_iteration_two_starts_from_iteration_one(home, tiny_model):
@@ -71,3 +73,9 @@ def test_iteration_two_starts_from_iteration_one(home, tiny_model):
     assert cards[2]["initial_model"] == cards[2]["reference_model"] == str(m2)
     fingerprints = {weights_fingerprint(m1), cards[1]["fingerprint"], cards[2]["fingerprint"]}
     assert len(fingerprints) == 3  # each iteration's weights (and so its cache key) differ
+    assert cards[1]["data_ids"] == ["10", "11"]  # the held-out pair is not trained on
+    metadata = result.asset_materializations_for_node("step_dpo_model_1")[0].metadata
+    assert metadata["held_out_verified_pairs"].value == 1
+    preference = metadata["held_out_preference"].value
+    assert preference["pairs"] == 1 and preference["models"]["step_dpo_model_1"]["pairs"] == 1
+    assert metadata["preference_accuracy"].value in (0.0, 1.0)  # one pair: preferred or not
