@@ -78,17 +78,24 @@ def iteration(i: int):
         description=f"Iteration {i}: M{i} ({prev}) samples candidate next steps, continuing its own answer to the "
         "reasoning prompt, and judges every ordered pair; best vs worst becomes a (prompt + previous steps, chosen, "
         "rejected) step pair; ties roll back one step. The pairs of a `held_out_share` of the problems are "
-        "`held_out` (not trained on) and both their steps rolled out to a checked answer.",
+        "`held_out` (not trained on; never a problem of step_sft_data or of an earlier iteration) and both their steps "
+        "rolled out to a checked answer.",
     )
     def step_preferences(
         context: AssetExecutionContext,
         config: PreferenceConfig,
         policy: ModelResource,
         selected_problems: pl.DataFrame,
+        step_sft_data: pl.DataFrame,
     ) -> Output:
         settings = PreferenceSettings.from_config(config)
         domain = context.partition_key
-        problems, left_out = pick_problems(selected_problems.to_dicts() if applies(domain) else [], settings, i)
+        pool = selected_problems.to_dicts() if applies(domain) else []
+        problems, left_out = pick_problems(pool, settings, i)
+        # never held out: problems M1 learned from (step_sft_data, matched by text) or an earlier iteration paired
+        m1_data = set(step_sft_data["problem"].to_list()) if step_sft_data.height else set()
+        earlier = {p["id"] for k in range(1, i) for p in pick_problems(pool, settings, k)[0]}
+        trained_on = {p["id"] for p in problems if p["problem"] in m1_data or p["id"] in earlier}
         model_dir = _model_dir(prev, domain)
         if not problems or model_dir is None:
             why = "no problems" if applies(domain) else "domain not step-wise"
@@ -110,6 +117,7 @@ def iteration(i: int):
                 log=context.log.info,
                 left_out=left_out,
                 check=AnswerChecker(math, Sandbox() if domain == "code" else None).check,
+                trained_on=trained_on,
             )
             stats = gen.stats
         metadata = stage_metadata(
@@ -130,6 +138,7 @@ def iteration(i: int):
                 "judge_consistency": report["judge_consistency"],
                 "verifier_agreement": _verifier_agreement(out.kept) if domain == "math" else None,
                 "held_out_problems": report["held_out_problems"],
+                "not_held_out_trained_on": len(trained_on),
                 "held_out_pairs": report["held_out_pairs"],
                 "verified_held_out_pairs": report["verified_held_out_pairs"],
                 **tables(stops=(report["stops"], "stop")),

@@ -26,6 +26,9 @@ def test_held_out_problems_are_a_seeded_share_rounded_down():
     assert len(held) == 2 and held == held_out_problems(list(reversed(ids)), 0.2, seed=1)  # order does not matter
     assert held_out_problems(["p0"], 0.5, seed=1) == set()  # one problem is never held out
     assert held_out_problems(ids, 0.0, seed=1) == set()
+    trained = set(ids[:9]) - held  # a checkpoint of the chain trained on these: never held out
+    assert held_out_problems(ids, 0.2, seed=1, trained_on=trained) == held
+    assert held_out_problems(ids, 0.5, seed=1, trained_on=set(ids[1:])) == {"p0"}  # fewer when too few remain
 
 
 def rollouts(base):

@@ -1,7 +1,8 @@
 """Held-out verified step pairs and step-DPO's preference accuracy on them.
 
-step_preferences_i holds out a share of its problems (`held_out_problems`): their step pairs are made as any other
-but step_dpo_model_i does not train on them. Each held-out pair is verified by rollouts (`roll_out`): M_i continues
+step_preferences_i holds out a share of its problems (`held_out_problems`) that no checkpoint of the chain trained
+on (not in m1_model's step_sft_data, not in an earlier iteration): their step pairs are made as any other but
+step_dpo_model_i does not train on them. Each held-out pair is verified by rollouts (`roll_out`): M_i continues
 the answer once, greedily, from the previous steps plus the chosen step, and once from the previous steps plus the
 rejected step, and each finished answer is checked (math-verify, the sandbox). A pair is verified when the chosen
 step's rollout is checked correct and the rejected step's wrong (`is_verified`).
@@ -29,11 +30,13 @@ Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completio
 Check = Callable[[list[tuple[dict, str]]], list[tuple[str, str]]]  # (problem, answer) → (verdict, detail)
 
 
-def held_out_problems(problem_ids: list[str], share: float, seed: int) -> set[str]:
-    """floor(share · n) of the n problems, the first by a seeded hash of their ids (so one problem is never held
-    out, and the pick does not depend on the problems' order)."""
-    ranked = sorted(set(problem_ids), key=lambda p: hashlib.sha256(f"{seed}:{p}".encode()).hexdigest())
-    return set(ranked[: int(share * len(ranked))])
+def held_out_problems(problem_ids: list[str], share: float, seed: int, trained_on: set[str] = frozenset()) -> set[str]:
+    """floor(share · n) of the n problems (so one problem is never held out), the first by a seeded hash of their ids
+    (the pick does not depend on the problems' order) among those not in `trained_on` (problems a checkpoint of the
+    chain trained on: never held out; fewer are held out when too few remain)."""
+    ids = set(problem_ids)
+    ranked = sorted(ids - set(trained_on), key=lambda p: hashlib.sha256(f"{seed}:{p}".encode()).hexdigest())
+    return set(ranked[: int(share * len(ids))])
 
 
 def roll_out(pairs: list[tuple[dict, dict]], sample: Generate, check: Check, max_tokens: int) -> list[tuple[str, str]]:
