@@ -212,3 +212,13 @@ def test_judge_replies_and_truncated_answers_get_their_own_verdicts():
     with MathVerifier(workers=1) as math:
         [graded] = grade([late], AnswerChecker(math=math)).kept.to_dicts()
     assert graded["verdict"] == "wrong"
+
+
+def test_the_chart_draws_each_rate_with_its_interval():
+    from thinkforge.evaluation.plots import bar_chart_png
+
+    summaries = [{"model": "a", "prompt_format": "s2r", **m.summarize(ROWS)}]
+    bare = [{**s, "intervals": {}} for s in summaries]
+    with_bars = bar_chart_png(summaries)
+    assert with_bars.startswith(b"\x89PNG") and with_bars == bar_chart_png(summaries)  # the same chart twice
+    assert with_bars != bar_chart_png(bare)  # the error bars are drawn

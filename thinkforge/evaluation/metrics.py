@@ -50,7 +50,7 @@ def wilson(hits: int, total: int, z: float = Z95) -> tuple[float, float] | None:
     p, zz = hits / total, z * z
     centre = (p + zz / (2 * total)) / (1 + zz / total)
     half = z * sqrt(p * (1 - p) / total + zz / (4 * total * total)) / (1 + zz / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))  # rounding never leaves p outside
 
 
 def paired_difference(pairs: list[tuple[bool, bool]], z: float = Z95) -> dict | None:
