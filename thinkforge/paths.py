@@ -26,6 +26,10 @@ def inbox_dir(root: Path | None = None) -> Path:
     return (root or home()) / "inbox"
 
 
+def reports_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "reports"
+
+
 def dagster_home(root: Path | None = None) -> Path:
     return (root or home()) / "dagster"
 

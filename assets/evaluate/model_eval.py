@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, AssetRecordsFilter, MetadataValue, Output, asset
 
-from assets.common.checkpoints import CHECKPOINTS
+from assets.common.checkpoints import CHECKPOINTS, PARENTS
 from assets.common.config import run_config
 from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.metadata import generation_metadata, stage_metadata, tables
@@ -27,8 +27,9 @@ from thinkforge.evaluation import (
     pick_problems,
     report,
 )
-from thinkforge.evaluation.metrics import markdown
+from thinkforge.evaluation.metrics import differences_markdown, markdown, paired_differences
 from thinkforge.evaluation.plots import bar_chart_png, has_signal
+from thinkforge.evaluation.proof import proof_report
 from thinkforge.generation import GenerationStats
 from thinkforge.judging import LazyJudge
 from thinkforge.plots import markdown_image
@@ -37,6 +38,9 @@ from thinkforge.thinking import CLOSE
 from thinkforge.verify import Limits, MathVerifier, Sandbox
 
 EvalConfig = run_config(EvalSettings)
+# Assets whose latest metadata of the domain the proof report reads (step-DPO preference accuracy, S²R trajectory
+# figures, RL's reward curve).
+REPORTED = [*(c for c in CHECKPOINTS if c.startswith("step_dpo_model_")), "s2r_trajectories", "rl_model"]
 
 
 def _why_missing(context: AssetExecutionContext, name: str, domain: str, folder: Path) -> str:
@@ -52,6 +56,21 @@ def _why_missing(context: AssetExecutionContext, name: str, domain: str, folder:
         reason = metadata["reason"].value if "reason" in metadata else "no reason recorded"
         return f"materialized for {domain} but trained nothing: {reason}"
     return f"materialized for {domain}, but {folder} is gone: materialize {name} for {domain} again"
+
+
+def _latest_metadata(context: AssetExecutionContext, name: str, domain: str) -> dict:
+    """The metadata values of the asset's latest materialization of the domain ({} when it has none)."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey(name), asset_partitions=[domain]), limit=1
+    ).records
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()} if records else {}
+
+
+def comparisons(evaluated: list[str]) -> list[tuple[str, str]]:
+    """(model, baseline) pairs whose paired accuracy difference model_eval reports: every evaluated model against
+    base_model, and each checkpoint against the one it was trained from (rl_model vs sft_model, …)."""
+    pairs = [(m, "base_model") for m in evaluated if m != "base_model"]
+    return pairs + [(c, p) for c, p in PARENTS.items() if p != "base_model" and c in evaluated]
 
 
 def _add(total: GenerationStats, stats: GenerationStats) -> None:
@@ -81,7 +100,9 @@ def _endpoint_model(policy: ModelResource, model: str, base_url: str) -> ModelRe
     "`extra_models`) answers the held-out problems through the policy role, asked in the prompt format it was "
     "trained in (its card's `prompt_format`: distill / s2r / stepwise; base_model in distill and in every format of "
     "the trained checkpoints beside it); one row per model × prompt_format × problem × sample with `correct` "
-    "(math-verify / sandbox / judge vs reference), format and S²R self-verification verdicts.",
+    "(math-verify / sandbox / judge vs reference), format and S²R self-verification verdicts. Every rate has its 95 % "
+    "Wilson interval; accuracy differences vs base_model and vs the parent checkpoint are paired on the same rows; "
+    "with `report`, the proof report (targets met / missed) goes to `$THINKFORGE_HOME/reports/`.",
 )
 def model_eval(
     context: AssetExecutionContext,
@@ -146,6 +167,7 @@ def model_eval(
     order = [c[0] for c in candidates]
     out.report = report(out, order, settings.samples)
     summaries = out.report["models"]
+    differences = paired_differences(out.kept, comparisons(order))
     metadata = stage_metadata(
         out,
         ["model", "prompt_format", "eval_set", "item", "correct", "verdict", "self_verifies", "problem", "response"],
@@ -162,6 +184,9 @@ def model_eval(
                 markdown(out.report["per_set"], lead=("eval_set", "model", "prompt_format"), k=settings.samples)
                 if out.report["per_set"]
                 else "–"
+            ),
+            "paired_differences": MetadataValue.md(
+                differences_markdown(differences) if differences else "no two models evaluated in one format"
             ),
             "problems": problems.height,
             "judge_calls": rater.stats.calls,
@@ -184,4 +209,14 @@ def model_eval(
     for s in summaries:
         if s["accuracy"] is not None:
             metadata[f"accuracy_{s['model']}_{s['prompt_format']}"] = round(s["accuracy"], 4)
+    if settings.report:
+        figures = {name: _latest_metadata(context, name, domain) for name in REPORTED}
+        chart = metadata["chart"].value if "chart" in metadata else ""
+        text = proof_report(domain, summaries, differences, problems.height, settings.samples, figures, chart)
+        path = paths.reports_dir() / settings.report.replace("{domain}", domain)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        context.log.info(f"proof report written to {path}")
+        metadata["report"] = MetadataValue.path(str(path))
+        metadata["proof_report"] = MetadataValue.md(text)
     return Output(out, metadata=metadata)

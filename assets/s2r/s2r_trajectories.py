@@ -57,6 +57,8 @@ def s2r_trajectories(
         "verification_accuracy_when_wrong",
         "no_verdict",
         "used_fallback",
+        "fallback_share",
+        "self_corrections",
     ):
         metadata[key] = report[key]
     metadata["verification_style"] = settings.verification_style

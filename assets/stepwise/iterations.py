@@ -5,8 +5,10 @@ A factory rather than a second partition dimension: each iteration's model is a 
 be re-run alone (re-running iteration 2 never touches iteration 1), and checkpoints get stable folder names.
 """
 
+from contextlib import ExitStack
+
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, MaterializeResult, Output, asset
+from dagster import AssetExecutionContext, AssetIn, MaterializeResult, MetadataValue, Output, asset
 
 from assets.common.checks import rows_fit_metadata
 from assets.common.config import run_config
@@ -20,9 +22,11 @@ from resources.generation import ModelResource
 from thinkforge import paths
 from thinkforge.answers import last_boxed
 from thinkforge.checkpoints import read_card
+from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
+from thinkforge.stepwise.heldout import held_out_preference, split_held_out
 from thinkforge.stepwise.tournament import pick_problems
-from thinkforge.verify import MathVerifier
+from thinkforge.verify import MathVerifier, Sandbox
 
 PreferenceConfig = run_config(PreferenceSettings)
 StepDpoConfig = run_config(StepDpoSettings)
@@ -66,17 +70,25 @@ def iteration(i: int):
         code_version=code_version(__file__),
         description=f"Iteration {i}: M{i} ({prev}) samples candidate next steps, continuing its own answer to the "
         "reasoning prompt, and judges every ordered pair; best vs worst becomes a (prompt + previous steps, chosen, "
-        "rejected) step pair; ties roll back one step.",
+        "rejected) step pair; ties roll back one step. The pairs of a `held_out_share` of the problems are "
+        "`held_out` (not trained on; never a problem of step_sft_data or of an earlier iteration) and both their steps "
+        "rolled out to a checked answer.",
     )
     def step_preferences(
         context: AssetExecutionContext,
         config: PreferenceConfig,
         policy: ModelResource,
         selected_problems: pl.DataFrame,
+        step_sft_data: pl.DataFrame,
     ) -> Output:
         settings = PreferenceSettings.from_config(config)
         domain = context.partition_key
-        problems, left_out = pick_problems(selected_problems.to_dicts() if applies(domain) else [], settings, i)
+        pool = selected_problems.to_dicts() if applies(domain) else []
+        problems, left_out = pick_problems(pool, settings, i)
+        # never held out: problems M1 learned from (step_sft_data, matched by text) or an earlier iteration paired
+        m1_data = set(step_sft_data["problem"].to_list()) if step_sft_data.height else set()
+        earlier = {p["id"] for k in range(1, i) for p in pick_problems(pool, settings, k)[0]}
+        trained_on = {p["id"] for p in problems if p["problem"] in m1_data or p["id"] in earlier}
         model_dir = _model_dir(prev, domain)
         if not problems or model_dir is None:
             why = "no problems" if applies(domain) else "domain not step-wise"
@@ -85,7 +97,9 @@ def iteration(i: int):
                 context.log.warning(f"{why}: no pairs in iteration {i}")
             out = run_tournament([], None, None, settings, i, "")
             return Output(out, metadata={**stage_metadata(out, ["id"]), "applicable": False, "reason": why})
-        with policy.generator(log=context.log.info, model=str(model_dir)) as gen:
+        with ExitStack() as stack:
+            gen = stack.enter_context(policy.generator(log=context.log.info, model=str(model_dir)))
+            math = stack.enter_context(MathVerifier(workers=1)) if domain == "math" else None
             out = run_tournament(
                 problems,
                 gen.generate,
@@ -95,6 +109,8 @@ def iteration(i: int):
                 gen.backend.model_id,
                 log=context.log.info,
                 left_out=left_out,
+                check=AnswerChecker(math, Sandbox() if domain == "code" else None).check,
+                trained_on=trained_on,
             )
             stats = gen.stats
         metadata = stage_metadata(
@@ -114,6 +130,10 @@ def iteration(i: int):
                 "tokens_per_step": report["tokens_per_step"],
                 "judge_consistency": report["judge_consistency"],
                 "verifier_agreement": _verifier_agreement(out.kept) if domain == "math" else None,
+                "held_out_problems": report["held_out_problems"],
+                "not_held_out_trained_on": len(trained_on),
+                "held_out_pairs": report["held_out_pairs"],
+                "verified_held_out_pairs": report["verified_held_out_pairs"],
                 **tables(stops=(report["stops"], "stop")),
             }
         )
@@ -128,8 +148,10 @@ def iteration(i: int):
         deps=[prev],
         ins={"pairs": AssetIn(f"step_preferences_{i}")},
         code_version=code_version(__file__),
-        description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i}, no EOS after "
-        f"a step; HF folder at `$THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/`.",
+        description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i} but its held-out "
+        f"pairs, no EOS after a step; HF folder at `$THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/`. Its "
+        "preference accuracy (implicit reward margin > 0) on the held-out pairs whose chosen step's rollout was right "
+        "and rejected step's wrong, beside m1_model's (reference: the model it was trained from), is `held_out_preference`.",
     )
     def step_dpo_model(
         context: AssetExecutionContext, config: StepDpoConfig, pairs: pl.DataFrame
@@ -137,6 +159,7 @@ def iteration(i: int):
         settings = StepDpoSettings.from_config(config)
         run = Training(context)
         domain = run.domain
+        pairs, verified = split_held_out(pairs)
         if pairs.is_empty():
             return run.skip(f"no step_preferences_{i} rows")
         start = _model_dir(prev, domain)
@@ -163,7 +186,21 @@ def iteration(i: int):
             data_ids=pairs["id"].to_list(),
             **report,
         )
-        return MaterializeResult(metadata={**trained, "pairs": pairs.height, **fit_metadata})
+        models = {f"step_dpo_model_{i}": (str(run.final), str(start))}
+        m1 = _model_dir("m1_model", domain)
+        if m1 is not None and (m1_start := read_card(m1).get("initial_model")):  # the model m1_model was trained from
+            models["m1_model"] = (str(m1), m1_start)
+        preference = held_out_preference(models, verified, settings.beta, settings.max_length, "m1_model")
+        return MaterializeResult(
+            metadata={
+                **trained,
+                "pairs": pairs.height,
+                **fit_metadata,
+                "held_out_verified_pairs": verified.height,
+                "preference_accuracy": preference["models"][f"step_dpo_model_{i}"]["accuracy"],
+                "held_out_preference": MetadataValue.json(preference),
+            }
+        )
 
     return step_preferences, step_dpo_model
 

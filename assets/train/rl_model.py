@@ -69,6 +69,7 @@ def rl_model(
         **filtered,
         "loss_weighting": settings.loss_weighting,
         "mean_reward": round(fmean(rewards), 3) if rewards else None,
+        "reward_per_step": MetadataValue.json([round(r, 4) for r in rewards]),
         "zero_variance_groups": round(fmean(zero_std), 3) if zero_std else None,
         "actions_per_response": round(fmean(actions), 2) if actions else None,
     }

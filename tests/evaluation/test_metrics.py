@@ -64,7 +64,41 @@ def test_rates_without_a_denominator_are_none_not_zero():
     assert m.accuracy([row("p1", None, None)]) is None
     summary = compare(plain + [{**r, "model": "b"} for r in ROWS], order=["b", "a"])
     assert [s["model"] for s in summary] == ["b", "a"]
-    assert "| b | 6 | 0.400 |" in m.markdown(summary) and "–" in m.markdown(summary)
+    assert "| b | 6 | 0.400 (0.118–0.769) |" in m.markdown(summary) and "–" in m.markdown(summary)
+    assert summary[1]["intervals"]["verification_accuracy"] is None  # no verification: no interval either
+
+
+def test_wilson_and_newcombe_paired_intervals_match_published_values():
+    low, high = m.wilson(11, 40)  # p = 0.275
+    assert (round(low, 4), round(high, 4)) == (0.1611, 0.4283)
+    assert m.wilson(0, 10)[0] == 0.0 and m.wilson(0, 0) is None
+    # Fagerland, Lydersen & Laake (2017) ch. 8, Newcombe's square-and-add for the paired table [[59, 6], [16, 80]]:
+    # estimate −0.0621 (95 % CI −0.1186 to −0.0046)
+    pairs = [(True, True)] * 59 + [(True, False)] * 6 + [(False, True)] * 16 + [(False, False)] * 80
+    d = m.paired_difference(pairs)
+    assert (round(d["difference"], 4), round(d["low"], 4), round(d["high"], 4)) == (-0.0621, -0.1186, -0.0046)
+    assert (d["n"], d["only_first"], d["only_second"]) == (161, 6, 16)
+    assert m.paired_difference([]) is None
+
+
+def test_summaries_carry_wilson_intervals_and_paired_differences_pair_the_same_rows():
+    summary = m.summarize(ROWS)
+    assert summary["intervals"]["accuracy"] == pytest.approx(list(m.wilson(2, 5)))
+    assert summary["intervals"]["self_verify_rate"] == pytest.approx(list(m.wilson(4, 6)))
+    assert m.summarize(ROWS, behaviour=False)["intervals"].get("self_verify_rate") is None
+    base = [{**row(f"p{i}", i < 3, None), "model": "base_model", "sample_index": 0} for i in range(10)]
+    sft = [{**row(f"p{i}", i < 8, None), "model": "sft_model", "sample_index": 0} for i in range(10)]
+    sft.append({**row("p99", True, None), "model": "sft_model", "sample_index": 0})  # base never saw p99: unpaired
+    (d,) = m.paired_differences(base + sft, [("sft_model", "base_model"), ("rl_model", "sft_model")])
+    assert (d["model"], d["baseline"], d["n"], d["only_first"], d["only_second"]) == (
+        "sft_model",
+        "base_model",
+        10,
+        5,
+        0,
+    )
+    assert d["difference"] == pytest.approx(0.5) and 0 < d["low"] < 0.5 < d["high"]
+    assert "| sft_model | base_model | 10 | +0.500 (" in m.differences_markdown([d])
 
 
 def test_regressions_compare_each_model_with_its_parent():
@@ -178,3 +212,13 @@ def test_judge_replies_and_truncated_answers_get_their_own_verdicts():
     with MathVerifier(workers=1) as math:
         [graded] = grade([late], AnswerChecker(math=math)).kept.to_dicts()
     assert graded["verdict"] == "wrong"
+
+
+def test_the_chart_draws_each_rate_with_its_interval():
+    from thinkforge.evaluation.plots import bar_chart_png
+
+    summaries = [{"model": "a", "prompt_format": "s2r", **m.summarize(ROWS)}]
+    bare = [{**s, "intervals": {}} for s in summaries]
+    with_bars = bar_chart_png(summaries)
+    assert with_bars.startswith(b"\x89PNG") and with_bars == bar_chart_png(summaries)  # the same chart twice
+    assert with_bars != bar_chart_png(bare)  # the error bars are drawn

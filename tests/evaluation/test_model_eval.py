@@ -60,7 +60,12 @@ def test_model_eval_evaluates_every_existing_checkpoint(checkpoints, tiny_model)
     config = {
         "ops": {
             "model_eval": {
-                "config": {"max_problems": 2, "max_tokens": 12, "extra_models": {"tiny-extra": str(tiny_model)}}
+                "config": {
+                    "max_problems": 2,
+                    "max_tokens": 12,
+                    "extra_models": {"tiny-extra": str(tiny_model)},
+                    "report": "proof_{domain}.md",
+                }
             }
         }
     }
@@ -69,6 +74,10 @@ def test_model_eval_evaluates_every_existing_checkpoint(checkpoints, tiny_model)
         reason = "no step_preferences_2 rows"
         instance.report_runless_asset_event(
             AssetMaterialization("step_dpo_model_2", partition="math", metadata={"trained": False, "reason": reason})
+        )
+        trajectories = {"self_corrections": 3, "used_fallback": 1, "fallback_share": 0.25, "attempts": "| 2 | 3 |"}
+        instance.report_runless_asset_event(
+            AssetMaterialization("s2r_trajectories", partition="math", metadata=trajectories)
         )
         result = materialize(
             [*EVALUATE, *CHECKS, *EVAL_CHECKS],
@@ -117,6 +126,15 @@ def test_model_eval_evaluates_every_existing_checkpoint(checkpoints, tiny_model)
             "step_dpo_model_2": f"materialized for math but trained nothing: {reason}",
         }
         assert meta["model_calls"] == 8 and "accuracy_sft_model_s2r" in meta
+        assert "| s2r | sft_model | base_model | 2 | " in meta["paired_differences"]  # the same 2 problems
+        assert "| distill | tiny-extra | base_model | 2 | " in meta["paired_differences"]
+        report = (home / "reports" / "proof_math.md").read_text()
+        assert meta["report"] == str(home / "reports" / "proof_math.md") and meta["proof_report"] == report
+        assert "| evaluated on ≥ 200 held-out problems | **missed** | 2 problems |" in report
+        assert (
+            "not only the fallback | **met** | 3 real self-corrections; 1 trajectories end with the fallback" in report
+        )
+        assert "step_dpo_model_2: no held-out verified step pairs measured" in report  # trained nothing
         evaluations = {
             c.check_name: c for c in result.get_asset_check_evaluations() if c.asset_key.path == ["model_eval"]
         }

@@ -8,7 +8,7 @@ import pytest
 from thinkforge.generation import Completion
 from thinkforge.s2r import TrajectorySettings, build_trajectories
 from thinkforge.s2r.actions import RETRY_SEP, VERIFY_SEP, action_masks, parse, parse_actions, render, segments
-from thinkforge.s2r.trajectories import build_trajectory, target_attempts
+from thinkforge.s2r.trajectories import build_trajectory, real_self_correction, target_attempts
 
 # every trajectory kept, the teacher's verifications as written, the fallback on (S²R's defaults: keep draws, a
 # rewrite pass, no fallback); tests that need otherwise say so
@@ -151,6 +151,7 @@ def test_build_trajectories_verifies_each_distinct_answer_gold_first_and_reports
     assert (
         out.report["verification_accuracy_when_right"] == 1.0 and out.report["verification_accuracy_when_wrong"] == 0.0
     )
+    assert out.report["fallback_share"] == 0.0 and out.report["self_corrections"] == 0  # one attempt corrects nothing
 
 
 @pytest.mark.parametrize(
@@ -323,3 +324,19 @@ def test_a_text_holding_an_action_marker_is_never_an_action():
     noisy = {**verifs, "5": {**verifs["5"], "text": "Wait, let me recheck my solution. 5 is wrong."}}
     row, _, _ = build_trajectory(PROBLEM, samples, noisy, None, KEEP_ALL)
     assert row["attempts"] == 1  # the wrong answer's verification cannot be one action
+
+
+def test_real_self_correction_needs_the_policys_own_wrong_then_right_attempts_and_true_verdicts():
+    samples = [sample(0, "5", False), sample(1, "6", True)]
+    verifs = {"5": verification("5", False), "6": verification("6", True), "__gold__": verification("6", True)}
+    corrected, _, _ = build_trajectory(PROBLEM, samples, verifs, None, KEEP_ALL)
+    assert corrected["attempts"] == 2 and real_self_correction(corrected["actions"])
+    one, _, _ = build_trajectory(PROBLEM, [sample(1, "6", True)], verifs, None, KEEP_ALL)
+    assert one["attempts"] == 1 and not real_self_correction(one["actions"])
+    fallback = {"id": "v9", "text": "verified solution \\boxed{6}"}
+    wrong_only = [sample(i, "5", False) for i in range(2)]
+    fell_back, _, _ = build_trajectory(PROBLEM, wrong_only, verifs, fallback, KEEP_ALL)
+    assert fell_back["attempts"] == 2 and not real_self_correction(fell_back["actions"])  # the fallback's answer
+    lying = [dict(a) for a in corrected["actions"]]
+    lying[1]["verdict"] = "correct"  # the verification calls the wrong first attempt correct
+    assert not real_self_correction(lying)

@@ -124,6 +124,13 @@ class EvalSettings(StageSettings):
         16,
         description="maximum tokens of the judge's reply (one word: correct / incorrect) on science and chat answers",
     )
+    report: str = Field(
+        "",
+        description="file under $THINKFORGE_HOME/reports/ to write the proof report to ('{domain}' is replaced by the "
+        "partition, e.g. proof.md or proof_{domain}.md): the targets met / missed / not measured, the table with its "
+        "intervals, paired differences, step-DPO preference accuracy, RL reward curve and S²R trajectory figures; "
+        "empty: no report",
+    )
 
     @model_validator(mode="after")
     def _known_extra_formats(self) -> EvalSettings:

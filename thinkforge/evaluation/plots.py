@@ -21,8 +21,8 @@ def label(summary: dict) -> str:
 
 
 def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRICS, title: str = "") -> bytes:
-    """Grouped bars: one group per metric, one bar per (model, prompt format) (a metric without a value is drawn as 0
-    and marked –)."""
+    """Grouped bars: one group per metric, one bar per (model, prompt format), each with its 95 % Wilson interval as
+    an error bar where the summary has one (a metric without a value is drawn as 0 and marked –)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,10 +35,15 @@ def bar_chart_png(summaries: list[dict], metrics: tuple[str, ...] = CHART_METRIC
         xs = [i + (j - (len(models) - 1) / 2) * width for i in range(len(metrics))]
         values = [s.get(m) for m in metrics]
         bars = ax.bar(xs, [v or 0.0 for v in values], width, label=label(s))
-        for bar, v in zip(bars, values):
+        intervals = s.get("intervals") or {}
+        for bar, m, v in zip(bars, metrics, values):
+            x, top = bar.get_x() + bar.get_width() / 2, bar.get_height()
+            if v is not None and intervals.get(m):
+                low, top = intervals[m]
+                ax.errorbar(x, v, yerr=[[v - low], [top - v]], fmt="none", ecolor="black", capsize=2, linewidth=0.8)
             ax.annotate(
                 "–" if v is None else f"{v:.2f}",
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                (x, top),
                 ha="center",
                 va="bottom",
                 fontsize=7,

@@ -362,6 +362,25 @@ def _refine(verified, problems, generate, params, rule: str) -> None:
             v["text"], v["refined"] = reply[0].text, True
 
 
+def real_self_correction(actions: list[dict]) -> bool:
+    """Whether a trajectory corrects itself for real: at least two attempts, every earlier attempt a policy sample the
+    checker found wrong, every verification's verdict the truth of the attempt before it, and the last attempt the
+    policy's own (not the fallback's verified response)."""
+    solves = [a for a in actions if a["kind"] == "solve"]
+    checks = [
+        (a["verdict"], prev["correct"])
+        for prev, a in zip(actions, actions[1:])
+        if a["kind"] == "verify" and prev["kind"] == "solve"
+    ]
+    return (
+        len(solves) >= 2
+        and all(a["correct"] is False and a["origin"] == "policy_sample" for a in solves[:-1])
+        and solves[-1]["correct"] is True
+        and solves[-1]["origin"] == "policy_sample"
+        and all((verdict == "correct") == bool(truth) for verdict, truth in checks)
+    )
+
+
 def _report(verified: dict, kept: list[dict]) -> dict:
     allv = [v for per in verified.values() for v in per.values()]
     acc = lambda vs: round(sum(v["kept"] for v in vs) / len(vs), 3) if vs else None  # noqa: E731
@@ -375,4 +394,6 @@ def _report(verified: dict, kept: list[dict]) -> dict:
         if kept
         else {},
         "used_fallback": sum(r["used_fallback"] for r in kept),
+        "fallback_share": round(sum(r["used_fallback"] for r in kept) / len(kept), 3) if kept else None,
+        "self_corrections": sum(real_self_correction(r["actions"]) for r in kept),
     }

@@ -9,6 +9,10 @@ batch. Ties everywhere roll back one step (its pair is dropped and recorded as r
 again with a new seed — the same seed would give the same candidates back (the request cache and seeded sampling
 make a draw reproducible). A problem stops at a final answer, at `max_steps`, or after `max_rollbacks`.
 Identical candidate texts are judged once (a pair of equal steps teaches nothing).
+A `held_out_share` of the problems, among those no earlier checkpoint trained on, is held out of step-DPO's training
+(`held_out`): their pairs are made as any other, and each step of such a pair is rolled out to the end of the answer
+by M_i and checked (`heldout.roll_out`: `chosen_rollout`, `rejected_rollout`), for step_dpo_model_i's preference
+accuracy on verified pairs.
 Iteration i takes the next `problems[i]` problems after those of earlier iterations (fresh questions per round, as
 PSRLM; it wraps around when the pool runs out); the rest of the partition is recorded as `not_chosen`.
 """
@@ -26,6 +30,7 @@ from pydantic import Field
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stepwise.heldout import Check, held_out_problems, is_verified, roll_out
 from thinkforge.stepwise.steps import (
     clean_step,
     is_final,
@@ -56,6 +61,9 @@ SCHEMA = {
     "consistency": pl.Float64,
     "judgments": pl.String,
     "model": pl.String,
+    "held_out": pl.Boolean,
+    "chosen_rollout": pl.String,
+    "rejected_rollout": pl.String,
 }
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 
@@ -87,6 +95,18 @@ class PreferenceSettings(StageSettings):
         "as in PSRLM",
     )
     seed: int = Field(0, description="sampling seed")
+    held_out_share: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="share of the iteration's problems (rounded down: one problem is never held out; only problems "
+        "that neither m1_model's step_sft_data nor an earlier iteration holds) whose step pairs step-DPO does not "
+        "train on; their steps are rolled out and checked, and step_dpo_model_i reports its preference accuracy on "
+        "the pairs whose chosen step's rollout is right and rejected step's wrong",
+    )
+    rollout_max_tokens: int = Field(
+        1024, description="maximum tokens of a held-out step's greedy rollout to the end of the answer"
+    )
 
 
 @dataclass
@@ -242,9 +262,13 @@ def run_tournament(
     model: str,
     log=print,
     left_out: list[dict] = (),
+    check: Check | None = None,
+    trained_on: set[str] = frozenset(),
 ) -> StageOutput:
     """Step pairs of `problems`; `left_out` (problems of the partition this iteration does not use) go to the
-    rejects as `not_chosen`. Rows in = pairs made (kept or rolled back) + problems without a pair + left out."""
+    rejects as `not_chosen`. Rows in = pairs made (kept or rolled back) + problems without a pair + left out.
+    `check` grades the rollouts of the held-out pairs (without it they are not rolled out); problems in `trained_on`
+    (ids an earlier checkpoint of the chain trained on) are never held out."""
     states = [State(p) for p in problems]
     # each round advances or rolls back every active problem: at most max_steps + 2 per roll-back rounds in all
     for step in range(settings.max_steps + 2 * (settings.max_rollbacks + 1)):
@@ -252,6 +276,17 @@ def run_tournament(
             break
         log(f"iteration {iteration}, step {step + 1}: {sum(not s.done for s in states)} problems")
         step_once(states, sample, judge, settings, iteration, model)
+    ids = [s.problem["id"] for s in states]
+    held = held_out_problems(ids, settings.held_out_share, settings.seed + iteration, trained_on)
+    jobs = []
+    for s in states:
+        for p in s.pairs:
+            p["held_out"] = s.problem["id"] in held
+            jobs += [(s.problem, p)] if p["held_out"] else []
+    if jobs and check is not None:
+        log(f"iteration {iteration}: rolling out both steps of {len(jobs)} held-out pairs")
+        for (_, p), verdicts in zip(jobs, roll_out(jobs, sample, check, settings.rollout_max_tokens)):
+            p["chosen_rollout"], p["rejected_rollout"] = verdicts
     kept = [p for s in states for p in s.pairs]
     rejects = [p for s in states for p in s.rolled_back]
     for s in states:
@@ -271,5 +306,8 @@ def run_tournament(
         "judge_consistency": _mean(consistency),
         "chars_per_step": sum(len(p["chosen"]) for p in kept) / len(kept) if kept else None,
         "tokens_per_step": _mean([t for s in states for t in s.tokens]),
+        "held_out_problems": len(held),
+        "held_out_pairs": len(jobs),
+        "verified_held_out_pairs": sum(is_verified(p) for _, p in jobs),
     }
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(kept) + len(rejects), report)
