@@ -34,6 +34,8 @@ TRAINING_AUTOMATION = {
 # tie → roll-back every time): the demo shows it two worked judgments and samples its verdicts (temperature 1), so
 # pairs are made and step-DPO trains — on preferences no better than chance. One problem per iteration keeps the demo
 # short (two problems in iteration 2 took 159 s); two candidates were too few (every verdict unparsed → no pair).
+# Most of its 40-token steps are cut: the one chosen ends the solution (`step_cut`), since continued mid-sentence the
+# model opened step 2 with a blank line, every candidate came back empty and the roll-back dropped the only pair.
 DEMO_RUN_CONFIG = {
     "step_sft_data": {
         "max_rows": 4,
