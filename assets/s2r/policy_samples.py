@@ -11,12 +11,11 @@ from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.judging import LazyJudge
 from thinkforge.plots import bar_png, markdown_image
 from thinkforge.refinement.checklist import pick_problems
 from thinkforge.s2r import PolicySampleSettings, sample_policy
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 PolicySampleConfig = run_config(PolicySampleSettings)
 
@@ -28,7 +27,7 @@ PolicySampleConfig = run_config(PolicySampleSettings)
     pool=GPU_POOL,
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
-    code_version=code_version("s2r/samples.py", "s2r/actions.py", "evaluation/evaluate.py"),
+    code_version=code_version("s2r/samples.py", "s2r/actions.py", "verify/checker.py"),
     description="K samples per problem from the initial policy (policy role; base_model unless run config names a "
     "folder or served model), each with its extracted answer and correctness (math-verify, the sandbox, the judge "
     "against the reference for science); chat and problems without a reference are rejected as not checkable.",
