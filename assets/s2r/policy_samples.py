@@ -57,6 +57,7 @@ def policy_samples(
     metadata.update(generation_metadata(stats))
     metadata.update(tables(verdicts=(out.report["verdicts"], "verdict", "samples")))
     metadata["sample_accuracy"] = out.report["accuracy"]
+    metadata["unscorable_samples"] = out.report["unscorable"]
     metadata["problems_sampled"] = out.report["problems_sampled"]
     metadata["truncated_samples"] = out.report["truncated"]
     wrong = out.report["wrong_per_problem"]
