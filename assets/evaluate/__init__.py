@@ -18,3 +18,7 @@ AUTOMATION = {
 # `make demo` on CPU: 2 problems per eval set and domain, greedy, 64 tokens (defaults: every problem, 1024 tokens);
 # base_model is asked in up to 3 prompt formats, so keep these small.
 DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 2, "max_tokens": 64}}
+
+# `make proof`: every held-out problem (300 arithmetic problems), greedy, room for a worked answer, its
+# verifications and a \boxed{} (an S²R trajectory of the trained models runs longest).
+PROOF_RUN_CONFIG = {"model_eval": {"max_problems": 0, "max_tokens": 320}}

@@ -58,4 +58,45 @@ DEMO_RUN_CONFIG = {
     },
 }
 
-__all__ = ["ITERATION_ASSETS", "DEMO_RUN_CONFIG", "TRAINING_AUTOMATION"]
+# `make proof`: IFT from the refined rows, EFT judgments on 8 of them, then two iterations on 12 problems each (three
+# short steps per worked solution), step-DPO over 2 epochs of the pairs.
+PROOF_RUN_CONFIG = {
+    "step_sft_data": {
+        "eft_problems": 8,
+        "eft_candidates": 2,
+        "step_max_tokens": 48,
+        "judge_max_tokens": 32,
+    },
+    "m1_model": {
+        "epochs": 2.0,
+        "batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "max_length": 1024,
+        "learning_rate": 5e-5,
+    },
+    **{
+        f"step_preferences_{i}": {
+            "problems": [12, 12],
+            "candidates": 3,
+            "step_max_tokens": 48,
+            "judge_max_tokens": 32,
+            "judge_shots": 2,
+            "judge_temperature": 1.0,
+            "max_steps": 5,
+            "max_rollbacks": 1,
+        }
+        for i in (1, 2)
+    },
+    **{
+        f"step_dpo_model_{i}": {
+            "epochs": 2.0,
+            "batch_size": 4,
+            "gradient_accumulation_steps": 1,
+            "max_length": 1024,
+            "learning_rate": 5e-6,
+        }
+        for i in (1, 2)
+    },
+}
+
+__all__ = ["ITERATION_ASSETS", "DEMO_RUN_CONFIG", "PROOF_RUN_CONFIG", "TRAINING_AUTOMATION"]
