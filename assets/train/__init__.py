@@ -35,7 +35,7 @@ DEMO_RUN_CONFIG = {
 }
 
 # `make proof`: SFT on the S²R trajectories alone (S²R-BI: the behaviour the proof measures), 3 epochs at a CPU
-# learning rate; GRPO with process rewards, 12 steps of 4 prompts × 4 samples, on the problems the policy neither
+# learning rate; GRPO with process rewards, 8 steps of 4 prompts × 4 samples, on the problems the policy neither
 # always nor never solved.
 PROOF_RUN_CONFIG = {
     "sft_model": {
@@ -49,7 +49,7 @@ PROOF_RUN_CONFIG = {
     },
     "rl_model": {
         "reward_level": "process",
-        "max_steps": 12,
+        "max_steps": 8,
         "num_generations": 4,
         "prompts_per_step": 4,
         "micro_batch_size": 16,

@@ -21,7 +21,7 @@ def test_the_proof_profile_names_its_data_and_sizes_that_train():
     assert proof.sources == PROOF / "sources.yaml" and proof.eval_sets == PROOF / "eval_sets.yaml"
     assert PROFILES["demo"].sources is None and PROFILES["demo"].eval_sets is None
     assert set(PROOF_RUN_CONFIG) >= {"policy_samples", "sft_model", "rl_model", "model_eval"}
-    assert PROOF_RUN_CONFIG["model_eval"]["max_problems"] == 0  # every held-out problem (300)
+    assert PROOF_RUN_CONFIG["model_eval"]["max_problems"] >= 200  # held-out problems scored per checkpoint
     assert PROOF_RUN_CONFIG["rl_model"]["max_steps"] > DEMO_RUN_CONFIG["rl_model"]["max_steps"]
     assert PROOF_RUN_CONFIG["rl_model"]["reward_level"] == "process"
 
