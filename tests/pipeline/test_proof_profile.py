@@ -1,17 +1,17 @@
 """`make proof`'s profile on a tiny slice: the same script, run config and code paths as the proof, on a few of its
-problems and held-out items, every role on the tiny model (the proof itself runs SmolLM2 for about an hour)."""
+problems and held-out items, every role on the tiny model (the proof itself runs SmolLM2 for up to an hour)."""
 
 import os
 import subprocess
 import sys
 
 import pytest
+from dagster import DagsterInstance
 
 from assets import DEMO_RUN_CONFIG, PROOF_RUN_CONFIG
 from scripts.demo import PROFILES
 from tests.conftest import REPO, write_sources
 from thinkforge import warehouse
-from thinkforge.checkpoints import read_card
 
 PROOF = REPO / "data" / "proof"
 
@@ -26,7 +26,7 @@ def test_the_proof_profile_names_its_data_and_sizes_that_train():
     assert PROOF_RUN_CONFIG["rl_model"]["reward_level"] == "process"
 
 
-@pytest.mark.heavy(90)
+@pytest.mark.heavy(80)
 def test_proof_profile_runs_on_a_tiny_slice(home, tmp_path, tiny_model, tiny_smollm2):
     sources = write_sources(
         tmp_path / "sources.yaml",
@@ -80,8 +80,8 @@ def test_proof_profile_runs_on_a_tiny_slice(home, tmp_path, tiny_model, tiny_smo
     evals = warehouse.read_partition(home, "eval_problems", "math")
     assert sorted(evals["item"].to_list()) == ["heldout-math-1", "heldout-math-2", "heldout-math-3"]
     assert set(evals["eval_set"]) == {"arithmetic-heldout"}
-    card = read_card(home / "models" / "sft_model" / "math")
-    assert card["training_sets"] == "s2r_trajectories" and card["config"] == {
-        **card["config"],
-        **PROOF_RUN_CONFIG["sft_model"],
-    }
+    # every asset ran with the proof's config (validated by Dagster at launch); the tiny model writes no parsable
+    # verification, so here the S²R trajectories are empty and the trainers train nothing (tests/training covers them)
+    with DagsterInstance.get() as instance:
+        (run,) = [r for r in instance.get_runs() if r.tags.get("dagster/partition") == "math"]
+    assert run.run_config["ops"] == {name: {"config": cfg} for name, cfg in PROOF_RUN_CONFIG.items()}
