@@ -27,11 +27,5 @@ DEMO_RUN_CONFIG = {
 # worked solution as the last attempt where no sample is right.
 PROOF_RUN_CONFIG = {
     "policy_samples": {"max_problems": 96, "samples": 4, "max_tokens": 160},
-    "s2r_trajectories": {
-        "verify_max_tokens": 96,
-        "verdict_rule": "s2r_code",
-        "refine_verifications": False,
-        "fallback": True,
-        "keep_probability": {"1": 1.0, "2": 1.0, "3": 1.0, "4": 1.0},
-    },
+    "s2r_trajectories": DEMO_RUN_CONFIG["s2r_trajectories"],
 }

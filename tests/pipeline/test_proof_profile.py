@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from dagster import DagsterInstance
 
 from assets import DEMO_RUN_CONFIG, PROOF_RUN_CONFIG
@@ -26,34 +27,17 @@ def test_the_proof_profile_names_its_data_and_sizes_that_train():
     assert PROOF_RUN_CONFIG["rl_model"]["reward_level"] == "process"
 
 
+def slice_of(yaml_file: str, name: str, limit: int) -> list[dict]:
+    """The source `name` of data/proof/<yaml_file>, its path made absolute, limited to its first `limit` rows."""
+    entry = next(e for e in yaml.safe_load((PROOF / yaml_file).read_text())["sources"] if e["name"] == name)
+    return [{**entry, "path": str(PROOF / entry["path"]), "limit": limit}]
+
+
 @pytest.mark.heavy(80)
 def test_proof_profile_runs_on_a_tiny_slice(home, tmp_path, tiny_model, tiny_smollm2):
-    sources = write_sources(
-        tmp_path / "sources.yaml",
-        [
-            {
-                "name": "arithmetic",
-                "format": "jsonl",
-                "path": str(PROOF / "math_train.jsonl"),
-                "domain": "math",
-                "limit": 5,
-                "columns": {"problem": "problem", "reference_answer": "answer", "responses": "solution", "id": "id"},
-            }
-        ],
-    )
-    eval_sets = write_sources(
-        tmp_path / "eval_sets.yaml",
-        [
-            {
-                "name": "arithmetic-heldout",
-                "format": "jsonl",
-                "path": str(PROOF / "math_heldout.jsonl"),
-                "domain": "math",
-                "limit": 3,
-                "columns": {"problem": "problem", "reference_answer": "answer", "id": "id"},
-            }
-        ],
-    )
+    # the profile's own source files, a few rows of each
+    sources = write_sources(tmp_path / "sources.yaml", slice_of("sources.yaml", "arithmetic", 5))
+    eval_sets = write_sources(tmp_path / "eval_sets.yaml", slice_of("eval_sets.yaml", "arithmetic-heldout", 3))
     env = {
         **os.environ,
         "THINKFORGE_MODEL": str(tiny_model),
