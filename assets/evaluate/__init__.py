@@ -26,7 +26,7 @@ DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 2, "max_tokens": 64}}
 PROOF_RUN_CONFIG = {
     "model_eval": {
         "max_problems": 200,
-        "max_tokens": 288,
+        "max_tokens": 256,
         "checkpoints": ["base_model", "sft_model", "rl_model"],
         "report": "proof.md",
     }

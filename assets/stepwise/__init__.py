@@ -76,7 +76,7 @@ DEMO_RUN_CONFIG = {
     },
 }
 
-# `make proof`: IFT from the refined rows, EFT judgments on 8 of them, then two iterations on 16 problems each (half held out) (three
+# `make proof`: IFT from the refined rows, EFT judgments on 8 of them, then two iterations on 12 problems each (half held out) (three
 # short steps per worked solution), step-DPO over 2 epochs of the pairs.
 PROOF_RUN_CONFIG = {
     "step_sft_data": {
@@ -94,7 +94,7 @@ PROOF_RUN_CONFIG = {
     },
     **{
         f"step_preferences_{i}": {
-            "problems": [16, 16],
+            "problems": [12, 12],
             "held_out_share": 0.5,  # half of each round's fresh problems measure step_dpo_model_i's preference accuracy
             "rollout_max_tokens": 192,
             "candidates": 3,
