@@ -61,15 +61,7 @@ def refined_solutions(
     metadata = stage_metadata(
         out, ["id", "n_rounds", "stop_reason", "score_before", "score_after", "verified", "solution"]
     )
-    metadata.update(generation_metadata(rev.stats))
-    metadata["calls_per_role"] = MetadataValue.md(
-        "| role | calls | cache hits | completion tokens |\n|---|---|---|---|\n"
-        + "\n".join(
-            f"| {role} | {s.calls} | {s.cache_hits} | {s.completion_tokens} |" for role, s in role_stats.items()
-        )
-    )
-    metadata["model_calls"] = sum(s.calls for s in role_stats.values())
-    metadata["cache_hits"] = sum(s.cache_hits for s in role_stats.values())
+    metadata.update(generation_metadata(role_stats))
     metadata["revisions_not_verifying"] = report["not_verifying_revisions"]
     metadata["evaluators"] = len(report["evaluators"])
     if "warning" in report:

@@ -53,7 +53,7 @@ def policy_samples(
             selected_problems, verified_responses.filter(pl.col("verdict_correct") == "correct"), 0
         )
         out = sample_policy(problems, gen.generate, gen.backend.model_id, checker, settings, log=log)
-        stats = gen.stats
+        stats = {"policy": gen.stats, "judge": rater.stats}
     metadata = stage_metadata(out, ["id", "sample_index", "answer", "correct", "verdict", "response"])
     metadata.update(generation_metadata(stats))
     metadata.update(tables(verdicts=(out.report["verdicts"], "verdict", "samples")))

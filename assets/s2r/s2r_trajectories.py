@@ -46,7 +46,7 @@ def s2r_trajectories(
         out = build_trajectories(
             policy_samples, fallbacks, gen.generate, gen.backend.model_id, settings, log=context.log.info
         )
-        stats = gen.stats
+        stats = {"teacher": gen.stats}
     report = out.report
     metadata = stage_metadata(out, ["id", "attempts", "difficulty", "used_fallback", "problem", "actions"])
     metadata.update(generation_metadata(stats))

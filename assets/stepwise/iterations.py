@@ -112,7 +112,7 @@ def iteration(i: int):
                 check=AnswerChecker(math, Sandbox() if domain == "code" else None).check,
                 trained_on=trained_on,
             )
-            stats = gen.stats
+            stats = {"policy": gen.stats}
         metadata = stage_metadata(
             out, ["id", "step_index", "chosen_wins", "rejected_wins", "problem", "prefix", "chosen", "rejected"]
         )
