@@ -1,4 +1,5 @@
-# thinkforge: `make demo` runs the whole asset graph on the bundled sample data; `make test` runs the tests.
+# thinkforge: `make demo` runs the whole asset graph on the bundled sample data; `make proof` runs it on a learnable
+# source with training long enough to change the model (about an hour on 2 cores); `make test` runs the tests.
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -9,7 +10,7 @@ export DAGSTER_HOME ?= $(THINKFORGE_HOME)/dagster
 UI_PORT ?= 3000
 export DOMAINS ?= math,code,science,chat
 
-.PHONY: install demo demo-distributed test lint docs ui clean sandbox browser distributed-deps
+.PHONY: install demo proof demo-distributed test lint docs ui clean sandbox browser distributed-deps
 
 install: $(STAMP) sandbox
 
@@ -56,8 +57,16 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 	$(BIN)/dagster instance migrate >/dev/null
 
+PROFILE ?= demo
 demo: $(STAMP) sandbox $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m scripts.demo
+	$(BIN)/python -m scripts.demo --profile $(PROFILE)
+
+# The demo's graph and code with the proof profile (scripts/demo.py): data/proof/, its held-out eval set, longer
+# training. Its own THINKFORGE_HOME (PROOF_HOME), so the demo's is never touched; math by default (PROOF_DOMAINS).
+PROOF_HOME ?= $(CURDIR)/.thinkforge-proof
+PROOF_DOMAINS ?= math
+proof:
+	$(MAKE) --no-print-directory demo PROFILE=proof THINKFORGE_HOME=$(PROOF_HOME) DAGSTER_HOME=$(PROOF_HOME)/dagster DOMAINS=$(PROOF_DOMAINS)
 
 # One domain (DOMAIN=math) through PostgreSQL + Redis + 2 Celery workers + the daemon, against a single-process run.
 demo-distributed: $(STAMP) sandbox distributed-deps

@@ -78,3 +78,8 @@ ALL_CHECKS = [rows_conserved_check(a) for a in STAGE_ASSETS] + [
 DEMO_RUN_CONFIG = {
     name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "DEMO_RUN_CONFIG", {}).items()
 }
+# `make proof`'s run config (the proof profile: data/proof/, long enough training to change behaviour on CPU): each
+# group's PROOF_RUN_CONFIG, declared next to its DEMO_RUN_CONFIG.
+PROOF_RUN_CONFIG = {
+    name: cfg for package in GROUP_PACKAGES.values() for name, cfg in getattr(package, "PROOF_RUN_CONFIG", {}).items()
+}

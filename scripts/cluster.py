@@ -31,6 +31,7 @@ from pathlib import Path
 from dagster import DagsterEventType
 
 from jobs.executors import CELERY_CONFIG
+from scripts.postgres import free_port, spawn_postgres, wait_for_postgres
 from scripts.process_groups import describe, kill_group, signal_all, tree, wait_gone
 from thinkforge.paths import REPO_ROOT
 
@@ -42,20 +43,6 @@ FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 TAKERS_GRACE_S = 8
 POSTGRES_FAST_S = 4
 POSTGRES_IMMEDIATE_S = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def postgres_bin(name: str) -> str:
-    """A PostgreSQL server program: on PATH, else Debian's /usr/lib/postgresql/<version>/bin (newest)."""
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))[::-1]), None)
-    if not found:
-        raise RuntimeError(f"PostgreSQL's {name} not found: install the postgresql package (make distributed-deps)")
-    return str(found)
 
 
 @dataclass
@@ -216,42 +203,15 @@ class LocalCluster:
         return path.read_text(errors="replace")[-chars:] if path.exists() else ""
 
     def _start_postgres(self) -> str:
-        """initdb + postgres on 127.0.0.1 (as the `postgres` user where we are root: PostgreSQL refuses root)."""
-        data, sockets = self.root / "pgdata", self.root / "pgsock"
-        data.mkdir(mode=0o700)
+        """initdb + postgres on 127.0.0.1 in the cluster's process group (scripts/postgres.py)."""
+        sockets, log = self.root / "pgsock", self.root / "logs" / "postgres.log"
         sockets.mkdir()
-        user = {}
-        if os.geteuid() == 0:
-            import pwd
-
-            pw = pwd.getpwnam("postgres")
-            os.chmod(self.root, 0o755)
-            for path in (data, sockets, self.root / "logs"):
-                os.chown(path, pw.pw_uid, pw.pw_gid)
-            user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-        env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
-        initdb = [postgres_bin("initdb"), "-D", str(data), "-U", "thinkforge", "--auth=trust", "--no-sync", "-E"]
-        self._run([*initdb, "UTF8", "--locale=C"], "initdb", env=env, cwd=data, **user)
-        port = free_port()
-        server = [postgres_bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(sockets)]
-        self._spawn("postgres", [*server, "-c", "fsync=off", "-c", "max_connections=200"], env=env, cwd=data, **user)
-        import psycopg2
-
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                con = psycopg2.connect(host="127.0.0.1", port=port, user="thinkforge", dbname="postgres")
-                break
-            except psycopg2.OperationalError:
-                if self.procs["postgres"].poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"PostgreSQL did not start:\n{self.log_tail('postgres')}") from None
-                time.sleep(0.3)
-        con.autocommit = True
-        with con.cursor() as cur:
-            cur.execute("CREATE DATABASE dagster")
-        con.close()
-        self.log(f"PostgreSQL on 127.0.0.1:{port} (pid {self.procs['postgres'].pid})")
-        return f"postgresql+psycopg2://thinkforge@127.0.0.1:{port}/dagster"  # SQLAlchemy 2.1 defaults to psycopg 3
+        pgroup = {"process_group": self.watchdog.pid}  # stopped with the cluster, by its watchdog if this process dies
+        proc, port = spawn_postgres(self.root / "pgdata", sockets, log, ("max_connections=200",), **pgroup)
+        self.procs["postgres"] = proc
+        url = wait_for_postgres(proc, port, "dagster", log)
+        self.log(f"PostgreSQL on 127.0.0.1:{port} (pid {proc.pid})")
+        return url
 
     def _start_redis(self) -> int:
         import redis

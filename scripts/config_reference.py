@@ -1,8 +1,8 @@
 """The run-config reference (docs/CONFIG.md), generated from the code: never edited by hand.
 
-Every asset's run-config fields with their default, the `make demo` value and the description, read from the Config
-class each asset takes (built from its library settings class, `assets/common/config.py`) and from `DEMO_RUN_CONFIG`
-(each asset group's, gathered in `assets/__init__.py`).
+Every asset's run-config fields with their default, the `make demo` and `make proof` values and the description, read
+from the Config class each asset takes (built from its library settings class, `assets/common/config.py`) and from
+`DEMO_RUN_CONFIG` / `PROOF_RUN_CONFIG` (each asset group's, gathered in `assets/__init__.py`).
 
     python -m scripts.config_reference           # print the reference
     python -m scripts.config_reference --write   # write docs/CONFIG.md (`make docs`)
@@ -30,7 +30,8 @@ HEADER = """\
 
 Every asset's run config: set a field per run in the launchpad (`ops: <asset>: config: <field>: …`); a field left
 out takes its default. `make demo` runs with the values in the third column (each asset group's `DEMO_RUN_CONFIG`,
-small CPU sizes); an empty cell means the default. Each field is declared once, with its description, in the class
+small CPU sizes), `make proof` with those in the fourth (`PROOF_RUN_CONFIG`: training long enough to change the
+model, about an hour on 2 CPU cores); an empty cell means the default. Each field is declared once, with its description, in the class
 named under the asset (`thinkforge/…` settings classes become the assets' Dagster config through
 `assets/common/config.py`). This file is generated from them: `make docs` rewrites it and `tests/test_docs.py` fails
 when it is out of date.
@@ -60,47 +61,54 @@ def _source(cls: type) -> str:
     return f"[`{cls.__module__}`]({Path('..', path).as_posix()})"
 
 
-def _table(cls: type[Config], demo: dict[str, Any]) -> list[str]:
-    lines = ["| field | default | `make demo` | description |", "|---|---|---|---|"]
+def _table(cls: type[Config], values: dict[str, dict[str, Any]]) -> list[str]:
+    """`values`: profile name → the asset's run config in that profile (a column `make <profile>` each)."""
+    columns = "".join(f" `make {profile}` |" for profile in values)
+    lines = [f"| field | default |{columns} description |", "|---|---|" + "---|" * len(values) + "---|"]
     for name, field in cls.model_fields.items():
         default = "required" if field.is_required() else _value(field.get_default(call_default_factory=True))
-        demo_value = _value(demo[name]) if name in demo else ""
-        lines.append(f"| `{name}` | {default} | {demo_value} | {_cell(field.description or '')} |")
+        cells = "".join(f" {_value(config[name]) if name in config else ''} |" for config in values.values())
+        lines.append(f"| `{name}` | {default} |{cells} {_cell(field.description or '')} |")
     return lines
 
 
-def render(assets: list[AssetsDefinition], demo_config: dict[str, dict[str, Any]]) -> str:
+def render(assets: list[AssetsDefinition], profiles: dict[str, dict[str, dict[str, Any]]]) -> str:
     """The reference as markdown: one section per asset group, one table per asset (assets with the same config class
-    and the same demo values, such as the step-DPO iterations, share one table)."""
-    sections: dict[str, list[tuple[list[str], type[Config], dict[str, Any]]]] = {}
+    and the same values in every profile, such as the step-DPO iterations, share one table). `profiles`: profile
+    name (demo, proof) → its run config (asset name → config)."""
+    sections: dict[str, list[tuple[list[str], type[Config], dict[str, dict[str, Any]]]]] = {}
     without: list[str] = []
     for asset in assets:
         name, group = asset.key.to_user_string(), next(iter(asset.group_names_by_key.values()))
-        cls, demo = config_class(asset), demo_config.get(name, {})
+        cls, values = config_class(asset), {profile: config.get(name, {}) for profile, config in profiles.items()}
+        for profile, config in values.items():
+            if cls is None and config:
+                raise ValueError(f"the {profile} profile sets {sorted(config)} for {name}, which takes no run config")
+            unknown = set(config) - set(cls.model_fields) if cls else set()
+            if unknown:
+                raise ValueError(
+                    f"the {profile} profile for {name} sets fields {sorted(unknown)} that {cls.__name__} lacks"
+                )
         if cls is None:
-            if demo:
-                raise ValueError(f"DEMO_RUN_CONFIG sets {sorted(demo)} for {name}, which takes no run config")
             without.append(name)
             continue
-        unknown = set(demo) - set(cls.model_fields)
-        if unknown:
-            raise ValueError(f"DEMO_RUN_CONFIG[{name!r}] sets fields {sorted(unknown)} that {cls.__name__} lacks")
         entries = sections.setdefault(group, [])
-        same = next((e for e in entries if e[1] is cls and e[2] == demo), None)
+        same = next((e for e in entries if e[1] is cls and e[2] == values), None)
         if same:
             same[0].append(name)
         else:
-            entries.append(([name], cls, demo))
-    unused = set(demo_config) - {a.key.to_user_string() for a in assets}
-    if unused:
-        raise ValueError(f"DEMO_RUN_CONFIG names assets that do not exist: {sorted(unused)}")
+            entries.append(([name], cls, values))
+    for profile, config in profiles.items():
+        unused = set(config) - {a.key.to_user_string() for a in assets}
+        if unused:
+            raise ValueError(f"the {profile} profile names assets that do not exist: {sorted(unused)}")
     lines = [HEADER]
     for group, entries in sections.items():
         lines.append(f"## {group}\n")
-        for names, cls, demo in entries:
+        for names, cls, values in entries:
             lines.append(f"### {', '.join(f'`{n}`' for n in names)}\n")
             lines.append(f"{cls.__name__} in {_source(cls)}.\n")
-            lines.extend(_table(cls, demo))
+            lines.extend(_table(cls, values))
             lines.append("")
     if without:
         lines.append(f"Assets without run config: {', '.join(f'`{n}`' for n in without)}.")
@@ -108,10 +116,10 @@ def render(assets: list[AssetsDefinition], demo_config: dict[str, dict[str, Any]
 
 
 def reference() -> str:
-    """The reference for the project's assets and `make demo`'s run config."""
-    from assets import ALL_ASSETS, DEMO_RUN_CONFIG
+    """The reference for the project's assets and the run configs of `make demo` and `make proof`."""
+    from assets import ALL_ASSETS, DEMO_RUN_CONFIG, PROOF_RUN_CONFIG
 
-    return render(ALL_ASSETS, DEMO_RUN_CONFIG)
+    return render(ALL_ASSETS, {"demo": DEMO_RUN_CONFIG, "proof": PROOF_RUN_CONFIG})
 
 
 def main() -> None:

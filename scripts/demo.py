@@ -1,21 +1,42 @@
-"""`make demo`: materialize every asset for every domain partition into the local instance, then summarize.
+"""`make demo` / `make proof`: materialize every asset for every domain partition into the local instance, then summarize.
 
-Each asset group's `DEMO_RUN_CONFIG` keeps its CPU settings small. `DOMAINS=math,code make demo` runs a subset.
+A profile is a run config and the raw sources and eval sets it runs on; the code paths are the same. `demo` (the
+default): each asset group's `DEMO_RUN_CONFIG`, small CPU settings, on the bundled sample data. `proof`
+(`--profile proof`): each group's `PROOF_RUN_CONFIG`, training long enough to change the model's behaviour, on
+data/proof/ (seeded arithmetic word problems and function tasks; the held-out arithmetic as eval set).
+THINKFORGE_SOURCES / THINKFORGE_EVAL_SETS, when set, replace a profile's files. `DOMAINS=math,code` runs a subset.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
 STARTED = time.monotonic()
+PROOF_DATA = Path(__file__).resolve().parents[1] / "data" / "proof"
+
+
+@dataclass(frozen=True)
+class Profile:
+    run_config: str  # the name of the gathered run config in `assets` (asset name → config)
+    sources: Path | None = None  # the raw-source YAML (None: THINKFORGE_SOURCES, else data/sources.yaml)
+    eval_sets: Path | None = None  # the eval-sets YAML (None: THINKFORGE_EVAL_SETS, else data/eval/eval_sets.yaml)
+
+
+PROFILES = {
+    "demo": Profile("DEMO_RUN_CONFIG"),
+    "proof": Profile("PROOF_RUN_CONFIG", PROOF_DATA / "sources.yaml", PROOF_DATA / "eval_sets.yaml"),
+}
 # Lines of a run's event log worth a terminal line: step start/finish, warnings and the stages' progress messages.
 STEP_EVENTS = {"STEP_START", "STEP_SUCCESS", "STEP_FAILURE", "ASSET_CHECK_EVALUATION"}
 PROGRESS = (
@@ -60,13 +81,22 @@ QUIET = {
 }  # progress comes from the event log  # full logs stay in the instance / UI
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="demo", help="run config and data (default demo)"
+    )
+    profile = PROFILES[parser.parse_args(argv).profile]
+    for variable, path in (("THINKFORGE_SOURCES", profile.sources), ("THINKFORGE_EVAL_SETS", profile.eval_sets)):
+        if path is not None:
+            os.environ.setdefault(variable, str(path))  # a user's own file wins
     # Imported here, not at the top: worker processes started with "spawn" (the math-verify pool) re-import this
     # module, and the code location (torch, transformers, dagster) would cost each of them seconds.
     from dagster import DagsterInstance, materialize
 
+    import assets
     import definitions
-    from assets import ALL_ASSETS, ALL_CHECKS, DEMO_RUN_CONFIG
+    from assets import ALL_ASSETS, ALL_CHECKS
     from thinkforge import DOMAINS, paths
     from thinkforge.cli import eval_table, summary_table
 
@@ -79,7 +109,8 @@ def main() -> int:
         return 2
     partitioned = [a for a in ALL_ASSETS if a.partitions_def is not None]
     unpartitioned = [a for a in ALL_ASSETS if a.partitions_def is None]
-    run_config = {**QUIET, "ops": {name: {"config": cfg} for name, cfg in DEMO_RUN_CONFIG.items()}}
+    ops = getattr(assets, profile.run_config)
+    run_config = {**QUIET, "ops": {name: {"config": cfg} for name, cfg in ops.items()}}
     started = time.monotonic()
     step_seconds: dict[str, dict[str, float]] = {}
     stop = threading.Event()

@@ -77,15 +77,32 @@ def smollm2_server(smollm2):
         yield url
 
 
-def pytest_collection_modifyitems(items) -> None:
+def pytest_collection_modifyitems(config, items) -> None:
     """The longest tests first (marked `heavy(seconds)`, longest first): pytest-xdist hands them out to the workers
-    in turn while the short ones fill the rest of the time, instead of one of them starting last."""
+    in turn while the short ones fill the rest of the time, instead of one of them starting last.
+
+    Under `--dist loadgroup` a test's xdist_group also goes into its node id ("…::test@smollm2-server"), which is
+    what the scheduler groups by. pytest-xdist 3.8 writes it to `item._nodeid`, which pytest 9.2 no longer reads (the
+    id is `item._id`): every group was ignored and both workers started a SmolLM2 vLLM server."""
 
     def seconds(item) -> float:
         marker = item.get_closest_marker("heavy")
         return marker.args[0] if marker else 0
 
     items.sort(key=seconds, reverse=True)
+    if getattr(config.option, "loadgroup", False):  # an xdist worker of a `--dist loadgroup` run
+        from _pytest.nodeid import coerce_node_id
+
+        for item in items:
+            names = sorted(
+                {
+                    str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                    for m in item.iter_markers("xdist_group")
+                }
+            )
+            suffix = "@" + "_".join(names)
+            if names and not item.nodeid.endswith(suffix):
+                item._id = coerce_node_id(item.nodeid + suffix)
 
 
 def pytest_configure(config) -> None:

@@ -44,14 +44,15 @@ def test_the_reference_shows_each_field_with_its_default_demo_value_and_descript
     @asset(group_name="g")
     def plain() -> None: ...
 
-    text = config_reference.render([tiny, plain], {"tiny": {"rounds": 1}})
-    assert "| `rounds` | `3` | `1` | rounds \\| per problem |" in text
-    assert '| `prompt` | `""` |  | system prompt, read from &lt;dir>/`<name>.txt` |' in text
+    text = config_reference.render([tiny, plain], {"demo": {"tiny": {"rounds": 1}}, "proof": {"tiny": {"rounds": 9}}})
+    assert "| field | default | `make demo` | `make proof` | description |" in text
+    assert "| `rounds` | `3` | `1` | `9` | rounds \\| per problem |" in text
+    assert '| `prompt` | `""` |  |  | system prompt, read from &lt;dir>/`<name>.txt` |' in text
     assert "## g" in text and "### `tiny`" in text and "without run config: `plain`" in text
     with pytest.raises(ValueError, match=r"sets fields \['round'\]"):
-        config_reference.render([tiny], {"tiny": {"round": 1}})
+        config_reference.render([tiny], {"demo": {}, "proof": {"tiny": {"round": 1}}})
     with pytest.raises(ValueError, match="do not exist"):
-        config_reference.render([tiny], {"gone": {}})
+        config_reference.render([tiny], {"demo": {"gone": {}}})
 
 
 def _imports() -> dict[str, set[str]]:

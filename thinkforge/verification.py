@@ -1,18 +1,19 @@
 """verified_responses: every verdict on a response recorded as a column, then the accept policy.
 
-Model-based scores (the LLM judge rubric, a reward model) are computed only for responses that
-passed the rules and were not found wrong (the judge, by default, only where no automatic check
-decided correctness; `judge_verified` scores the verified ones too, as the AM report does), and
-can reject with `judge` / `reward`.
+Correctness is the project's one answer checker (`thinkforge.verify.AnswerChecker`: math-verify for math, the
+sandbox for code, the judge role against the reference for science, chat and text math references). Model-based
+scores (the LLM judge rubric, a reward model) are computed only for responses that passed the rules and were not
+found wrong (the rubric, by default, only where math-verify or the sandbox did not decide correctness;
+`judge_verified` scores the verified ones too, as the AM report does), and can reject with `judge` / `reward`.
 
 Verdict columns hold "pass", "skip" or "fail: <why>"; `verdict_correct` holds correct / wrong /
-no_answer / text_reference / unparsed / timeout / no_program / unsupported_language / skip. A response is accepted when every rule passes (or is
-skipped) and it is correct, or correctness cannot be checked for its domain (skip).
+no_answer / text_reference / unparsed / timeout / no_program / unsupported_language / skip (the checker's
+`unchecked`). A response is accepted when every rule passes (or is skipped) and it is correct, or correctness
+cannot be checked for it (skip).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from thinkforge.judging import (
 from thinkforge.selection.language import detect
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import OPEN, after_thinking, has_closed_thinking
-from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program, source_language
+from thinkforge.verify import AnswerChecker, Judge, MathVerifier, Sandbox, extract_program, source_language
 
 STAGE = "verified_responses"
 RULES = ("format", "repetition", "length", "language", "safety")
@@ -47,7 +48,6 @@ SCORES = {
     **{f"score_reward_{d}": pl.Float64 for d in HELPSTEER_ORDER},
 }
 EXTRA = {**VERDICTS, "verdict_detail": pl.String, **SCORES, "pass_rate": pl.Float64, "pass_rate_difficulty": pl.Int64}
-Judge = Callable[[list[list[dict]]], list[str | None]]
 SCHEMA = {**RESPONSE_SCHEMA, **EXTRA}
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 DEFAULT_SAFETY = [
@@ -167,34 +167,9 @@ def check_safety(text: str, patterns: list[str]) -> str:
     return f"fail: matches safety rule {hit!r}" if hit else "pass"
 
 
-def _correctness(
-    rows: list[dict], math: MathVerifier | None, sandbox: Sandbox | None, log, sandbox_workers: int = 0
-) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = [("skip", "no automatic check for this domain")] * len(rows)
-    math_idx = [i for i, r in enumerate(rows) if r["domain"] == "math" and r["reference_answer"]]
-    if math_idx and math is not None:
-        log(f"math-verify on {len(math_idx)} responses")
-        for i, v in zip(math_idx, math.verify([(rows[i]["reference_answer"], rows[i]["response"]) for i in math_idx])):
-            out[i] = (v.verdict, v.detail)
-    code_idx = [i for i, r in enumerate(rows) if r["domain"] == "code" and r["test_cases"]]
-    if code_idx and sandbox is not None:
-        log(f"sandbox tests on {len(code_idx)} responses")
-        jobs = [
-            (
-                rows[i]["response"],
-                json.loads(rows[i]["test_cases"]),
-                source_language(rows[i]["origin"], rows[i]["model"]),
-            )
-            for i in code_idx
-        ]
-        for i, verdict in zip(code_idx, check_code(jobs, sandbox, sandbox_workers)):
-            out[i] = verdict
-    return out
-
-
-def _judge_extracted_answers(rows: list[dict], judge: Judge, math: MathVerifier, log) -> None:
-    """`no_answer` math verdicts re-decided on the answer the judge reads in the response, when the response
-    writes that answer; otherwise they stay `no_answer` (never `wrong`)."""
+def _judge_extracted_answers(rows: list[dict], judge: Judge, checker: AnswerChecker, log) -> None:
+    """`no_answer` math verdicts re-decided by the checker on the answer the judge reads in the response, when the
+    response writes that answer; otherwise they stay `no_answer` (never `wrong`)."""
     todo = [r for r in rows if r["verdict_correct"] == "no_answer"]
     if not todo:
         return
@@ -206,7 +181,7 @@ def _judge_extracted_answers(rows: list[dict], judge: Judge, math: MathVerifier,
             r["verdict_detail"] += "; the judge found none the response writes"
         else:
             found.append((r, answer))
-    verdicts = math.verify([(r["reference_answer"], f"\\boxed{{{answer}}}") for r, answer in found])
+    verdicts = checker.check([r for r, _ in found], [f"\\boxed{{{answer}}}" for _, answer in found])
     for (r, _), v in zip(found, verdicts):
         r["verdict_correct"] = v.verdict
         r["verdict_detail"] = v.detail.replace("(answer: boxed)", "(answer: judge)")
@@ -224,21 +199,13 @@ def _model_scores(
         for r in rows
         if not any(r[f"verdict_{n}"].startswith("fail") for n in RULES) and r["verdict_correct"] in ("correct", "skip")
     ]
-    to_judge = (
-        [r for r in todo if settings.judge_verified or r["verdict_correct"] == "skip"] if judge is not None else []
-    )
-    judged = dict(Counter("verified" if r["verdict_correct"] == "correct" else "unverified" for r in to_judge))
+    automatic = ("math-verify", "sandbox")
+    to_judge = [r for r in todo if settings.judge_verified or r["_by"] not in automatic] if judge is not None else []
+    judged = dict(Counter("verified" if r["_by"] in automatic else "unverified" for r in to_judge))
     if to_judge:
-        log(f"LLM judge on {len(to_judge)} responses")
+        log(f"LLM judge rubric on {len(to_judge)} responses")
         for r, reply in zip(to_judge, judge([rubric_prompt(r) for r in to_judge])):
             r.update(parse_rubric(reply))
-            if (
-                r["domain"] in ("science", "chat")
-                and r["reference_answer"]
-                and r["judge_verdict"] in ("correct", "incorrect")
-            ):
-                r["verdict_correct"] = "correct" if r["judge_verdict"] == "correct" else "wrong"
-                r["verdict_detail"] = "LLM judge against the reference answer"
             if r["judge_safe"] is False:
                 r["verdict_safety"] = "fail: the LLM judge says unsafe"
     if reward is not None and todo:
@@ -274,10 +241,13 @@ def verify_responses(
         r["verdict_length"] = check_length(r, settings)
         r["verdict_language"] = check_language(r)
         r["verdict_safety"] = check_safety(r["response"] or "", settings.safety_patterns)
-    for r, (verdict, detail) in zip(rows, _correctness(rows, math, sandbox, log, settings.sandbox_workers)):
-        r["verdict_correct"], r["verdict_detail"] = verdict, detail
+    checker = AnswerChecker(math, sandbox, judge, settings.sandbox_workers)
+    languages = [source_language(r["origin"], r["model"]) for r in rows]
+    for r, v in zip(rows, checker.check(rows, [r["response"] or "" for r in rows], languages, log)):
+        r["verdict_correct"] = "skip" if v.verdict == "unchecked" else v.verdict  # the column's name for it
+        r["verdict_detail"], r["_by"] = v.detail, v.by
     if judge is not None and math is not None and settings.judge_extracts_answers:
-        _judge_extracted_answers(rows, judge, math, log)
+        _judge_extracted_answers(rows, judge, checker, log)
     judged = _model_scores(rows, judge, reward, settings, log)
     cutoff = _reward_cutoff(rows, settings)
     by_problem: dict[str, list[str]] = {}

@@ -43,7 +43,8 @@ def after_update_of(*deps: str) -> AutomationCondition:
 
 class NewTrainingRows(AutomationCondition):
     """True for a domain whose training tables hold at least `threshold` row ids that the checkpoint's card does not
-    list as `data_ids` (every row when there is no checkpoint yet)."""
+    list as `data_ids` (every row when there is no checkpoint yet); only the tables the checkpoint was trained on,
+    when its card names them (`training_sets`)."""
 
     def __init__(self, checkpoint: str, tables: tuple[str, ...], threshold: int):
         self.checkpoint, self.tables, self.threshold = checkpoint, tables, threshold
@@ -58,8 +59,11 @@ class NewTrainingRows(AutomationCondition):
 
     def new_rows(self, domain: str) -> int:
         root = paths.home()
-        trained = set((read_card(paths.checkpoint_dir(self.checkpoint, domain, root)) or {}).get("data_ids") or [])
-        files = [warehouse.partition_path(root, t, domain) for t in self.tables]
+        card = read_card(paths.checkpoint_dir(self.checkpoint, domain, root)) or {}
+        trained = set(card.get("data_ids") or [])
+        # a checkpoint trained on one of its tables (sft_model's `training_sets`) counts only that table's rows
+        tables = [t for t in self.tables if card.get("training_sets", "both") in ("both", t)]
+        files = [warehouse.partition_path(root, t, domain) for t in tables]
         ids = [pl.read_parquet(f, columns=["id"])["id"] for f in files if f.exists()]
         return len(set(pl.concat(ids).to_list()) - trained) if ids else 0
 

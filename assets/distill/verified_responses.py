@@ -30,7 +30,8 @@ VerificationConfig = run_config(VerificationSettings)
     deps=["base_model"],
     code_version=code_version(__file__),
     description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
-    "(math-verify on the stated answer for math, the bubblewrap sandbox for code); every verdict is a column; "
+    "(the answer checker: math-verify on the stated answer for math, the bubblewrap sandbox for code, the judge "
+    "role against the reference for science, chat and text math references); every verdict is a column; "
     "rejects keep theirs (incorrect, no_answer, text_reference, …).",
 )
 def verified_responses(

@@ -18,3 +18,16 @@ AUTOMATION = {
 # `make demo` on CPU: 2 problems per eval set and domain, greedy, 64 tokens (defaults: every problem, 1024 tokens);
 # base_model is asked in up to 3 prompt formats, so keep these small.
 DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 2, "max_tokens": 64}}
+
+# `make proof`: 200 of the 300 held-out arithmetic problems, greedy, room for a worked answer with its verification
+# and a \boxed{}; base_model (asked in the distill and S²R formats), sft_model and rl_model. The step-wise
+# checkpoints are left out: they would add four passes over the problems (m1 and the two step-DPO models, and
+# base_model in their format) to what is already the proof's longest asset on CPU.
+PROOF_RUN_CONFIG = {
+    "model_eval": {
+        "max_problems": 200,
+        "max_tokens": 288,
+        "checkpoints": ["base_model", "sft_model", "rl_model"],
+        "report": "proof.md",
+    }
+}

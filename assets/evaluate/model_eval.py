@@ -17,7 +17,6 @@ from thinkforge import paths
 from thinkforge.checkpoints import read_card
 from thinkforge.evaluation import (
     PROMPT_FORMATS,
-    AnswerChecker,
     EvalSettings,
     base_formats,
     generate_rows,
@@ -34,7 +33,7 @@ from thinkforge.judging import LazyJudge
 from thinkforge.plots import markdown_image
 from thinkforge.stage import StageOutput
 from thinkforge.thinking import CLOSE
-from thinkforge.verify import Limits, MathVerifier, Sandbox
+from thinkforge.verify import AnswerChecker, Limits, MathVerifier, Sandbox
 
 EvalConfig = run_config(EvalSettings)
 # Assets whose latest metadata of the domain the proof report reads (step-DPO preference accuracy, S²R trajectory

@@ -11,9 +11,10 @@ from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import EvaluatorsResource, ModelResource
+from thinkforge.judging import LazyJudge
 from thinkforge.plots import bar_png, histogram_png, markdown_image
-from thinkforge.refinement import AutoCheck, RefineSettings, refine
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.refinement import RefineSettings, refine
+from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 RefineConfig = run_config(RefineSettings)
 
@@ -28,7 +29,8 @@ RefineConfig = run_config(RefineSettings)
     code_version=code_version(__file__),
     description="The best solution per problem after checklist critique by every evaluator and revision rounds "
     "(stops when all items pass, the score reaches the threshold, a round brings no improvement, or max_rounds); "
-    "math-verify / the sandbox outrank the evaluators; every round is in `rounds`.",
+    "the answer checker (math-verify, the sandbox, the judge role against the reference) outranks the evaluators; "
+    "every round is in `rounds`.",
 )
 def refined_solutions(
     context: AssetExecutionContext,
@@ -36,6 +38,7 @@ def refined_solutions(
     teacher: ModelResource,
     evaluators: EvaluatorsResource,
     reviser: ModelResource,
+    judge: ModelResource,
     checklists: pl.DataFrame,
     verified_responses: pl.DataFrame,
 ) -> Output:
@@ -44,7 +47,8 @@ def refined_solutions(
     log = context.log.info
     with ExitStack() as stack:
         math = stack.enter_context(MathVerifier(workers=1)) if domain == "math" else None
-        check = AutoCheck(math, Sandbox() if domain == "code" else None)
+        rater = LazyJudge(lambda: judge.generator(log=log), stack, 16)
+        check = AnswerChecker(math, Sandbox() if domain == "code" else None, rater)
         gens = stack.enter_context(evaluators.generators(log=log))
         rev = stack.enter_context(reviser.generator(log=log))
         draft = stack.enter_context(teacher.generator(log=log))
@@ -53,6 +57,7 @@ def refined_solutions(
         role_stats = {
             "teacher": draft.stats,
             "reviser": rev.stats,
+            "judge": rater.stats,
             **{f"evaluator {n}": g.stats for (n, _), g in zip(named, gens)},
         }
     report = out.report

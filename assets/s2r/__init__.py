@@ -21,3 +21,17 @@ DEMO_RUN_CONFIG = {
         "keep_probability": {"1": 1.0, "2": 1.0, "3": 1.0, "4": 1.0},
     },
 }
+
+# `make proof`: 96 problems, K = 4 samples (the 135M policy answers about 1 in 4 right: a problem it solves only
+# sometimes gives a trajectory that corrects a wrong attempt), lenient verdicts, every trajectory kept, the verified
+# worked solution as the last attempt where no sample is right.
+PROOF_RUN_CONFIG = {
+    "policy_samples": {"max_problems": 96, "samples": 4, "max_tokens": 160},
+    "s2r_trajectories": {
+        "verify_max_tokens": 96,
+        "verdict_rule": "s2r_code",
+        "refine_verifications": False,
+        "fallback": True,
+        "keep_probability": {"1": 1.0, "2": 1.0, "3": 1.0, "4": 1.0},
+    },
+}

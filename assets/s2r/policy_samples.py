@@ -11,12 +11,11 @@ from assets.common.metadata import generation_metadata, stage_metadata, tables
 from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.judging import LazyJudge
 from thinkforge.plots import bar_png, markdown_image
 from thinkforge.refinement.checklist import pick_problems
 from thinkforge.s2r import PolicySampleSettings, sample_policy
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 PolicySampleConfig = run_config(PolicySampleSettings)
 
@@ -58,6 +57,7 @@ def policy_samples(
     metadata.update(generation_metadata(stats))
     metadata.update(tables(verdicts=(out.report["verdicts"], "verdict", "samples")))
     metadata["sample_accuracy"] = out.report["accuracy"]
+    metadata["unscorable_samples"] = out.report["unscorable"]
     metadata["problems_sampled"] = out.report["problems_sampled"]
     metadata["truncated_samples"] = out.report["truncated"]
     wrong = out.report["wrong_per_problem"]

@@ -34,6 +34,8 @@ TRAINING_AUTOMATION = {
 # tie → roll-back every time): the demo shows it two worked judgments and samples its verdicts (temperature 1), so
 # pairs are made and step-DPO trains — on preferences no better than chance. One problem per iteration keeps the demo
 # short (two problems in iteration 2 took 159 s); two candidates were too few (every verdict unparsed → no pair).
+# Most of its 40-token steps are cut: the one chosen ends the solution (`step_cut`), since continued mid-sentence the
+# model opened step 2 with a blank line, every candidate came back empty and the roll-back dropped the only pair.
 DEMO_RUN_CONFIG = {
     "step_sft_data": {
         "max_rows": 4,
@@ -74,4 +76,47 @@ DEMO_RUN_CONFIG = {
     },
 }
 
-__all__ = ["CHECKS", "ITERATION_ASSETS", "DEMO_RUN_CONFIG", "TRAINING_AUTOMATION"]
+# `make proof`: IFT from the refined rows, EFT judgments on 8 of them, then two iterations on 16 problems each (half held out) (three
+# short steps per worked solution), step-DPO over 2 epochs of the pairs.
+PROOF_RUN_CONFIG = {
+    "step_sft_data": {
+        "eft_problems": 8,
+        "eft_candidates": 2,
+        "step_max_tokens": 48,
+        "judge_max_tokens": 32,
+    },
+    "m1_model": {
+        "epochs": 2.0,
+        "batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "max_length": 1024,
+        "learning_rate": 5e-5,
+    },
+    **{
+        f"step_preferences_{i}": {
+            "problems": [16, 16],
+            "held_out_share": 0.5,  # half of each round's fresh problems measure step_dpo_model_i's preference accuracy
+            "rollout_max_tokens": 192,
+            "candidates": 3,
+            "step_max_tokens": 48,
+            "judge_max_tokens": 32,
+            "judge_shots": 2,
+            "judge_temperature": 1.0,
+            "max_steps": 5,
+            "max_rollbacks": 1,
+        }
+        for i in range(1, ITERATIONS + 1)
+    },
+    **{
+        f"step_dpo_model_{i}": {
+            "epochs": 2.0,
+            "batch_size": 4,
+            "gradient_accumulation_steps": 1,
+            "max_length": 1024,
+            "learning_rate": 5e-6,
+        }
+        for i in range(1, ITERATIONS + 1)
+    },
+}
+
+__all__ = ["CHECKS", "ITERATION_ASSETS", "DEMO_RUN_CONFIG", "PROOF_RUN_CONFIG", "TRAINING_AUTOMATION"]

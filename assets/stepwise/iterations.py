@@ -22,11 +22,10 @@ from resources.generation import ModelResource
 from thinkforge import paths
 from thinkforge.answers import last_boxed
 from thinkforge.checkpoints import read_card
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
 from thinkforge.stepwise.heldout import held_out_preference, split_held_out
 from thinkforge.stepwise.tournament import pick_problems
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 PreferenceConfig = run_config(PreferenceSettings)
 StepDpoConfig = run_config(StepDpoSettings)
@@ -44,15 +43,18 @@ def _model_dir(name: str, domain: str):
 
 def _verifier_agreement(pairs: pl.DataFrame) -> float | None:
     """Among pairs whose two steps both state a final answer and differ in correctness: how often the judge's
-    choice is the one math-verify calls correct."""
+    choice is the one the answer checker (math-verify) calls correct."""
     rows = [
         p for p in pairs.to_dicts() if p["reference_answer"] and last_boxed(p["chosen"]) and last_boxed(p["rejected"])
     ]
     if not rows:
         return None
     with MathVerifier(workers=1) as math:
-        verdicts = math.verify([(p["reference_answer"], s) for p in rows for s in (p["chosen"], p["rejected"])])
-    decided = [(a.passed, b.passed) for a, b in zip(verdicts[::2], verdicts[1::2]) if a.passed != b.passed]
+        verdicts = AnswerChecker(math).check(
+            [p for p in rows for _ in range(2)], [s for p in rows for s in (p["chosen"], p["rejected"])]
+        )
+    truth = [(a.correct, b.correct) for a, b in zip(verdicts[::2], verdicts[1::2])]
+    decided = [(a, b) for a, b in truth if None not in (a, b) and a != b]
     return sum(a for a, _ in decided) / len(decided) if decided else None
 
 

@@ -12,10 +12,9 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from assets.stepwise.domains import applies
 from resources.generation import ModelResource
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.judging import LazyJudge
 from thinkforge.stepwise import StepDataSettings, build_step_data
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 StepDataConfig = run_config(StepDataSettings)
 

@@ -38,3 +38,28 @@ DEMO_RUN_CONFIG = {
         "learning_rate": 1e-6,
     },
 }
+
+# `make proof`: SFT on the S²R trajectories alone (S²R-BI: the behaviour the proof measures), 3 epochs at a CPU
+# learning rate; GRPO with process rewards, 8 steps of 4 prompts × 4 samples, on the problems the policy neither
+# always nor never solved.
+PROOF_RUN_CONFIG = {
+    "sft_model": {
+        "training_sets": "s2r_trajectories",
+        "epochs": 3.0,
+        "batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "max_length": 1024,
+        "learning_rate": 5e-5,
+        "kl_coef": 0.0,
+    },
+    "rl_model": {
+        "reward_level": "process",
+        "max_steps": 8,
+        "num_generations": 4,
+        "prompts_per_step": 4,
+        "micro_batch_size": 16,
+        "max_completion_length": 256,
+        "beta": 0.0,
+        "learning_rate": 1e-6,
+    },
+}

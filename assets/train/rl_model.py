@@ -11,11 +11,12 @@ from assets.common.gpu import GPU_OP_TAGS, GPU_POOL
 from assets.common.partitions import domain_partitions
 from assets.common.training import Training
 from assets.common.versions import code_version
+from resources.generation import ModelResource
 from thinkforge import paths
 from thinkforge.checkpoints import read_card
-from thinkforge.training.rewards import Checker
+from thinkforge.judging import LazyJudge
 from thinkforge.training.rl import RlSettings, rl_prompts, rl_trainer, truncated_shares
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 RlConfig = run_config(RlSettings)
 
@@ -27,14 +28,20 @@ RlConfig = run_config(RlSettings)
     op_tags=GPU_OP_TAGS,
     deps=["sft_model"],
     code_version=code_version(__file__),
-    description="GRPO-loop RL from sft_model with rule rewards only (math-verify, the sandbox): outcome (±1 on the "
-    "final answer, group baseline) or process (a reward per solve / verify action, baseline per reward context, "
+    description="GRPO-loop RL from sft_model with the project's answer checker (math-verify, the sandbox, the judge "
+    "role against the reference for science): outcome (±1 on the final answer, group baseline; an unscorable "
+    "completion is left out of its group, counted in `unscorable_completions`) or process (a reward per solve / "
+    "verify action, baseline per reward context, "
     "per-token advantages; `loss_weighting: action_mean` for S²R's per-action mean). Problems whose policy_samples "
     "are all right or all wrong are left out (counted). HF folder at `$THINKFORGE_HOME/models/rl_model/<domain>/`; "
     "chat has no rule reward.",
 )
 def rl_model(
-    context: AssetExecutionContext, config: RlConfig, selected_problems: pl.DataFrame, policy_samples: pl.DataFrame
+    context: AssetExecutionContext,
+    config: RlConfig,
+    judge: ModelResource,
+    selected_problems: pl.DataFrame,
+    policy_samples: pl.DataFrame,
 ) -> MaterializeResult:
     settings = RlSettings.from_config(config)
     run = Training(context)
@@ -48,8 +55,9 @@ def rl_model(
     if read_card(start) is None:  # sft_model had no rows for this domain (its materialization says so)
         return run.skip(f"no sft_model checkpoint for {domain}")
     with ExitStack() as stack:
-        math = stack.enter_context(MathVerifier(workers=1)) if domain in ("math", "science") else None
-        checker = Checker(math, Sandbox() if domain == "code" else None)
+        math = stack.enter_context(MathVerifier(workers=1)) if domain == "math" else None
+        rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, 16)
+        checker = AnswerChecker(math, Sandbox() if domain == "code" else None, rater)
         trainer = rl_trainer(str(start), prompts, settings, checker, run.trainer_dir)
         curves = ("reward", "frac_reward_zero_std", "completions/clipped_ratio", "loss")
         out, trained = run.fit(
@@ -72,5 +80,7 @@ def rl_model(
         "reward_per_step": MetadataValue.json([round(r, 4) for r in rewards]),
         "zero_variance_groups": round(fmean(zero_std), 3) if zero_std else None,
         "actions_per_response": round(fmean(actions), 2) if actions else None,
+        "unscorable_completions": trainer.reward_funcs[0].unscorable,
+        "judge_calls": rater.stats.calls,
     }
     return MaterializeResult(metadata=metadata)

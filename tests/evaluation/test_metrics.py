@@ -5,10 +5,9 @@ import json
 import pytest
 
 from thinkforge.evalsets import eval_problems
-from thinkforge.evaluation import RETRY, VERIFY, AnswerChecker, compare, grade, parse_actions, verification_verdict
+from thinkforge.evaluation import RETRY, VERIFY, compare, grade, parse_actions, verification_verdict
 from thinkforge.evaluation import metrics as m
-from thinkforge.evaluation.evaluate import judge_prompt, parse_judgement
-from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox, judge_prompt, parse_judgement
 
 
 def row(problem, correct, first, verdicts=(), truths=(), fmt="fail: no closed <think>…</think> block", tokens=10):

@@ -213,8 +213,8 @@ def test_fit_refuses_a_prompt_format_model_eval_cannot_ask_in(tmp_path):
 
 
 def test_format_compliance_is_that_of_the_prompt_format():
-    from thinkforge.evaluation import AnswerChecker, grade
-    from thinkforge.verify import MathVerifier
+    from thinkforge.evaluation import grade
+    from thinkforge.verify import AnswerChecker, MathVerifier
 
     base = {
         "parent_ids": ["p"],

@@ -22,7 +22,7 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster._core.loader import LoadingContextForTest
 
 from assets import TRAINING_ASSETS
-from assets.common.automation import RETRAIN_MIN_ROWS
+from assets.common.automation import RETRAIN_MIN_ROWS, NewTrainingRows
 from assets.stepwise.domains import ITERATIONS
 from definitions import defs
 from sensors import automation_sensor, training_automation_sensor
@@ -156,10 +156,23 @@ def write_table(home, asset: str, ids: list[str]) -> None:
     pl.DataFrame({"id": ids}).write_parquet(path)
 
 
-def write_card(home, asset: str, data_ids: list[str]) -> None:
+def write_card(home, asset: str, data_ids: list[str], **fields) -> None:
     folder = home / "models" / asset / DOMAIN
     folder.mkdir(parents=True)
-    (folder / MODEL_CARD).write_text(json.dumps({"asset": asset, "domain": DOMAIN, "data_ids": data_ids}))
+    card = {"asset": asset, "domain": DOMAIN, "data_ids": data_ids, **fields}
+    (folder / MODEL_CARD).write_text(json.dumps(card))
+
+
+def test_new_rows_count_only_the_tables_the_checkpoint_was_trained_on(home):
+    write_table(home, "sft_dataset", [f"sft-{i}" for i in range(7)])
+    write_table(home, "s2r_trajectories", ["traj-0", "traj-1", "traj-2"])
+    write_card(home, "sft_model", ["traj-0"], training_sets="s2r_trajectories")
+    condition = NewTrainingRows("sft_model", ("sft_dataset", "s2r_trajectories"), 2)
+    assert condition.new_rows(DOMAIN) == 2  # the 7 sft_dataset rows are not what this sft_model trains on
+    (home / "models" / "sft_model" / DOMAIN / MODEL_CARD).unlink()
+    (home / "models" / "sft_model" / DOMAIN).rmdir()
+    write_card(home, "sft_model", ["traj-0"], training_sets="both")
+    assert condition.new_rows(DOMAIN) == 9
 
 
 def test_opt_in_retraining_starts_at_the_threshold_of_new_rows_and_the_rl_model_follows(home, built_graph):

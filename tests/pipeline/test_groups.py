@@ -60,7 +60,9 @@ def test_every_asset_page_links_to_the_file_that_defines_it():
 def test_with_a_repository_address_the_link_is_the_file_in_the_repository():
     verified = next(a for a in ALL_ASSETS if a.key.to_user_string() == "verified_responses")
     local = verified.specs_by_key[verified.key].metadata["dagster/code_references"].code_references[0]
-    (linked,) = with_code_references([verified_responses], git_url="https://github.com/example/thinkforge", git_branch="dev")
+    (linked,) = with_code_references(
+        [verified_responses], git_url="https://github.com/example/thinkforge", git_branch="dev"
+    )
     (ref,) = linked.specs_by_key[linked.key].metadata["dagster/code_references"].code_references
     assert isinstance(ref, UrlCodeReference)
     assert ref.url == (

@@ -4,9 +4,9 @@ import polars as pl
 import pytest
 
 from thinkforge.generation import Completion
-from thinkforge.refinement import AutoCheck, RefineSettings, refine
+from thinkforge.refinement import RefineSettings, refine
 from thinkforge.refinement.checklist import generic_criteria
-from thinkforge.verify import MathVerifier
+from thinkforge.verify import AnswerChecker, MathVerifier
 
 CRITERIA = ["Does it state the final answer?", "Is the arithmetic right?"]
 
@@ -68,7 +68,7 @@ def run(checklists, verified, evaluators, revise, settings, check=None):
         evaluators,
         revise,
         None,
-        check or AutoCheck(),
+        check or AnswerChecker(),
         settings,
         log=lambda _: None,
     )
@@ -133,7 +133,7 @@ def test_a_revision_that_breaks_verification_is_never_chosen():
             [("e", judge)],
             reviser,
             RefineSettings(max_rounds=2, min_score=0.5),
-            AutoCheck(math),
+            AnswerChecker(math),
         )
     kept = out.kept.to_dicts()[0]
     assert kept["solution"] == "So \\boxed{4}" and kept["verified"] is True and kept["best_round"] == 1
@@ -183,7 +183,7 @@ def test_teacher_draft_when_no_verified_response():
         [("e", judge)],
         None,
         drafts,
-        AutoCheck(),
+        AnswerChecker(),
         RefineSettings(),
         log=lambda _: None,
     )

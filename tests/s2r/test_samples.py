@@ -2,11 +2,10 @@
 
 import polars as pl
 
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.generation import Completion
 from thinkforge.s2r.actions import SYSTEM
 from thinkforge.s2r.samples import PolicySampleSettings, sample_policy
-from thinkforge.verify import MathVerifier
+from thinkforge.verify import AnswerChecker, MathVerifier
 
 
 def problem(pid, domain, reference, text=None):

@@ -4,7 +4,6 @@ import polars as pl
 import pytest
 
 from tests.stepwise.test_stepwise import PROBLEM, judge_by_score, sampler
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.evaluation.metrics import wilson
 from thinkforge.generation import Completion
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
@@ -17,7 +16,7 @@ from thinkforge.stepwise.heldout import (
     step_margins,
 )
 from thinkforge.stepwise.steps import reasoning_prompt
-from thinkforge.verify import MathVerifier
+from thinkforge.verify import AnswerChecker, MathVerifier
 
 
 def test_held_out_problems_are_a_seeded_share_rounded_down():

@@ -7,14 +7,13 @@ import pytest
 
 from tests.conftest import SMOLLM2_SERVED
 from tests.stepwise.test_stepwise import judge_by_score, sampler, steps_so_far
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.generation import Completion, OpenAIBackend, SamplingParams, TransformersBackend, VLLMBackend
 from thinkforge.generation.backends import render_chat
 from thinkforge.stepwise import PreferenceSettings, StepDataSettings, build_step_data, run_tournament
 from thinkforge.stepwise.dpo import tokenize_pairs
 from thinkforge.stepwise.steps import next_step_prompt
 from thinkforge.training.data import encode
-from thinkforge.verify import MathVerifier
+from thinkforge.verify import AnswerChecker, MathVerifier
 
 STEPS = ["3 * 4 = 12.", "2 + 12 = 14.", "So the answer is \\boxed{14}."]
 SFT_ROW = {

@@ -99,6 +99,36 @@ def test_tournament_appends_the_best_records_best_vs_worst_and_stops_at_the_fina
     assert out.report["stops"] == {"final_answer": 1} and out.conserved
 
 
+def test_a_chosen_step_cut_at_step_max_tokens_keeps_its_pair_and_ends_the_solution():
+    """`make demo`'s SmolLM2 M1: after a previous step cut mid-sentence it opens the next step with a blank line, and
+    the stop string "\nStep " leaves every candidate empty (a tie: the roll-back dropped the only pair)."""
+    seen = []
+
+    def generate(conversations, params, n):
+        out = []
+        for c in conversations:
+            seen.append(c)
+            if steps_so_far(c) == 0:
+                out.append(
+                    [
+                        Completion("Step 1: 3 * 4 = 12, which we then add to", finish_reason="length"),
+                        Completion("Step 1: 2 + 3 = 5.", finish_reason="stop"),
+                        Completion("Step 1: I like numbers.", finish_reason="stop"),
+                    ]
+                )
+            else:
+                out.append([Completion("", finish_reason="stop")] * n)  # "\nStep 2: …" cut before it begins
+        return out
+
+    quality = {"3 * 4 = 12, which we then add to": 2, "2 + 3 = 5.": 1, "I like numbers.": 0}
+    s = PreferenceSettings(candidates=3, max_rollbacks=1)
+    out = run_tournament([PROBLEM], generate, judge_by_score(lambda x: quality[x]), s, 1, "m", log=lambda _: None)
+    assert [(p["chosen"], p["rejected"]) for p in out.kept.to_dicts()] == [
+        ("3 * 4 = 12, which we then add to", "I like numbers.")
+    ]
+    assert out.report["stops"] == {"step_cut": 1} and len(seen) == 1 and out.conserved
+
+
 def test_all_ties_roll_back_one_step_and_the_step_cap_holds():
     steps = {n: ["same step", "same step!", "same step?"] for n in range(1, 30)}
     tie_at_2 = lambda x: 0  # noqa: E731 - every pair tied

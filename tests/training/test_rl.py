@@ -5,13 +5,13 @@ import torch
 from transformers import AutoTokenizer
 
 from thinkforge.s2r.actions import RETRY_SEP, VERIFY_SEP
-from thinkforge.training.rewards import Checker, ContextBaseline, OutcomeReward, action_rewards, action_spans
+from thinkforge.training.rewards import ContextBaseline, OutcomeReward, action_rewards, action_spans
 from thinkforge.training.rl import RlSettings, rl_trainer, token_advantages
-from thinkforge.verify import MathVerifier
+from thinkforge.verify import AnswerChecker, MathVerifier, Verdict
 
 A = f"so \\boxed{{5}}{VERIFY_SEP}Therefore, the answer is incorrect.{RETRY_SEP}so \\boxed{{4}}{VERIFY_SEP}Therefore, the answer is correct."
 B = f"so \\boxed{{4}}{VERIFY_SEP}Therefore, the answer is correct."
-ROW = {"domain": "math", "reference_answer": "4", "test_cases": ""}
+ROW = {"domain": "math", "problem": "2 + 2?", "reference_answer": "4", "test_cases": ""}
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +29,10 @@ def test_action_spans_and_rewards():
 
 
 def test_outcome_reward_uses_math_verify(math):
-    reward = OutcomeReward(Checker(math=math))
+    reward = OutcomeReward(AnswerChecker(math=math))
     completions = [[{"role": "assistant", "content": t}] for t in (A, B, "so \\boxed{7}")]
-    assert reward(None, completions, ["math"] * 3, ["4"] * 3, [""] * 3) == [1.0, 1.0, -1.0]
-    assert reward(None, completions[:1], ["chat"], [""], [""]) == [None]
+    assert reward(None, completions, ["math"] * 3, ["2 + 2?"] * 3, ["4"] * 3, [""] * 3) == [1.0, 1.0, -1.0]
+    assert reward(None, completions[:1], ["chat"], ["Hi"], [""], [""]) == [None]
 
 
 def test_process_advantages_of_a_hand_built_batch(tiny_model, math):
@@ -41,9 +41,14 @@ def test_process_advantages_of_a_hand_built_batch(tiny_model, math):
     width = max(map(len, ids))
     batch = torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i in ids])
     adv, _, rewards, stats = token_advantages(
-        tok, batch, [ROW, ROW], Checker(math=math), ContextBaseline(min_count=1), {tok.eos_token_id}
+        tok, batch, [ROW, ROW], AnswerChecker(math=math), ContextBaseline(min_count=1), {tok.eos_token_id}
     )
-    assert rewards == [[-1.0, 1.0, 1.0, 1.0], [1.0, 1.0]] and stats == {"responses": 2, "actions": 6, "truncated": 0}
+    assert rewards == [[-1.0, 1.0, 1.0, 1.0], [1.0, 1.0]] and stats == {
+        "responses": 2,
+        "actions": 6,
+        "truncated": 0,
+        "unscorable_attempts": 0,
+    }
     # contexts: A = <start>, S-1, S-1 V+1, S-1 V+1 S+1; B = <start>, S+1. Baselines (min_count 1): <start> → mean(−1, +1)
     # = 0; every other context was seen once, so its baseline is its own reward and the advantage 0.
     expected = {0: [-1.0, 0.0, 0.0, 0.0], 1: [1.0, 0.0]}
@@ -57,11 +62,11 @@ def test_process_advantages_of_a_hand_built_batch(tiny_model, math):
     assert cold.value("<start>") == 0.0  # too few samples: no baseline yet
 
 
-class ByLength(Checker):
+class ByLength(AnswerChecker):
     """A verifier double whose verdict varies inside a group (random tiny models are never right)."""
 
     def check(self, rows, answers):
-        return [len(a) % 2 == 0 for a in answers]
+        return [Verdict("correct" if len(a) % 2 == 0 else "wrong", "by length") for a in answers]
 
 
 # the last case trains its 8 completions in two micro-batches of 4 (gradient accumulation over one generation batch)
@@ -74,6 +79,7 @@ def test_rl_changes_parameters_when_rewards_vary_in_a_group(tmp_path, tiny_model
         {
             "prompt": [{"role": "user", "content": f"What is {i}?"}],
             "domain": "math",
+            "problem": f"What is {i}?",
             "reference_answer": "1",
             "test_cases": "",
             "id": str(i),

@@ -14,10 +14,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from assets.common.training import trained_metadata
 from thinkforge.checkpoints import MODEL_CARD
 from thinkforge.stepwise.dpo import StepDpoSettings, step_dpo_trainer
-from thinkforge.training.rewards import Checker
 from thinkforge.training.rl import RlSettings, rl_trainer
 from thinkforge.training.runner import RUN_RECORD, fit, trainer_dir
 from thinkforge.training.sft import SftSettings, masked_sft_trainer, training_rows
+from thinkforge.verify import AnswerChecker
 
 SETTINGS = dict(max_steps=4, batch_size=1, gradient_accumulation_steps=1, save_steps=1, max_length=64)
 
@@ -95,7 +95,7 @@ def test_every_trainer_gets_the_shared_settings(tmp_path, tiny_model, rows):
             str(tiny_model),
             [{**prompt, "test_cases": "", "id": "p"}],
             RlSettings(**shared, num_generations=2, prompts_per_step=1),
-            Checker(),
+            AnswerChecker(),
             str(tmp_path / "rl"),
         ),
         step_dpo_trainer(str(tiny_model), pl.DataFrame([pair]), StepDpoSettings(**shared), str(tmp_path / "dpo")),

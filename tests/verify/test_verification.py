@@ -107,9 +107,10 @@ def test_llm_judge_and_reward_model_scores(tmp_path, tiny_model):
     )
     calls = []
 
-    def judge(conversations):
+    def judge(conversations):  # rates the 9 m/s answer wrong, in its check against the reference and its rubric
         calls.append(len(conversations))
-        return [reply.replace("Correctness: 1", "Correctness: 5").replace("incorrect", "correct"), reply]
+        good = reply.replace("Correctness: 1", "Correctness: 5").replace("incorrect", "correct")
+        return [reply if "9 m/s" in c[-1]["content"] else good for c in conversations]
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     config = LlamaConfig(
@@ -133,7 +134,7 @@ def test_llm_judge_and_reward_model_scores(tmp_path, tiny_model):
         judge=judge,
         reward=RewardModel(str(tmp_path / "rm")),
     )
-    assert calls == [2]
+    assert calls == [2, 1]  # both answers checked against the reference, then the rubric on the right one
     assert out.kept["parent_ids"].to_list() == [["r0"]] and out.kept["verdict_correct"][0] == "correct"
     assert out.rejects["reason"].to_list() == ["incorrect"]  # the judge's verdict against the reference
     assert out.kept["score_reward_helpfulness"][0] is not None and out.kept["score_reward"][0] is not None

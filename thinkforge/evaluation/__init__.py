@@ -3,7 +3,6 @@
 from thinkforge.evaluation.behaviour import RETRY, VERIFY, Behaviour, parse_actions, verification_verdict
 from thinkforge.evaluation.evaluate import (
     STAGE,
-    AnswerChecker,
     EvalSettings,
     base_formats,
     generate_rows,
@@ -22,7 +21,6 @@ __all__ = [
     "parse_actions",
     "verification_verdict",
     "STAGE",
-    "AnswerChecker",
     "EvalSettings",
     "base_formats",
     "generate_rows",

@@ -6,18 +6,16 @@ distillation format and in every format of a trained checkpoint evaluated beside
 like-for-like baseline. Format compliance is that of the format: the thinking format (a closed think block, then
 the answer) for `distill`, a final answer not cut off for `s2r` and `stepwise` (trained without think blocks).
 A response is split into its solve attempts and self-verifications (`behaviour.parse_actions`); every attempt is
-checked: math-verify for math, the sandbox against the tests for code, the judge role against the
-reference answer otherwise. `correct` is the verdict of the last attempt (the final answer).
+checked by the project's one checker (`thinkforge.verify.AnswerChecker`: math-verify for math, the sandbox against
+the tests for code, the judge role against the reference answer otherwise). `correct` is the verdict of the last
+attempt (the final answer); None where it is unscorable.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 from pydantic import Field, model_validator
@@ -32,10 +30,9 @@ from thinkforge.ids import row_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 from thinkforge.thinking import after_thinking
 from thinkforge.verification import check_format
-from thinkforge.verify import MathVerifier, Sandbox, check_code, extract_program
+from thinkforge.verify import AnswerChecker, extract_program
 
 STAGE = "model_eval"
-JUDGE_TEMPLATE = (Path(__file__).resolve().parents[1] / "templates" / "evaluate" / "judge_answer.txt").read_text()
 SCHEMA = {
     "id": pl.String,
     "parent_ids": pl.List(pl.String),
@@ -81,7 +78,6 @@ REJECTS_SCHEMA = {
     "sample_index": pl.Int64,
 }
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
-Judge = Callable[[list[list[dict]]], list[str | None]]
 
 
 class EvalSettings(StageSettings):
@@ -204,49 +200,6 @@ def generate_rows(
     return rows
 
 
-@dataclass
-class AnswerChecker:
-    """Checks an answer against its problem: math-verify (math with a reference), the sandbox (problems with tests),
-    else the judge role against the reference answer. Verdicts: correct | wrong | unparsed (no answer found, or no
-    judgement in the judge's reply) | timeout | no_program | unsupported_language | unchecked (no reference and no tests); `grade` turns a
-    response cut off at max_tokens before any final answer into `truncated`."""
-
-    math: MathVerifier | None = None
-    sandbox: Sandbox | None = None
-    judge: Judge | None = None
-
-    def check(
-        self, items: list[tuple[dict, str]], log: Callable[[str], None] = lambda _: None
-    ) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = [("unchecked", "no reference answer or tests")] * len(items)
-        math, code, rest = [], [], []
-        for i, (p, _) in enumerate(items):
-            if p["domain"] == "math" and p["reference_answer"] and self.math is not None:
-                math.append(i)
-            elif p["test_cases"] and self.sandbox is not None:
-                code.append(i)
-            elif p["reference_answer"]:
-                rest.append(i)
-        if math:
-            log(f"math-verify on {len(math)} answers")
-            for i, v in zip(math, self.math.verify([(items[i][0]["reference_answer"], items[i][1]) for i in math])):
-                out[i] = (v.verdict, v.detail)
-        if code:
-            log(f"sandbox tests on {len(code)} answers")
-            jobs = [(items[i][1], json.loads(items[i][0]["test_cases"]), None) for i in code]
-            imports = lambda n, program: with_problem_imports(program, items[code[n]][0]["problem"])  # noqa: E731
-            for i, verdict in zip(code, check_code(jobs, self.sandbox, prepare=imports)):
-                out[i] = verdict
-        if rest and self.judge is not None:
-            log(f"LLM judge on {len(rest)} answers")
-            for i, reply in zip(rest, self.judge([judge_prompt(*items[i]) for i in rest])):
-                said = parse_judgement(reply)
-                verdict = {"correct": "correct", "incorrect": "wrong"}.get(said, "unparsed")
-                shown = " ".join((reply or "").split())[:80]
-                out[i] = (verdict, f"LLM judge against the reference said {said or 'nothing parsable'}: {shown!r}")
-        return out
-
-
 def has_final_answer(domain: str, text: str) -> bool:
     """A final answer in the form the prompt asks for: a \\boxed{} (math), a ```python block (code), any text after
     the reasoning (otherwise)."""
@@ -258,42 +211,17 @@ def has_final_answer(domain: str, text: str) -> bool:
     return bool(answer.strip())
 
 
-def judge_prompt(problem: dict, answer: str) -> list[dict]:
-    """The judge role's check of an answer against the reference (templates/evaluate/judge_answer.txt)."""
-    text = JUDGE_TEMPLATE.format(
-        domain=problem["domain"],
-        problem=problem["problem"][:4000],
-        reference=problem["reference_answer"],
-        answer=after_thinking(answer).strip()[:6000],
-    )
-    return [{"role": "user", "content": text}]
-
-
-def parse_judgement(reply: str | None) -> str | None:
-    """ "correct" | "incorrect" from the judge's reply (the first of the two words it says), else None."""
-    m = re.search(r"\b(incorrect|correct)\b", reply or "", re.I)
-    return m.group(1).lower() if m else None
-
-
-def with_problem_imports(program: str, problem: str) -> str:
-    """The program, preceded by the import lines of the code the problem gives (HumanEval prompts import
-    `typing.List` for the signature; a completion that repeats only the function must still run)."""
-    given = extract_program(problem) or ""
-    imports = [line for line in given.splitlines() if re.match(r"\s*(import|from)\s+\w", line) and line not in program]
-    return "\n".join([*imports, program]) if imports else program
-
-
 def grade(rows: list[dict], checker: AnswerChecker, log: Callable[[str], None] = lambda _: None) -> StageOutput:
     """Verdicts and behaviour of generated rows; failed generations go to the rejects."""
     kept, rejects = [], []
     ok = [r for r in rows if r["error"] is None]
     behaviours = [parse_actions(r["response"] or "") for r in ok]
     items = [(r, attempt) for r, b in zip(ok, behaviours) for attempt in b.attempts]
-    verdicts = iter(checker.check(items, log))
+    verdicts = iter(checker.check([r for r, _ in items], [a for _, a in items], log=log))
     for r, b in zip(ok, behaviours):
         checked = [next(verdicts) for _ in b.attempts]
-        truth = [None if v == "unchecked" else v == "correct" for v, _ in checked]
-        verdict, detail = checked[-1]
+        truth = [v.correct for v in checked]
+        verdict, detail = checked[-1].verdict, checked[-1].detail
         if len(b.attempts) > 1:
             detail = f"last of {len(b.attempts)} attempts: {detail}"
         if (

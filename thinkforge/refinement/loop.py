@@ -3,8 +3,8 @@
 Per problem: start from the best verified response's answer (or a teacher draft when none verified); every
 evaluator judges every checklist item and gives an overall score; the reviser rewrites from the critique (failed
 items first); repeat until every item passes, the score reaches `threshold`, a round brings no improvement, or
-`max_rounds`. Automatic verification outranks the evaluators: where math-verify or the sandbox applies, a candidate
-that does not verify is never chosen. All problems of a partition move through a round together, so every model
+`max_rounds`. The project's answer checker outranks the evaluators: a candidate it finds wrong (math-verify, the
+sandbox, or the judge role against the reference for science) is never chosen. All problems of a partition move through a round together, so every model
 call of a round is one batch.
 
 The critique is multi-model only when several evaluators are configured (THINKFORGE_EVALUATORS_MODEL, a list): with
@@ -25,7 +25,6 @@ from pydantic import Field
 from thinkforge.distill import conversation
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
-from thinkforge.refinement.autocheck import AutoCheck
 from thinkforge.refinement.checklist import GENERIC
 from thinkforge.refinement.critique import (
     Aggregate,
@@ -36,6 +35,7 @@ from thinkforge.refinement.critique import (
 )
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import after_thinking
+from thinkforge.verify import AnswerChecker
 
 STAGE = "refined_solutions"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "refine"
@@ -203,7 +203,7 @@ def refine(
     evaluators: list[tuple[str, Generate]],
     revise: Generate | None,
     draft: Generate | None,
-    check: AutoCheck,
+    check: AnswerChecker,
     settings: RefineSettings,
     log=print,
 ) -> StageOutput:
@@ -257,7 +257,7 @@ def _drafts(problems: list[Problem], draft: Generate | None, settings: RefineSet
             p.failure = f"teacher draft failed: {c.error or 'empty answer'}"
 
 
-def _evaluate(active: list[Problem], evaluators, check: AutoCheck, settings: RefineSettings) -> None:
+def _evaluate(active: list[Problem], evaluators, check: AnswerChecker, settings: RefineSettings) -> None:
     params = SamplingParams(temperature=0.0, max_tokens=settings.eval_max_tokens, seed=settings.seed)
     prompts = [evaluation_prompt(p.row["problem"], p.candidates[-1].text, p.criteria) for p in active]
     per_evaluator = []
@@ -275,7 +275,8 @@ def _evaluate(active: list[Problem], evaluators, check: AutoCheck, settings: Ref
     for i, p in enumerate(active):
         current = p.candidates[-1]
         current.agg = aggregate([evals[i] for evals in per_evaluator], len(p.criteria))
-        current.verified, current.verify_detail = verdicts[i]
+        v = verdicts[i]
+        current.verified, current.verify_detail = v.correct, f"{v.by or 'no check'} {v.verdict}: {v.detail}"
 
 
 def _revise(todo: list[Problem], revise: Generate | None, round_no: int, settings: RefineSettings) -> None:

@@ -1,4 +1,5 @@
-"""policy_samples: K answers per problem from the policy, each checked with the project's verifiers."""
+"""policy_samples: K answers per problem from the policy, each checked by the project's one checker (correct: None
+where the checker cannot decide)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import polars as pl
 from pydantic import Field
 
 from thinkforge.answers import last_boxed
-from thinkforge.evaluation.evaluate import AnswerChecker
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.s2r.actions import CODE_SYSTEM, SYSTEM
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
-from thinkforge.verify import extract_program
+from thinkforge.verify import AnswerChecker, extract_program
 
 STAGE = "policy_samples"
 CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "difficulty")
@@ -86,10 +86,10 @@ def checkable(problem: dict) -> str | None:
 
 
 def wrong_per_problem(rows: list[dict]) -> dict[int, int]:
-    """Number of wrong samples (S²R's difficulty level) → problems with that many."""
+    """Number of wrong samples (S²R's difficulty level) → problems with that many (unscorable samples are not wrong)."""
     wrong: dict[str, int] = {}
     for r in rows:
-        wrong[r["parent_ids"][0]] = wrong.get(r["parent_ids"][0], 0) + (not r["correct"])
+        wrong[r["parent_ids"][0]] = wrong.get(r["parent_ids"][0], 0) + (r["correct"] is False)
     return {w: sum(v == w for v in wrong.values()) for w in sorted(set(wrong.values()))}
 
 
@@ -160,14 +160,16 @@ def sample_policy(
                 )
                 row["id"] = row_id(STAGE, [p["id"]], [model, k, c.text])
                 rows.append(row)
-    verdicts = checker.check([(r, r["response"]) for r in rows], log)
-    for r, (verdict, detail) in zip(rows, verdicts):
-        r.update(verdict=verdict, verdict_detail=detail[:500], correct=verdict == "correct")
+    verdicts = checker.check(rows, [r["response"] for r in rows], log=log)
+    for r, v in zip(rows, verdicts):
+        r.update(verdict=v.verdict, verdict_detail=v.detail[:500], correct=v.correct)
+    scored = [r for r in rows if r["correct"] is not None]
     report = {
         "verdicts": dict(pl.Series([r["verdict"] for r in rows], dtype=pl.String).value_counts().iter_rows())
         if rows
         else {},
-        "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else None,
+        "accuracy": sum(r["correct"] for r in scored) / len(scored) if scored else None,
+        "unscorable": len(rows) - len(scored),
         "problems_sampled": len(todo),
         "truncated": sum(r["finish_reason"] == "length" for r in rows),
         "wrong_per_problem": wrong_per_problem(rows),

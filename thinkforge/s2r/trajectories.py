@@ -143,7 +143,7 @@ def build_trajectory(
     settings: TrajectorySettings,
 ) -> tuple[dict | None, str, str]:
     """(trajectory row or None, reject reason, detail). `verifications`: answer → {verdict, kept, text, correct}."""
-    k = len(samples)
+    k = sum(s["correct"] is not None for s in samples)  # unscorable samples are out of the group
     wrong = [s for s in samples if s["correct"] is False]
     gold = verifications.get("__gold__")
 
@@ -268,9 +268,10 @@ def build_trajectories(
         fb = fallbacks.get(p["problem"])
         gold = p["reference_answer"] if p["domain"] != "code" else extract_answer("code", fb["text"]) if fb else None
         todo = [("__gold__", gold, True)] if gold else []
-        for s in groups[p["id"]]:
+        for s in groups[p["id"]]:  # an unscorable sample has no truth for a verification to match
             if (
                 s["answer"]
+                and s["correct"] is not None
                 and s["answer"] not in {a for a, _, _ in todo}
                 and s["answer"] != gold
                 and len(todo) < settings.max_verifications

@@ -47,9 +47,10 @@ from thinkforge.stepwise.steps import (
     template,
 )
 from thinkforge.thinking import CLOSE, OPEN
+from thinkforge.verify import Verdict
 
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
-Check = Callable[[list[tuple[dict, str]]], list[tuple[str, str]]]  # (problem, answer) → (verdict, detail)
+Check = Callable[[list[dict], list[str]], list[Verdict]]  # AnswerChecker.check: problems, answers → verdicts
 STAGE = "step_sft_data"
 SCHEMA = {
     "id": pl.String,
@@ -281,7 +282,8 @@ def _rolled_out_pairs(groups, sample: Generate, check: Check, settings, log) -> 
         ({**r, "test_cases": r.get("test_cases")}, partial_answer(steps) + (out[0].text or ""))
         for (_, r, steps), out in zip(jobs, outs)
     ]
-    verdicts = [v if out[0].ok else "failed" for (v, _), out in zip(check(answers), outs)]
+    checked = check([r for r, _ in answers], [text for _, text in answers])
+    verdicts = [v.verdict if out[0].ok else "failed" for v, out in zip(checked, outs)]
     by_group: dict[int, dict[str, list[str]]] = {}
     for (g, _, steps), verdict in zip(jobs, verdicts):
         by_group.setdefault(g, {}).setdefault(verdict, []).append(steps[-1])

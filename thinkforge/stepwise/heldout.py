@@ -25,9 +25,10 @@ from thinkforge.evaluation.metrics import paired_difference, wilson
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.stepwise.dpo import tokenize_pairs
 from thinkforge.stepwise.steps import next_step_prompt, partial_answer
+from thinkforge.verify.checker import TRUTH, Verdict
 
 Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
-Check = Callable[[list[tuple[dict, str]]], list[tuple[str, str]]]  # (problem, answer) → (verdict, detail)
+Check = Callable[[list[dict], list[str]], list[Verdict]]  # AnswerChecker.check: problems, answers → verdicts
 
 
 def held_out_problems(problem_ids: list[str], share: float, seed: int, trained_on: set[str] = frozenset()) -> set[str]:
@@ -47,20 +48,19 @@ def roll_out(pairs: list[tuple[dict, dict]], sample: Generate, check: Check, max
         return []
     params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
     outs = sample([next_step_prompt(p["problem"], steps, p["domain"]) for p, steps in jobs], params, 1)
-    answers = [
-        ({**p, "test_cases": p.get("test_cases")}, partial_answer(steps) + (out[0].text or ""))
-        for (p, steps), out in zip(jobs, outs)
-    ]
-    verdicts = [v if out[0].ok else "failed" for (v, _), out in zip(check(answers), outs)]
+    rows = [{**p, "test_cases": p.get("test_cases")} for p, _ in jobs]
+    answers = [partial_answer(steps) + (out[0].text or "") for (_, steps), out in zip(jobs, outs)]
+    verdicts = [v.verdict if out[0].ok else "failed" for v, out in zip(check(rows, answers), outs)]
     return list(zip(verdicts[::2], verdicts[1::2]))
 
 
 def is_verified(pair: dict) -> bool:
-    """A held-out pair whose chosen step's rollout is checked correct and whose rejected step's is checked wrong."""
+    """A held-out pair whose chosen step's rollout is checked correct and whose rejected step's is checked not
+    correct (wrong, or no final answer)."""
     return (
         bool(pair.get("held_out"))
-        and pair.get("chosen_rollout") == "correct"
-        and pair.get("rejected_rollout") == "wrong"
+        and TRUTH.get(pair.get("chosen_rollout")) is True
+        and TRUTH.get(pair.get("rejected_rollout")) is False
     )
 
 

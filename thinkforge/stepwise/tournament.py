@@ -7,8 +7,10 @@ records that prompt (the user turn in `prompt`, the steps in `prefix`), and step
 All problems advance one step together, so each step is one sampling batch (one per roll-back count) and one judging
 batch. Ties everywhere roll back one step (its pair is dropped and recorded as rolled back) and the step is sampled
 again with a new seed — the same seed would give the same candidates back (the request cache and seeded sampling
-make a draw reproducible). A problem stops at a final answer, at `max_steps`, or after `max_rollbacks`.
-Identical candidate texts are judged once (a pair of equal steps teaches nothing).
+make a draw reproducible). A problem stops at a final answer, at `max_steps`, after `max_rollbacks`, or when the
+step chosen was cut at `step_max_tokens`: its pair is kept, but the answer would go on mid-sentence, where M_i
+finishes the cut sentence or opens its next step with a blank line ("\nStep 2: …", which the stop string ends before
+it begins: an empty candidate). Identical candidate texts are judged once (a pair of equal steps teaches nothing).
 A `held_out_share` of the problems, among those no earlier checkpoint trained on, is held out of step-DPO's training
 (`held_out`): their pairs are made as any other, and each step of such a pair is rolled out to the end of the answer
 by M_i and checked (`heldout.roll_out`: `chosen_rollout`, `rejected_rollout`), for step_dpo_model_i's preference
@@ -78,7 +80,9 @@ class PreferenceSettings(StageSettings):
     candidates: int = Field(6, description="w candidate next steps per prefix (PSRLM: 6)")
     temperature: float = Field(0.5, description="candidate sampling temperature (PSRLM: 0.5)")
     top_p: float = Field(0.95, description="candidate nucleus mass (PSRLM: 0.95)")
-    step_max_tokens: int = Field(256, description="maximum tokens of one candidate step")
+    step_max_tokens: int = Field(
+        256, description="maximum tokens of one candidate step; a chosen step cut there ends the solution (step_cut)"
+    )
     judge_max_tokens: int = Field(256, description="maximum tokens of one pair judgment")
     max_steps: int = Field(20, description="steps per solution before stopping (PSRLM: 20)")
     max_rollbacks: int = Field(3, description="roll-backs per problem before giving up on it")
@@ -147,6 +151,7 @@ def step_once(
     if not active:
         return
     candidates: dict[int, list[str]] = {}
+    cut: dict[int, set[str]] = {}  # the candidates cut at step_max_tokens
     for attempt in sorted({s.rollbacks for s in active}):
         group = [s for s in active if s.rollbacks == attempt]
         params = SamplingParams(
@@ -159,8 +164,11 @@ def step_once(
         prompts = [next_step_prompt(s.problem["problem"], s.prefix, s.problem["domain"]) for s in group]
         for s, outs in zip(group, sample(prompts, params, settings.candidates)):
             s.tokens += [c.completion_tokens for c in outs if c.ok]
-            steps = [clean_step(c.text, len(s.prefix) + 1) for c in outs if c.ok and c.text and c.text.strip()]
+            outs = [c for c in outs if c.ok and c.text and c.text.strip()]
+            steps = [clean_step(c.text, len(s.prefix) + 1) for c in outs]
             candidates[id(s)] = list(dict.fromkeys(x for x in steps if x))  # distinct texts, in sampling order
+            whole = {x for x, c in zip(steps, outs) if c.finish_reason != "length"}
+            cut[id(s)] = {x for x, c in zip(steps, outs) if c.finish_reason == "length"} - whole
     rounds = [(s, candidates[id(s)], list(permutations(range(len(candidates[id(s)])), 2))) for s in active]
     prompts = [
         judge_prompt(s.problem["problem"], s.prefix, steps[i], steps[j], s.problem["domain"], settings.judge_shots)
@@ -207,6 +215,8 @@ def step_once(
         s.prefix.append(steps[best])
         if is_final(steps[best], s.problem["domain"]):
             s.done = "final_answer"
+        elif steps[best] in cut[id(s)]:
+            s.done = "step_cut"
         elif len(s.prefix) >= settings.max_steps:
             s.done = "max_steps"
 

@@ -1,46 +1,21 @@
 """Rule-based rewards for RL on S²R-style responses: outcome (+1/−1 for the final answer) and process (per action).
 
 A response is read with the same parser as trajectories and evaluation (`thinkforge.s2r.actions`). Correctness
-comes from the project's verifiers only: math-verify (in worker processes) against the reference for math and
-science, the sandbox against the tests for code; anything else is unchecked (reward None: ignored by TRL).
+comes from the project's one checker (`thinkforge.verify.AnswerChecker`: math-verify, the sandbox, the judge role
+against the reference). An answer it cannot decide is unscorable: reward None, which TRL leaves out of the group's
+baseline with advantage 0 (counted in `unscorable`), never −1.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from thinkforge.s2r.actions import RETRY_SEP, VERIFY_SEP, parse_actions
-from thinkforge.verify import MathVerifier, Sandbox, check_code
+from thinkforge.verify import AnswerChecker
 
 _SPLIT = re.compile(f"({re.escape(VERIFY_SEP.strip())}|{re.escape(RETRY_SEP.strip())})")
-
-
-@dataclass
-class Checker:
-    """Verdicts of answers: True / False, or None where no rule applies."""
-
-    math: MathVerifier | None = None
-    sandbox: Sandbox | None = None
-
-    def check(self, rows: list[dict], answers: list[str]) -> list[bool | None]:
-        out: list[bool | None] = [None] * len(rows)
-        by_math = [
-            i
-            for i, r in enumerate(rows)
-            if r["domain"] in ("math", "science") and r.get("reference_answer") and self.math
-        ]
-        if by_math:
-            for i, v in zip(by_math, self.math.verify([(rows[i]["reference_answer"], answers[i]) for i in by_math])):
-                out[i] = v.passed
-        code = [i for i, r in enumerate(rows) if r["domain"] == "code" and r.get("test_cases") and self.sandbox]
-        if code:  # the group's programs run concurrently; the harness decides a pass (no exit-status rewards)
-            jobs = [(answers[i], json.loads(rows[i]["test_cases"]), None) for i in code]
-            for i, (verdict, _) in zip(code, check_code(jobs, self.sandbox)):
-                out[i] = verdict == "correct"
-        return out
 
 
 def completion_text(completion) -> str:
@@ -53,19 +28,22 @@ class OutcomeReward:
 
     __name__ = "outcome_reward"
 
-    def __init__(self, checker: Checker):
+    def __init__(self, checker: AnswerChecker):
         self.checker = checker
         self.actions_per_response: list[int] = []  # how many actions (solves + verifications) each response had
+        self.unscorable = 0  # completions whose final answer the checker could not decide (left out of their group)
 
-    def __call__(self, prompts, completions, domain, reference_answer, test_cases, **_) -> list[float | None]:
+    def __call__(self, prompts, completions, domain, problem, reference_answer, test_cases, **_) -> list[float | None]:
         rows = [
-            {"domain": d, "reference_answer": r, "test_cases": t}
-            for d, r, t in zip(domain, reference_answer, test_cases)
+            {"domain": d, "problem": p, "reference_answer": r, "test_cases": t}
+            for d, p, r, t in zip(domain, problem, reference_answer, test_cases)
         ]
         texts = [completion_text(c) for c in completions]
         self.actions_per_response += [len(action_spans(t)) for t in texts]
         finals = [parse_actions(t).attempts[-1] for t in texts]
-        return [None if ok is None else (1.0 if ok else -1.0) for ok in self.checker.check(rows, finals)]
+        truth = [v.correct for v in self.checker.check(rows, finals)]
+        self.unscorable += truth.count(None)
+        return [None if ok is None else (1.0 if ok else -1.0) for ok in truth]
 
 
 def action_spans(text: str) -> list[tuple[str, int, int]]:
@@ -84,7 +62,8 @@ def action_spans(text: str) -> list[tuple[str, int, int]]:
 
 def action_rewards(text: str, truth_of_attempts: list[bool | None], truncated: bool) -> list[float | None]:
     """R(solve) = ±1 by its correctness; R(verify) = +1 when its verdict matches the truth of the attempt it checks,
-    else −1; a truncated response gets −1 on its last action (S²R §2.3.2)."""
+    else −1; a truncated response gets −1 on its last action (S²R §2.3.2). An unscorable attempt (truth None) and the
+    verifications of it get no reward (None: no advantage, not in the baseline)."""
     behaviour = parse_actions(text)
     verdicts = iter(behaviour.verifications)
     rewards, attempt = [], -1
@@ -116,7 +95,7 @@ class ContextBaseline:
         out, prefix = [], []
         for kind, r in zip(kinds, rewards):
             out.append(" ".join(prefix) or "<start>")
-            prefix.append(f"{'S' if kind == 'solve' else 'V'}{'+' if (r or 0) > 0 else '-'}1")
+            prefix.append(f"{'S' if kind == 'solve' else 'V'}{'?' if r is None else '+1' if r > 0 else '-1'}")
         return out
 
     def update(self, contexts: list[str], rewards: list[float | None]) -> None:

@@ -31,8 +31,9 @@ from pydantic import Field, model_validator
 
 from thinkforge.s2r.actions import parse_actions
 from thinkforge.s2r.samples import checkable, conversation
-from thinkforge.training.rewards import Checker, ContextBaseline, OutcomeReward, action_rewards, action_spans
+from thinkforge.training.rewards import ContextBaseline, OutcomeReward, action_rewards, action_spans
 from thinkforge.training.settings import TrainerSettings
+from thinkforge.verify import AnswerChecker
 
 
 class RlSettings(TrainerSettings):
@@ -127,6 +128,7 @@ def rl_prompts(problems: pl.DataFrame, samples: pl.DataFrame, settings: RlSettin
         {
             "prompt": conversation(p["domain"], p["problem"]),
             "domain": p["domain"],
+            "problem": p["problem"],
             "reference_answer": p["reference_answer"] or "",
             "test_cases": p["test_cases"] or "",
             "id": p["id"],
@@ -176,7 +178,7 @@ def truncated_shares(history: list[dict]) -> list[dict]:
 
 
 def token_advantages(
-    tokenizer, completion_ids, rows: list[dict], checker: Checker, baseline: ContextBaseline, eos_ids: set[int]
+    tokenizer, completion_ids, rows: list[dict], checker: AnswerChecker, baseline: ContextBaseline, eos_ids: set[int]
 ):
     """(B, T) advantages (each token gets its action's reward minus the baseline of the action's reward context), the
     (B, T) index of each token's action, the actions' rewards and counts."""
@@ -185,7 +187,8 @@ def token_advantages(
     texts = [tokenizer.decode(ids, skip_special_tokens=True) for ids in completion_ids.tolist()]
     attempts = [parse_actions(t).attempts for t in texts]
     flat_rows = [r for r, a in zip(rows, attempts) for _ in a]
-    truths = iter(checker.check(flat_rows, [x for a in attempts for x in a]))
+    verdicts = [v.correct for v in checker.check(flat_rows, [x for a in attempts for x in a])]
+    truths = iter(verdicts)
     advantages = torch.zeros(completion_ids.shape, dtype=torch.float32)
     action_ids = torch.zeros(completion_ids.shape, dtype=torch.long)
     scored = []  # the whole batch enters the baseline before any advantage is taken from it
@@ -205,6 +208,7 @@ def token_advantages(
         "responses": len(texts),
         "actions": sum(len(s[1]) for s in scored),
         "truncated": sum(not any(i in eos_ids for i in ids) for ids in completion_ids.tolist()),
+        "unscorable_attempts": verdicts.count(None),
     }
     return advantages, action_ids, [s[2] for s in scored], stats
 
@@ -223,7 +227,7 @@ def action_mean_advantages(advantages, action_ids, mask, total=lambda n: n):
     return advantages * inverse * (tokens / actions.clamp(min=1.0))
 
 
-def rl_trainer(model_path: str, prompts: list[dict], settings: RlSettings, checker: Checker, output_dir: str):
+def rl_trainer(model_path: str, prompts: list[dict], settings: RlSettings, checker: AnswerChecker, output_dir: str):
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -232,7 +236,7 @@ def rl_trainer(model_path: str, prompts: list[dict], settings: RlSettings, check
     class ProcessGRPOTrainer(GRPOTrainer):
         """GRPO whose advantages are per token: the reward of the action the token belongs to, minus its baseline."""
 
-        def __init__(self, *args, checker: Checker, min_context_count: int, loss_weighting: str, **kwargs):
+        def __init__(self, *args, checker: AnswerChecker, min_context_count: int, loss_weighting: str, **kwargs):
             super().__init__(*args, **kwargs)
             self.checker, self.baseline = checker, ContextBaseline(min_context_count)
             self.loss_weighting = loss_weighting

@@ -1,5 +1,6 @@
-"""Verification: math answers with math-verify, programs in a bubblewrap sandbox."""
+"""Verification: math answers with math-verify, programs in a bubblewrap sandbox, and the one answer checker."""
 
+from thinkforge.verify.checker import AnswerChecker, Judge, Verdict, judge_prompt, parse_judgement
 from thinkforge.verify.code import (
     CodeVerdict,
     check_code,
@@ -13,6 +14,11 @@ from thinkforge.verify.mathcheck import MathVerdict, MathVerifier, check_pair
 from thinkforge.verify.sandbox import Limits, RunResult, Sandbox, SandboxUnavailable
 
 __all__ = [
+    "AnswerChecker",
+    "Judge",
+    "Verdict",
+    "judge_prompt",
+    "parse_judgement",
     "CodeVerdict",
     "check_code",
     "extract_program",
