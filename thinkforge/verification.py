@@ -21,7 +21,6 @@ from collections.abc import Callable
 import polars as pl
 from pydantic import Field
 
-from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
 from thinkforge.ids import row_id
 from thinkforge.judging import (
     DIMENSIONS,
@@ -32,6 +31,7 @@ from thinkforge.judging import (
     parse_rubric,
     rubric_prompt,
 )
+from thinkforge.rows import RESPONSE_SCHEMA
 from thinkforge.selection.language import detect
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import OPEN, after_thinking, has_closed_thinking

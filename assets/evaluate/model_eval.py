@@ -19,10 +19,10 @@ from thinkforge.evaluation import (
     PROMPT_FORMATS,
     EvalSettings,
     base_formats,
+    first_problems_per_eval_set,
     generate_rows,
     grade,
     parse_extra,
-    pick_problems,
     report,
 )
 from thinkforge.evaluation.metrics import differences_markdown, markdown, paired_differences
@@ -105,7 +105,7 @@ def model_eval(
 ) -> Output[StageOutput]:
     domain = context.partition_key
     settings = EvalSettings.from_config(config)
-    problems = pick_problems(eval_problems, settings.max_problems)
+    problems = first_problems_per_eval_set(eval_problems, settings.max_problems)
     candidates, missing = [], {}  # candidates: (name, model, base_url, prompt formats)
     for name in settings.checkpoints or CHECKPOINTS:
         folder = paths.checkpoint_dir(name, domain)

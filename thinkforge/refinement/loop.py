@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 from pydantic import Field
 
-from thinkforge.distill import conversation
-from thinkforge.generation import Completion, SamplingParams
+from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.refinement.checklist import GENERIC
 from thinkforge.refinement.critique import (
@@ -33,13 +30,13 @@ from thinkforge.refinement.critique import (
     parse_evaluation,
     review_text,
 )
+from thinkforge.rows import TEMPLATES, Generate, conversation, row_schema
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker
 
 STAGE = "refined_solutions"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "refine"
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+PROMPTS = TEMPLATES / "refine"
 ROUND = pl.Struct(
     {
         "round": pl.Int64,
@@ -53,29 +50,24 @@ ROUND = pl.Struct(
         "evaluations": pl.String,
     }
 )
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "checklist": pl.List(pl.String),
-    "solution": pl.String,
-    "solution_origin": pl.String,
-    "best_round": pl.Int64,
-    "n_rounds": pl.Int64,
-    "stop_reason": pl.String,
-    "score_before": pl.Float64,
-    "score_after": pl.Float64,
-    "agreement": pl.Float64,
-    "verified": pl.Boolean,
-    "verify_detail": pl.String,
-    "items_passed": pl.List(pl.Boolean),
-    "not_chosen": pl.String,
-    "rounds": pl.List(ROUND),
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    checklist=pl.List(pl.String),
+    solution=pl.String,
+    solution_origin=pl.String,
+    best_round=pl.Int64,
+    n_rounds=pl.Int64,
+    stop_reason=pl.String,
+    score_before=pl.Float64,
+    score_after=pl.Float64,
+    agreement=pl.Float64,
+    verified=pl.Boolean,
+    verify_detail=pl.String,
+    items_passed=pl.List(pl.Boolean),
+    not_chosen=pl.String,
+    rounds=pl.List(ROUND),
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 SINGLE_EVALUATOR = (
     "refined with one evaluator ({name}): the critique is not multi-model as in Nanbeige; configure two or more "
@@ -171,7 +163,7 @@ def best_verified(verified: pl.DataFrame) -> dict[str, dict]:
 
 
 def _revision_prompt(problem: Problem, base: Candidate) -> list[dict]:
-    text = (TEMPLATES / "revise.txt").read_text()
+    text = (PROMPTS / "revise.txt").read_text()
     return [
         {
             "role": "user",

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from collections.abc import Callable
-from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -26,6 +24,7 @@ from pydantic import Field
 
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
+from thinkforge.rows import TEMPLATES, Generate, row_schema
 from thinkforge.s2r.actions import (
     action_masks,
     closing_sentence,
@@ -38,7 +37,7 @@ from thinkforge.s2r.samples import extract_answer
 from thinkforge.stage import StageOutput, StageSettings, frame
 
 STAGE = "s2r_trajectories"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "s2r"
+PROMPTS = TEMPLATES / "s2r"
 ACTION = pl.Struct(
     {
         "kind": pl.String,
@@ -49,25 +48,19 @@ ACTION = pl.Struct(
         "origin": pl.String,
     }
 )
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "actions": pl.List(ACTION),
-    "response": pl.String,
-    "attempts": pl.Int64,
-    "difficulty": pl.Int64,
-    "used_fallback": pl.Boolean,
-    "verifications": pl.String,
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    actions=pl.List(ACTION),
+    response=pl.String,
+    attempts=pl.Int64,
+    difficulty=pl.Int64,
+    used_fallback=pl.Boolean,
+    verifications=pl.String,
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 RECORD = ("answer", "gold", "correct", "verdict", "kept", "finish_reason", "refined")
 RECORD_CHARS = 1500  # of each verification's text in the `verifications` record
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 
 
 class TrajectorySettings(StageSettings):
@@ -105,7 +98,7 @@ class TrajectorySettings(StageSettings):
 
 def verification_prompt(domain: str, problem: str, answer: str, style: str) -> list[dict]:
     name = f"{style}_code.txt" if domain == "code" else f"{style}.txt"
-    return [{"role": "user", "content": (TEMPLATES / name).read_text().format(question=problem, answer=answer)}]
+    return [{"role": "user", "content": (PROMPTS / name).read_text().format(question=problem, answer=answer)}]
 
 
 def as_self_check(text: str, verdict: str) -> str:
@@ -346,7 +339,7 @@ def _refine(verified, problems, generate, params, rule: str) -> None:
     todo = [(p, v) for p in problems for v in verified[p["id"]].values() if v["kept"]]
     if not todo:
         return
-    template = (TEMPLATES / "refine_verification.txt").read_text()
+    template = (PROMPTS / "refine_verification.txt").read_text()
     prompts = [
         [
             {
