@@ -27,12 +27,9 @@ CONTRACTS = {
     "thinkforge.evaluation.metrics": "rates, Wilson intervals and paired differences: held-out step pairs report them",
     "thinkforge.training.settings": "the trainer settings: step-DPO rounds train with them",
     "thinkforge.training.data": "the training-length filter and its report: step-DPO rounds drop long pairs with it",
-    "thinkforge.selection.language": "language detection: verified_responses' language rule uses it",
+    "thinkforge.selection.language": "language detection: the language rule (verify/rules.py) uses it",
     "thinkforge.dedup.normalize": "word n-grams: the synthetic sources keep their problems apart with them",
 }
-# Not yet a contract: the response rules (format, repetition, length, language, safety) live in the
-# verified_responses stage; model_eval and cot_sft_data apply them. Issue 29 moves them out.
-NOT_YET = {("evaluation", "thinkforge.verification"), ("refinement", "thinkforge.verification")}
 
 
 def _imports(path) -> set[str]:
@@ -68,7 +65,7 @@ def sideways(lib=LIB) -> list[str]:
             other = _stage(imported)
             if other is None or other == own:
                 continue
-            if imported in CONTRACTS or (module not in CONTRACTS and (own, f"thinkforge.{other}") in NOT_YET):
+            if imported in CONTRACTS:
                 continue
             found.append(f"{module} imports {imported}")
     return found

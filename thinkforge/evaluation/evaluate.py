@@ -29,8 +29,8 @@ from thinkforge.rows import DEFAULT_SYSTEM, Generate
 from thinkforge.s2r.actions import parse_actions
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 from thinkforge.thinking import after_thinking
-from thinkforge.verification import check_format
 from thinkforge.verify import AnswerChecker, extract_program
+from thinkforge.verify.rules import check_format
 
 STAGE = "model_eval"
 SCHEMA = {

@@ -22,17 +22,16 @@ from thinkforge.ids import row_id
 from thinkforge.rows import MESSAGE, TEMPLATES, Generate, row_schema
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import with_thinking
-from thinkforge.verification import (
+from thinkforge.verify import Judge, MathVerifier, extract_program
+from thinkforge.verify.rules import (
     DEFAULT_SAFETY,
-    Judge,
-    VerificationSettings,
+    RuleSettings,
     check_format,
     check_language,
     check_length,
     check_repetition,
     check_safety,
 )
-from thinkforge.verify import MathVerifier, extract_program
 
 STAGE = "cot_sft_data"
 PROMPTS = TEMPLATES / "refine"
@@ -236,7 +235,7 @@ def reconstruct(
 
 
 def _verdicts(rows: list[dict], math: MathVerifier | None, settings: CotSettings) -> None:
-    rules = VerificationSettings(
+    rules = RuleSettings(
         ngram=settings.ngram, max_repeats=settings.max_repeats, max_chars=dict.fromkeys(DOMAINS, settings.max_chars)
     )
     for row, verdict in zip(rows, _math_consistency(rows, math)):
