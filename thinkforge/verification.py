@@ -33,6 +33,7 @@ from thinkforge.judging import (
 )
 from thinkforge.rows import RESPONSE_SCHEMA
 from thinkforge.stage import StageOutput, frame
+from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker, Judge, MathVerifier, Sandbox, source_language
 from thinkforge.verify.rules import (
     RuleSettings,
@@ -253,3 +254,38 @@ def _pass_rates(rows: list[dict]) -> dict[str, float]:
         if r["verdict_correct"] != "skip":
             checked.setdefault(r["source"], []).append(r["verdict_correct"] == "correct")
     return {src: round(sum(v) / len(v), 3) for src, v in sorted(checked.items())}
+
+
+def answer_part(response: str, domain: str, origin: str) -> str:
+    """The answer after </think>; a bare program from a source is put in a ```python block."""
+    answer = after_thinking(response).strip()
+    if domain == "code" and origin == "source" and "```" not in answer:
+        answer = f"```python\n{answer}\n```"
+    return answer
+
+
+def best_verified(verified: pl.DataFrame) -> dict[str, dict]:
+    """problem text → its best accepted response: verified correct first, then reward, then judge correctness."""
+    if verified.is_empty():
+        return {}
+    ranked = verified.with_columns(
+        _correct=pl.col("verdict_correct") == "correct",
+        _reward=pl.col("score_reward").fill_null(float("-inf")) if "score_reward" in verified.columns else pl.lit(0.0),
+        _judge=pl.col("score_judge_correctness").fill_null(0)
+        if "score_judge_correctness" in verified.columns
+        else pl.lit(0),
+        _len=pl.col("response").str.len_chars(),
+    ).sort(["_correct", "_reward", "_judge", "_len", "id"], descending=[True, True, True, False, False])
+    best: dict[str, dict] = {}
+    for row in ranked.to_dicts():
+        best.setdefault(row["problem"], row)
+    return best
+
+
+def best_answers(verified: pl.DataFrame) -> dict[str, dict]:
+    """problem text → {id, text}: the answer part of its best accepted response (refined_solutions starts from it,
+    s2r_trajectories falls back on it)."""
+    return {
+        problem: {"id": row["id"], "text": answer_part(row["response"], row["domain"], row["origin"])}
+        for problem, row in best_verified(verified).items()
+    }

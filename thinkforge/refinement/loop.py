@@ -136,32 +136,6 @@ class Problem:
         return max(eligible, key=lambda c: (c.rank, -c.round)) if eligible else None
 
 
-def answer_part(response: str, domain: str, origin: str) -> str:
-    """The answer after </think>; a bare program from a source is put in a ```python block."""
-    answer = after_thinking(response).strip()
-    if domain == "code" and origin == "source" and "```" not in answer:
-        answer = f"```python\n{answer}\n```"
-    return answer
-
-
-def best_verified(verified: pl.DataFrame) -> dict[str, dict]:
-    """problem text → its best accepted response: verified correct first, then reward, then judge correctness."""
-    if verified.is_empty():
-        return {}
-    ranked = verified.with_columns(
-        _correct=pl.col("verdict_correct") == "correct",
-        _reward=pl.col("score_reward").fill_null(float("-inf")) if "score_reward" in verified.columns else pl.lit(0.0),
-        _judge=pl.col("score_judge_correctness").fill_null(0)
-        if "score_judge_correctness" in verified.columns
-        else pl.lit(0),
-        _len=pl.col("response").str.len_chars(),
-    ).sort(["_correct", "_reward", "_judge", "_len", "id"], descending=[True, True, True, False, False])
-    best: dict[str, dict] = {}
-    for row in ranked.to_dicts():
-        best.setdefault(row["problem"], row)
-    return best
-
-
 def _revision_prompt(problem: Problem, base: Candidate) -> list[dict]:
     text = (PROMPTS / "revise.txt").read_text()
     return [
@@ -191,7 +165,7 @@ def _stop_reason(problem: Problem, current: Candidate, settings: RefineSettings,
 
 def refine(
     checklists: pl.DataFrame,
-    verified: pl.DataFrame,
+    starts: dict[str, dict],
     evaluators: list[tuple[str, Generate]],
     revise: Generate | None,
     draft: Generate | None,
@@ -199,16 +173,14 @@ def refine(
     settings: RefineSettings,
     log=print,
 ) -> StageOutput:
-    best = best_verified(verified)
+    """`starts`: problem text → {id, text}, the answer of its best verified response (`verification.best_answers`)."""
     problems = []
     for row in checklists.to_dicts():
-        start = best.get(row["problem"])
+        start = starts.get(row["problem"])
         problem = Problem(row, [c["text"] for c in row["criteria"]], [row["id"]])
         if start is not None:
             problem.parents.append(start["id"])
-            problem.candidates.append(
-                Candidate(1, "verified_response", answer_part(start["response"], row["domain"], start["origin"]))
-            )
+            problem.candidates.append(Candidate(1, "verified_response", start["text"]))
         problems.append(problem)
     _drafts(problems, draft, settings, log)
     for round_no in range(1, settings.max_rounds + 1):
@@ -243,8 +215,8 @@ def _drafts(problems: list[Problem], draft: Generate | None, settings: RefineSet
     convs = [conversation(p.row["domain"], p.row["problem"], settings.draft_system_prompt) for p in need]
     for p, samples in zip(need, draft(convs, params, 1)):
         c = samples[0]
-        if c.ok and answer_part(c.text, p.row["domain"], "teacher"):
-            p.candidates.append(Candidate(1, "teacher_draft", answer_part(c.text, p.row["domain"], "teacher")))
+        if c.ok and after_thinking(c.text).strip():
+            p.candidates.append(Candidate(1, "teacher_draft", after_thinking(c.text).strip()))
         else:
             p.failure = f"teacher draft failed: {c.error or 'empty answer'}"
 
@@ -284,7 +256,7 @@ def _revise(todo: list[Problem], revise: Generate | None, round_no: int, setting
     )
     for p, samples in zip(todo, revise([_revision_prompt(p, b) for p, b in zip(todo, bases)], params, 1)):
         c = samples[0]
-        text = answer_part(c.text, p.row["domain"], "revision") if c.ok else ""
+        text = after_thinking(c.text).strip() if c.ok else ""
         if text:
             p.candidates.append(Candidate(round_no, "revision", text))
         else:
