@@ -35,8 +35,7 @@ def main(argv: list[str]) -> int:
     from thinkforge.embedding import embed
     from thinkforge.generation.backends import TransformersBackend
     from thinkforge.generation.types import SamplingParams
-    from thinkforge.s2r.actions import render
-    from thinkforge.s2r.samples import conversation
+    from thinkforge.s2r.actions import conversation, render
     from thinkforge.stepwise.dpo import StepDpoSettings, step_dpo_trainer
     from thinkforge.training.rewards import Checker
     from thinkforge.training.rl import RlSettings, rl_trainer

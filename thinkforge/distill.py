@@ -9,10 +9,7 @@ responses) is no chain: it cannot become a thinking-format SFT row (`sft_dataset
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Literal
 
 import polars as pl
@@ -20,37 +17,14 @@ from pydantic import Field
 
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
+from thinkforge.rows import DEFAULT_SYSTEM, RESPONSE_SCHEMA, Generate, conversation, prompt_id
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 from thinkforge.thinking import has_closed_thinking
 
 STAGE = "distilled_responses"
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-DEFAULT_SYSTEM = "You are a careful reasoner. Think before you answer."
 CARRY = ("domain", "source", "problem", "info_type", "reference_answer", "test_cases", "difficulty", "category")
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "info_type": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "difficulty": pl.Int64,
-    "category": pl.String,
-    "response": pl.String,
-    "model": pl.String,
-    "origin": pl.String,
-    "prompt_id": pl.String,
-    "sample_index": pl.Int64,
-    "sampling": pl.String,
-    "prompt_tokens": pl.Int64,
-    "completion_tokens": pl.Int64,
-    "finish_reason": pl.String,
-    "source_correct": pl.Boolean,
-}
+SCHEMA = RESPONSE_SCHEMA
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "model": pl.String, "sample_index": pl.Int64}
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 
 
 class DistillSettings(StageSettings):
@@ -74,16 +48,6 @@ class DistillSettings(StageSettings):
     )
 
 
-def template(domain: str) -> str:
-    return (TEMPLATES / f"distill_{domain}.txt").read_text()
-
-
-def prompt_id(domain: str, system_prompt: str) -> str:
-    """Names the prompt a response came from: template file and a hash of template + system prompt."""
-    digest = hashlib.sha1((template(domain) + "\x00" + system_prompt).encode()).hexdigest()[:8]
-    return f"distill_{domain}@{digest}"
-
-
 def carries_chain(problem: dict) -> bool:
     """The source gives a reasoning chain: a response in the thinking format that the source does not mark wrong."""
     return any(
@@ -96,11 +60,6 @@ def teacher_problems(records: list[dict], settings: DistillSettings) -> list[dic
     if settings.distill_existing == "also" or not settings.keep_existing:
         return records
     return [p for p in records if not carries_chain(p)]
-
-
-def conversation(domain: str, problem: str, system_prompt: str) -> list[dict]:
-    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
-    return messages + [{"role": "user", "content": template(domain).format(problem=problem)}]
 
 
 def distill(

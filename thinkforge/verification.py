@@ -21,7 +21,6 @@ from collections.abc import Callable
 import polars as pl
 from pydantic import Field
 
-from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
 from thinkforge.ids import row_id
 from thinkforge.judging import (
     DIMENSIONS,
@@ -32,10 +31,18 @@ from thinkforge.judging import (
     parse_rubric,
     rubric_prompt,
 )
-from thinkforge.selection.language import detect
-from thinkforge.stage import StageOutput, StageSettings, frame
-from thinkforge.thinking import OPEN, after_thinking, has_closed_thinking
-from thinkforge.verify import AnswerChecker, Judge, MathVerifier, Sandbox, extract_program, source_language
+from thinkforge.rows import RESPONSE_SCHEMA
+from thinkforge.stage import StageOutput, frame
+from thinkforge.thinking import after_thinking
+from thinkforge.verify import AnswerChecker, Judge, MathVerifier, Sandbox, source_language
+from thinkforge.verify.rules import (
+    RuleSettings,
+    check_format,
+    check_language,
+    check_length,
+    check_repetition,
+    check_safety,
+)
 
 STAGE = "verified_responses"
 RULES = ("format", "repetition", "length", "language", "safety")
@@ -50,30 +57,11 @@ SCORES = {
 EXTRA = {**VERDICTS, "verdict_detail": pl.String, **SCORES, "pass_rate": pl.Float64, "pass_rate_difficulty": pl.Int64}
 SCHEMA = {**RESPONSE_SCHEMA, **EXTRA}
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
-DEFAULT_SAFETY = [
-    r"\b(synthesi[sz]e|make|build)\b.{0,40}\b(nerve agent|sarin|ricin|pipe bomb|explosive device)\b",
-    r"\b(ransomware|keylogger)\b.{0,40}\b(code|source|build)\b",
-    r"\bchild sexual\b",
-]
 
 
-class VerificationSettings(StageSettings):
+class VerificationSettings(RuleSettings):
     """Rejection sampling: rule verdicts, automatic correctness checks, then the judge rubric and a reward model."""
 
-    ngram: int = Field(20, description="n-gram length (tokens) of the repetition rule")
-    max_repeats: int = Field(20, description="a long output fails when one n-gram repeats more than this many times")
-    long_tokens: int = Field(
-        2000, description="below this many tokens the allowed repeats scale down (never under min_repeats)"
-    )
-    min_repeats: int = Field(3, description="floor of the allowed repeats in short outputs")
-    max_chars: dict[str, int] = Field(
-        default_factory=lambda: {"math": 32000, "code": 32000, "science": 16000, "chat": 16000},
-        description="per domain: maximum response length in characters",
-    )
-    min_chars: int = Field(1, description="minimum response length in characters")
-    safety_patterns: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_SAFETY), description="regexes that fail the safety rule"
-    )
     math_workers: int = Field(2, description="math-verify worker processes")
     math_timeout_s: int = Field(5, description="math-verify time limit per answer (seconds)")
     sandbox_timeout_s: float = Field(5.0, description="wall-time limit of one sandboxed program run (seconds)")
@@ -103,68 +91,6 @@ class VerificationSettings(StageSettings):
     reward_percentile: float = Field(
         0.0, description="reject this bottom share (0-100) of the partition's scored responses"
     )
-
-
-def check_format(row: dict) -> str:
-    text, domain = row["response"] or "", row["domain"]
-    if row["finish_reason"] == "length":
-        return "fail: truncated (finish_reason=length)"
-    if row["origin"] == "teacher" or OPEN in text:
-        if not has_closed_thinking(text):
-            return "fail: no closed <think>…</think> block"
-    answer = after_thinking(text).strip()
-    if not answer:
-        return "fail: nothing after the reasoning"
-    if domain == "math" and "\\boxed" not in answer and row["origin"] == "teacher":
-        return "fail: no \\boxed{} final answer"
-    if domain == "code" and extract_program(text) is None and not (row["origin"] == "source" and "```" not in text):
-        return "fail: no ```python code block"  # human solutions in the sources are bare code
-    return "pass"
-
-
-# CJK scripts are written without spaces: every character is its own token; other text splits on whitespace.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
-_TOKEN = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
-
-
-def repetition_tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text)
-
-
-def check_repetition(text: str, s: VerificationSettings) -> str:
-    tokens = repetition_tokens(text)
-    n = s.ngram
-    limit = (
-        s.max_repeats
-        if len(tokens) >= s.long_tokens
-        else max(s.min_repeats, round(s.max_repeats * len(tokens) / s.long_tokens))
-    )
-    if len(tokens) < n:
-        return "pass"
-    gram, count = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)).most_common(1)[0]
-    return (
-        f"fail: a {n}-token n-gram repeats {count} times (> {limit}): {' '.join(gram)[:80]!r}"
-        if count > limit
-        else "pass"
-    )
-
-
-def check_length(row: dict, s: VerificationSettings) -> str:
-    size, top = len(row["response"] or ""), s.max_chars.get(row["domain"], 32000)
-    return "pass" if s.min_chars <= size <= top else f"fail: {size} chars outside [{s.min_chars}, {top}]"
-
-
-def check_language(row: dict) -> str:
-    asked, _ = detect(row["problem"])
-    answered, prob = detect(after_thinking(row["response"]))
-    if "und" in (asked, answered) or asked == answered or prob < 0.9:
-        return "pass"
-    return f"fail: problem in {asked}, answer in {answered}"
-
-
-def check_safety(text: str, patterns: list[str]) -> str:
-    hit = next((p for p in patterns if re.search(p, text, re.I | re.S)), None)
-    return f"fail: matches safety rule {hit!r}" if hit else "pass"
 
 
 def _judge_extracted_answers(rows: list[dict], judge: Judge, checker: AnswerChecker, log) -> None:
@@ -328,3 +254,38 @@ def _pass_rates(rows: list[dict]) -> dict[str, float]:
         if r["verdict_correct"] != "skip":
             checked.setdefault(r["source"], []).append(r["verdict_correct"] == "correct")
     return {src: round(sum(v) / len(v), 3) for src, v in sorted(checked.items())}
+
+
+def answer_part(response: str, domain: str, origin: str) -> str:
+    """The answer after </think>; a bare program from a source is put in a ```python block."""
+    answer = after_thinking(response).strip()
+    if domain == "code" and origin == "source" and "```" not in answer:
+        answer = f"```python\n{answer}\n```"
+    return answer
+
+
+def best_verified(verified: pl.DataFrame) -> dict[str, dict]:
+    """problem text → its best accepted response: verified correct first, then reward, then judge correctness."""
+    if verified.is_empty():
+        return {}
+    ranked = verified.with_columns(
+        _correct=pl.col("verdict_correct") == "correct",
+        _reward=pl.col("score_reward").fill_null(float("-inf")) if "score_reward" in verified.columns else pl.lit(0.0),
+        _judge=pl.col("score_judge_correctness").fill_null(0)
+        if "score_judge_correctness" in verified.columns
+        else pl.lit(0),
+        _len=pl.col("response").str.len_chars(),
+    ).sort(["_correct", "_reward", "_judge", "_len", "id"], descending=[True, True, True, False, False])
+    best: dict[str, dict] = {}
+    for row in ranked.to_dicts():
+        best.setdefault(row["problem"], row)
+    return best
+
+
+def best_answers(verified: pl.DataFrame) -> dict[str, dict]:
+    """problem text → {id, text}: the answer part of its best accepted response (refined_solutions starts from it,
+    s2r_trajectories falls back on it)."""
+    return {
+        problem: {"id": row["id"], "text": answer_part(row["response"], row["domain"], row["origin"])}
+        for problem, row in best_verified(verified).items()
+    }

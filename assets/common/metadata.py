@@ -9,6 +9,7 @@ import polars as pl
 from dagster import MetadataValue, TableColumn, TableSchema
 
 from thinkforge.columns import describe
+from thinkforge.generation import GenerationStats
 from thinkforge.stage import StageOutput, reason_counts
 
 SAMPLES = 3  # sample rows shown whole on the asset page
@@ -168,10 +169,11 @@ def stage_metadata(
     return meta
 
 
-def generation_metadata(stats) -> dict:
-    """Model-call figures of a materialization: calls, cache hits, tokens, wall time, tokens/s."""
-    data = stats.as_dict()
-    return {
+def generation_metadata(roles: dict[str, GenerationStats]) -> dict:
+    """Model-call figures of a materialization: calls, cache hits, tokens, wall time and tokens/s of all its model
+    roles together, and (with more than one role) calls, cache hits and tokens per role."""
+    data = sum(roles.values(), GenerationStats()).as_dict()
+    meta = {
         "model_calls": data["calls"],
         "cache_hits": data["cache_hits"],
         "failed_requests": data["failed"],
@@ -181,3 +183,12 @@ def generation_metadata(stats) -> dict:
         "generation_wall_s": round(data["wall_s"], 2),
         "tokens_per_s": data["tokens_per_s"],
     }
+    if len(roles) > 1:
+        meta["calls_per_role"] = MetadataValue.md(
+            "| role | calls | cache hits | prompt tokens | completion tokens |\n|---|---|---|---|---|\n"
+            + "\n".join(
+                f"| {_cell(role)} | {s.calls} | {s.cache_hits} | {s.prompt_tokens} | {s.completion_tokens} |"
+                for role, s in roles.items()
+            )
+        )
+    return meta

@@ -75,6 +75,8 @@ def _string_patterns(tree: ast.AST) -> list[re.Pattern]:
 def _path_parts(node: ast.AST) -> list:
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         return _path_parts(node.left) + _path_parts(node.right)
+    if isinstance(node, ast.Name) and node.id == "TEMPLATES":  # thinkforge.rows.TEMPLATES, the templates folder
+        return ["templates"]
     return [node.value if isinstance(node, ast.Constant) else None]
 
 

@@ -41,7 +41,7 @@ def selected_problems(
     metadata = stage_metadata(
         out, ["id", "difficulty", "quality", "category", "language", "problem"], "selected_problems"
     )
-    metadata.update(generation_metadata(rater.stats))
+    metadata.update(generation_metadata({"judge": rater.stats}))
     metadata.update(
         {
             "judged_rows": out.report.judged,

@@ -33,13 +33,13 @@ def distilled_responses(
     context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource, selected_problems: pl.DataFrame
 ) -> Output[StageOutput]:
     settings = DistillSettings.from_config(config)
-    stats = GenerationStats()
+    stats = {"teacher": GenerationStats()}
     if settings.samples and teacher_problems(selected_problems.to_dicts(), settings):
         with teacher.generator(log=context.log.info) as generator:
             out = distill(
                 selected_problems, context.partition_key, generator.generate, generator.backend.model_id, settings
             )
-            stats = generator.stats
+            stats = {"teacher": generator.stats}
     else:
         out = distill(selected_problems, context.partition_key, None, "", settings)
     metadata = stage_metadata(

@@ -66,7 +66,7 @@ def verified_responses(
         ["id", "origin", "verdict_correct", "verdict_detail", "score_judge_correctness", "pass_rate", "response"],
         first=pl.col("response").str.contains(CLOSE, literal=True),
     )
-    metadata.update(generation_metadata(rater.stats))
+    metadata.update(generation_metadata({"judge": rater.stats}))
     metadata.update(
         {
             "teacher_accept_rate": out.report["teacher_accept_rate"],

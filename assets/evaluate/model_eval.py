@@ -1,7 +1,6 @@
 """model_eval: every checkpoint of the domain (and any configured model) on the held-out eval problems."""
 
 from contextlib import ExitStack
-from dataclasses import fields
 from pathlib import Path
 
 import polars as pl
@@ -20,10 +19,10 @@ from thinkforge.evaluation import (
     PROMPT_FORMATS,
     EvalSettings,
     base_formats,
+    first_problems_per_eval_set,
     generate_rows,
     grade,
     parse_extra,
-    pick_problems,
     report,
 )
 from thinkforge.evaluation.metrics import differences_markdown, markdown, paired_differences
@@ -72,12 +71,6 @@ def comparisons(evaluated: list[str]) -> list[tuple[str, str]]:
     return pairs + [(c, p) for c, p in PARENTS.items() if p != "base_model" and c in evaluated]
 
 
-def _add(total: GenerationStats, stats: GenerationStats) -> None:
-    for f in fields(GenerationStats):
-        if f.name != "extra":
-            setattr(total, f.name, getattr(total, f.name) + getattr(stats, f.name))
-
-
 def _endpoint_model(policy: ModelResource, model: str, base_url: str) -> ModelResource:
     """The policy role's runtime settings, pointed at a served model."""
     runtime = {
@@ -112,7 +105,7 @@ def model_eval(
 ) -> Output[StageOutput]:
     domain = context.partition_key
     settings = EvalSettings.from_config(config)
-    problems = pick_problems(eval_problems, settings.max_problems)
+    problems = first_problems_per_eval_set(eval_problems, settings.max_problems)
     candidates, missing = [], {}  # candidates: (name, model, base_url, prompt formats)
     for name in settings.checkpoints or CHECKPOINTS:
         folder = paths.checkpoint_dir(name, domain)
@@ -139,7 +132,7 @@ def model_eval(
         f"{len(problems)} problems × {settings.samples} samples × {sum(len(c[3]) for c in candidates)} "
         f"(model, prompt format) pairs ({asked or 'none'}); missing: {', '.join(missing) or 'none'}"
     )
-    rows, stats = [], GenerationStats()
+    rows, stats = [], {}
     for name, model, base_url, formats in candidates:
         resource = _endpoint_model(policy, model, base_url) if base_url else policy
         with resource.generator(log=context.log.info, model=None if base_url else model) as gen:
@@ -148,7 +141,7 @@ def model_eval(
                 rows += generate_rows(
                     problems, name, model, gen.backend.model_id, gen.generate, settings, prompt_format
                 )
-            _add(stats, gen.stats)
+            stats[name] = stats.get(name, GenerationStats()) + gen.stats
     with ExitStack() as stack:
         rater = LazyJudge(lambda: judge.generator(log=context.log.info), stack, settings.judge_max_tokens)
         math = (
@@ -173,7 +166,7 @@ def model_eval(
         "model_eval",
         first=pl.col("response").str.contains(CLOSE, literal=True),
     )
-    metadata.update(generation_metadata(stats))
+    metadata.update(generation_metadata({**stats, "judge": rater.stats}))
     metadata.update(
         {
             "comparison": MetadataValue.md(
@@ -188,7 +181,6 @@ def model_eval(
                 differences_markdown(differences) if differences else "no two models evaluated in one format"
             ),
             "problems": problems.height,
-            "judge_calls": rater.stats.calls,
             **tables(
                 models_evaluated=({c[0]: c[1] for c in candidates}, "model", "checkpoint"),
                 prompt_formats=({c[0]: ", ".join(c[3]) for c in candidates}, "model", "asked in"),

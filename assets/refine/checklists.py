@@ -37,7 +37,7 @@ def checklists(
     settings = ChecklistSettings.from_config(config)
     with judge.generator(log=context.log.info) as gen:
         out = build_checklists(selected_problems, verified_responses, gen.generate, gen.backend.model_id, settings)
-        stats = gen.stats
+        stats = {"judge": gen.stats}
     metadata = stage_metadata(out, ["id", "status", "criteria", "problem"])
     metadata.update(generation_metadata(stats))
     metadata.update(

@@ -47,12 +47,9 @@ def cot_sft_data(
         out = reconstruct(
             refined_solutions, gen.generate, gen.backend.model_id, math, settings, log=context.log.info, judge=rater
         )
-        stats = gen.stats
+        stats = {"completer": gen.stats, "judge": rater.stats}
     metadata = stage_metadata(out, ["id", "verdict_consistency", "messages"])
     metadata.update(generation_metadata(stats))
-    metadata["model_calls"] += rater.stats.calls
-    metadata["cache_hits"] += rater.stats.cache_hits
-    metadata["judge_calls"] = rater.stats.calls
     metadata.update(
         tables(
             verdicts=(out.report["verdicts"], "rule"),

@@ -14,6 +14,7 @@ from resources.generation import EvaluatorsResource, ModelResource
 from thinkforge.judging import LazyJudge
 from thinkforge.plots import bar_png, histogram_png, markdown_image
 from thinkforge.refinement import RefineSettings, refine
+from thinkforge.verification import best_answers
 from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 RefineConfig = run_config(RefineSettings)
@@ -53,7 +54,9 @@ def refined_solutions(
         rev = stack.enter_context(reviser.generator(log=log))
         draft = stack.enter_context(teacher.generator(log=log))
         named = [(f"{i}:{g.backend.model_id}", g.generate) for i, g in enumerate(gens)]
-        out = refine(checklists, verified_responses, named, rev.generate, draft.generate, check, settings, log=log)
+        out = refine(
+            checklists, best_answers(verified_responses), named, rev.generate, draft.generate, check, settings, log=log
+        )
         role_stats = {
             "teacher": draft.stats,
             "reviser": rev.stats,
@@ -66,15 +69,7 @@ def refined_solutions(
     metadata = stage_metadata(
         out, ["id", "n_rounds", "stop_reason", "score_before", "score_after", "verified", "solution"]
     )
-    metadata.update(generation_metadata(rev.stats))
-    metadata["calls_per_role"] = MetadataValue.md(
-        "| role | calls | cache hits | completion tokens |\n|---|---|---|---|\n"
-        + "\n".join(
-            f"| {role} | {s.calls} | {s.cache_hits} | {s.completion_tokens} |" for role, s in role_stats.items()
-        )
-    )
-    metadata["model_calls"] = sum(s.calls for s in role_stats.values())
-    metadata["cache_hits"] = sum(s.cache_hits for s in role_stats.values())
+    metadata.update(generation_metadata(role_stats))
     metadata["revisions_not_verifying"] = report["not_verifying_revisions"]
     metadata["evaluators"] = len(report["evaluators"])
     if "warning" in report:

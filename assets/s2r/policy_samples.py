@@ -13,7 +13,7 @@ from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.judging import LazyJudge
 from thinkforge.plots import bar_png, markdown_image
-from thinkforge.refinement.checklist import pick_problems
+from thinkforge.rows import verified_first
 from thinkforge.s2r import PolicySampleSettings, sample_policy
 from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
@@ -48,11 +48,11 @@ def policy_samples(
         checker = AnswerChecker(math, Sandbox() if domain == "code" else None, rater)
         gen = stack.enter_context(policy.generator(log=log, model=settings.policy or None))
         # problems with a verified response first: the trajectory fallback needs one when no sample is correct
-        problems, _ = pick_problems(
+        problems, _ = verified_first(
             selected_problems, verified_responses.filter(pl.col("verdict_correct") == "correct"), 0
         )
         out = sample_policy(problems, gen.generate, gen.backend.model_id, checker, settings, log=log)
-        stats = gen.stats
+        stats = {"policy": gen.stats, "judge": rater.stats}
     metadata = stage_metadata(out, ["id", "sample_index", "answer", "correct", "verdict", "response"])
     metadata.update(generation_metadata(stats))
     metadata.update(tables(verdicts=(out.report["verdicts"], "verdict", "samples")))

@@ -10,8 +10,8 @@ from assets.common.partitions import domain_partitions
 from assets.common.versions import code_version
 from resources.generation import ModelResource
 from thinkforge.plots import bar_png, markdown_image
-from thinkforge.refinement.loop import answer_part, best_verified
 from thinkforge.s2r import TrajectorySettings, build_trajectories
+from thinkforge.verification import best_answers
 
 TrajectoryConfig = run_config(TrajectorySettings)
 
@@ -38,15 +38,12 @@ def s2r_trajectories(
     verified_responses: pl.DataFrame,
 ) -> Output:
     settings = TrajectorySettings.from_config(config)
-    fallbacks = {
-        problem: {"id": row["id"], "text": answer_part(row["response"], row["domain"], row["origin"])}
-        for problem, row in best_verified(verified_responses.filter(pl.col("verdict_correct") == "correct")).items()
-    }
+    fallbacks = best_answers(verified_responses.filter(pl.col("verdict_correct") == "correct"))
     with teacher.generator(log=context.log.info) as gen:
         out = build_trajectories(
             policy_samples, fallbacks, gen.generate, gen.backend.model_id, settings, log=context.log.info
         )
-        stats = gen.stats
+        stats = {"teacher": gen.stats}
     report = out.report
     metadata = stage_metadata(out, ["id", "attempts", "difficulty", "used_fallback", "problem", "actions"])
     metadata.update(generation_metadata(stats))

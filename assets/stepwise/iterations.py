@@ -24,7 +24,7 @@ from thinkforge.answers import last_boxed
 from thinkforge.checkpoints import read_card
 from thinkforge.stepwise import PreferenceSettings, StepDpoSettings, run_tournament, step_dpo_trainer
 from thinkforge.stepwise.heldout import held_out_preference, split_held_out
-from thinkforge.stepwise.tournament import pick_problems
+from thinkforge.stepwise.tournament import iteration_problems
 from thinkforge.verify import AnswerChecker, MathVerifier, Sandbox
 
 PreferenceConfig = run_config(PreferenceSettings)
@@ -86,10 +86,10 @@ def iteration(i: int):
         settings = PreferenceSettings.from_config(config)
         domain = context.partition_key
         pool = selected_problems.to_dicts() if applies(domain) else []
-        problems, left_out = pick_problems(pool, settings, i)
+        problems, left_out = iteration_problems(pool, settings, i)
         # never held out: problems M1 learned from (step_sft_data, matched by text) or an earlier iteration paired
         m1_data = set(step_sft_data["problem"].to_list()) if step_sft_data.height else set()
-        earlier = {p["id"] for k in range(1, i) for p in pick_problems(pool, settings, k)[0]}
+        earlier = {p["id"] for k in range(1, i) for p in iteration_problems(pool, settings, k)[0]}
         trained_on = {p["id"] for p in problems if p["problem"] in m1_data or p["id"] in earlier}
         model_dir = _model_dir(prev, domain)
         if not problems or model_dir is None:
@@ -114,7 +114,7 @@ def iteration(i: int):
                 check=AnswerChecker(math, Sandbox() if domain == "code" else None).check,
                 trained_on=trained_on,
             )
-            stats = gen.stats
+            stats = {"policy": gen.stats}
         metadata = stage_metadata(
             out, ["id", "step_index", "chosen_wins", "rejected_wins", "problem", "prefix", "chosen", "rejected"]
         )

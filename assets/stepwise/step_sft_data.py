@@ -60,11 +60,9 @@ def step_sft_data(
             log=context.log.info,
             check=check,
         )
-        stats = [sampler.stats, rater.stats]
+        stats = {"policy": sampler.stats, "judge": rater.stats}
     metadata = stage_metadata(out, ["id", "kind", "split_by", "verdict", "messages"])
-    metadata.update(generation_metadata(stats[1]))
-    metadata["model_calls"] = stats[0].calls + stats[1].calls
-    metadata["cache_hits"] = stats[0].cache_hits + stats[1].cache_hits
+    metadata.update(generation_metadata(stats))
     for key in ("ift", "eft", "eft_pairs", "eft_judgments", "eft_consistency"):
         metadata[key] = out.report[key]
     metadata.update(

@@ -19,7 +19,7 @@ from thinkforge.evaluation.evaluate import REJECTS_SCHEMA
 from thinkforge.refinement import sft_dataset
 from thinkforge.s2r import trajectories
 from thinkforge.s2r.actions import SYSTEM, render
-from thinkforge.s2r.samples import conversation as s2r_conversation
+from thinkforge.s2r.actions import conversation as s2r_conversation
 from thinkforge.stage import StageOutput, frame
 from thinkforge.stepwise import data as step_data
 from thinkforge.stepwise.data import reasoning_prompt

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from assets.common.metadata import generation_metadata
 from tests.conftest import REPO
 from thinkforge.generation import (
     Completion,
@@ -91,6 +92,29 @@ def test_rematerialization_calls_the_model_only_for_new_rows(tiny_backend, tmp_p
     assert again.stats.calls == 4 and again.stats.cache_hits == 10
     assert [[c.text for c in r] for r in out2[:5]] == [[c.text for c in r] for r in out]
     assert all(c.cached for r in out2[:5] for c in r) and not any(c.cached for r in out2[5:] for c in r)
+
+
+def test_the_figures_of_every_role_add_up_in_the_metadata(tiny_backend, tmp_path):
+    cache = RequestCache(tmp_path / "c.sqlite")
+    teacher = Generator(tiny_backend, cache, role="teacher")
+    reviser = Generator(tiny_backend, cache, role="reviser")
+    teacher.generate(convs(2), PARAMS)
+    reviser.generate(convs(3, offset=2), PARAMS)
+    reviser.generate(convs(1), PARAMS)  # the teacher's prompt: served from the cache
+    total = teacher.stats + reviser.stats
+    assert (total.calls, total.cache_hits, total.requested) == (5, 1, 6)
+    assert total.completion_tokens == teacher.stats.completion_tokens + reviser.stats.completion_tokens
+    assert total.prompt_tokens > reviser.stats.prompt_tokens > 0 and teacher.stats.completion_tokens > 0
+    assert total.wall_s == teacher.stats.wall_s + reviser.stats.wall_s
+    meta = generation_metadata({"teacher": teacher.stats, "reviser": reviser.stats})
+    assert (meta["model_calls"], meta["cache_hits"]) == (5, 1)
+    assert (meta["prompt_tokens"], meta["completion_tokens"]) == (total.prompt_tokens, total.completion_tokens)
+    rows = meta["calls_per_role"].value.splitlines()[2:]
+    assert rows == [
+        f"| {role} | {s.calls} | {s.cache_hits} | {s.prompt_tokens} | {s.completion_tokens} |"
+        for role, s in (("teacher", teacher.stats), ("reviser", reviser.stats))
+    ]
+    assert "calls_per_role" not in generation_metadata({"teacher": teacher.stats})
 
 
 RESUMABLE = """

@@ -18,10 +18,11 @@ def lib(tmp_path):
     return shutil.copytree(LIB, tmp_path / "thinkforge", ignore=shutil.ignore_patterns("__pycache__"))
 
 
-def test_verified_responses_runs_language_detection_and_the_distill_module():
+def test_verified_responses_runs_language_detection_and_the_row_contract_not_the_distill_stage():
     files = {p.relative_to(LIB).as_posix() for p in code_files(VERIFIED)}
-    assert {"selection/language.py", "distill.py", "verification.py", "verify/mathcheck.py"} <= files
-    # the teacher prompts distill.py reads (one per domain, named by an f-string), not another stage's templates
+    assert {"selection/language.py", "rows.py", "verification.py", "verify/mathcheck.py"} <= files
+    assert "distill.py" not in files  # the response schema comes from rows.py
+    # the teacher prompts rows.py reads (one per domain, named by an f-string), not another stage's templates
     assert {f"templates/distill_{d}.txt" for d in ("math", "code", "science", "chat")} <= files
     assert not any(f.startswith(("templates/refine/", "refinement/", "training/")) for f in files)
     assert "verify/check_harness.py" in files  # read as text beside verify/code.py and run in the sandbox
@@ -54,3 +55,11 @@ def test_every_asset_has_a_derived_code_version():
     versions = {spec.key.to_user_string(): spec.code_version for a in ALL_ASSETS for spec in a.specs}
     assert all(versions.values())
     assert versions["verified_responses"] == code_version(VERIFIED)
+
+
+def test_a_template_named_through_the_row_contracts_folder_counts_and_only_where_read(lib):
+    # refinement/loop.py reads `TEMPLATES / "refine"` (thinkforge.rows.TEMPLATES); the S²R trainer never does
+    refined, sft = REPO / "assets" / "refine" / "refined_solutions.py", REPO / "assets" / "train" / "sft_model.py"
+    before = code_version(refined, lib), code_version(sft, lib)
+    (lib / "templates" / "refine" / "revise.txt").write_text("another revision prompt")
+    assert code_version(refined, lib) != before[0] and code_version(sft, lib) == before[1]

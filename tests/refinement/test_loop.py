@@ -6,6 +6,7 @@ import pytest
 from thinkforge.generation import Completion
 from thinkforge.refinement import RefineSettings, refine
 from thinkforge.refinement.checklist import generic_criteria
+from thinkforge.verification import best_answers
 from thinkforge.verify import AnswerChecker, MathVerifier
 
 CRITERIA = ["Does it state the final answer?", "Is the arithmetic right?"]
@@ -29,6 +30,7 @@ def verified_row(problem: str, response: str) -> dict:
     return {
         "id": "v-" + problem[:9],
         "parent_ids": ["d1"],
+        "domain": "math",
         "problem": problem,
         "response": response,
         "origin": "teacher",
@@ -64,7 +66,7 @@ def candidate_of(prompt: str) -> str:
 def run(checklists, verified, evaluators, revise, settings, check=None):
     return refine(
         pl.DataFrame(checklists),
-        pl.DataFrame(verified) if verified else pl.DataFrame(schema={"problem": pl.String}),
+        best_answers(pl.DataFrame(verified)) if verified else {},
         evaluators,
         revise,
         None,
@@ -179,7 +181,7 @@ def test_teacher_draft_when_no_verified_response():
     judge = scripted(lambda p: evaluation(len(CRITERIA) + 4, 6, 9))
     out = refine(
         pl.DataFrame([row]),
-        pl.DataFrame(schema={"problem": pl.String}),
+        {},
         [("e", judge)],
         None,
         drafts,

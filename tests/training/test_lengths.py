@@ -15,8 +15,7 @@ from tests.training.test_rl import ByLength
 from thinkforge import warehouse
 from thinkforge.refinement.sft_dataset import REJECTS_SCHEMA as SFT_REJECTS
 from thinkforge.refinement.sft_dataset import SCHEMA as SFT_SCHEMA
-from thinkforge.s2r.actions import RETRY_SEP, VERIFY_SEP, render, segments
-from thinkforge.s2r.samples import conversation
+from thinkforge.s2r.actions import RETRY_SEP, VERIFY_SEP, conversation, render, segments
 from thinkforge.s2r.trajectories import REJECTS_SCHEMA as TRAJ_REJECTS
 from thinkforge.s2r.trajectories import SCHEMA as TRAJ_SCHEMA
 from thinkforge.stage import StageOutput, frame

@@ -6,8 +6,9 @@ import polars as pl
 
 from thinkforge.distill import SCHEMA
 from thinkforge.stage import frame
-from thinkforge.verification import VerificationSettings, check_format, check_repetition, verify_responses
+from thinkforge.verification import VerificationSettings, verify_responses
 from thinkforge.verify import MathVerifier, Sandbox
+from thinkforge.verify.rules import check_format, check_repetition
 
 
 def rows(domain, responses, **problem):

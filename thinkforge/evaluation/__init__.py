@@ -1,18 +1,18 @@
 """Evaluation of checkpoints on held-out problems: generation, verification, S²R behaviour metrics, comparison."""
 
-from thinkforge.evaluation.behaviour import RETRY, VERIFY, Behaviour, parse_actions, verification_verdict
 from thinkforge.evaluation.evaluate import (
     STAGE,
     EvalSettings,
     base_formats,
+    first_problems_per_eval_set,
     generate_rows,
     grade,
     parse_extra,
-    pick_problems,
     report,
 )
 from thinkforge.evaluation.metrics import METRICS, compare, markdown, summarize
 from thinkforge.evaluation.prompts import PROMPT_FORMATS, prompt
+from thinkforge.s2r.actions import RETRY, VERIFY, Behaviour, parse_actions, verification_verdict
 
 __all__ = [
     "RETRY",
@@ -26,7 +26,7 @@ __all__ = [
     "generate_rows",
     "grade",
     "parse_extra",
-    "pick_problems",
+    "first_problems_per_eval_set",
     "report",
     "METRICS",
     "compare",

@@ -5,7 +5,7 @@ One row per model × prompt format × problem × sample. Each model is asked in 
 distillation format and in every format of a trained checkpoint evaluated beside it, so each trained model has a
 like-for-like baseline. Format compliance is that of the format: the thinking format (a closed think block, then
 the answer) for `distill`, a final answer not cut off for `s2r` and `stepwise` (trained without think blocks).
-A response is split into its solve attempts and self-verifications (`behaviour.parse_actions`); every attempt is
+A response is split into its solve attempts and self-verifications (`s2r.actions.parse_actions`); every attempt is
 checked by the project's one checker (`thinkforge.verify.AnswerChecker`: math-verify for math, the sandbox against
 the tests for code, the judge role against the reference answer otherwise). `correct` is the verdict of the last
 attempt (the final answer); None where it is unscorable.
@@ -21,16 +21,16 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from thinkforge.answers import last_boxed
-from thinkforge.distill import DEFAULT_SYSTEM
-from thinkforge.evaluation.behaviour import parse_actions
 from thinkforge.evaluation.metrics import compare
 from thinkforge.evaluation.prompts import PROMPT_FORMATS, known_format, prompt, prompt_id
-from thinkforge.generation import Completion, SamplingParams
+from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
+from thinkforge.rows import DEFAULT_SYSTEM, Generate
+from thinkforge.s2r.actions import parse_actions
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 from thinkforge.thinking import after_thinking
-from thinkforge.verification import check_format
 from thinkforge.verify import AnswerChecker, extract_program
+from thinkforge.verify.rules import check_format
 
 STAGE = "model_eval"
 SCHEMA = {
@@ -77,7 +77,6 @@ REJECTS_SCHEMA = {
     "prompt_format": pl.String,
     "sample_index": pl.Int64,
 }
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 
 
 class EvalSettings(StageSettings):
@@ -148,7 +147,7 @@ def base_formats(trained: Collection[str]) -> list[str]:
     return [f for f in PROMPT_FORMATS if f == "distill" or f in trained]
 
 
-def pick_problems(problems: pl.DataFrame, max_problems: int) -> pl.DataFrame:
+def first_problems_per_eval_set(problems: pl.DataFrame, max_problems: int) -> pl.DataFrame:
     """The first `max_problems` problems of every eval set (in file order); all when 0."""
     if problems.is_empty() or not max_problems:
         return problems

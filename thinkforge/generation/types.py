@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from thinkforge.ids import canonical_json
 
@@ -49,6 +49,11 @@ class GenerationStats:
     completion_tokens: int = 0
     wall_s: float = 0.0
     extra: dict = field(default_factory=dict)
+
+    def __add__(self, other: GenerationStats) -> GenerationStats:
+        """The figures of both runs together (wall times add: the roles of a stage run one after another)."""
+        summed = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self) if f.name != "extra"}
+        return GenerationStats(**summed, extra={**self.extra, **other.extra})
 
     @property
     def tokens_per_s(self) -> float:

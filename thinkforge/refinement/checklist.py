@@ -3,35 +3,29 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from pathlib import Path
 
 import polars as pl
 from pydantic import Field
 
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
+from thinkforge.rows import TEMPLATES, Generate, row_schema, verified_first
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 
 STAGE = "checklists"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "refine"
+PROMPTS = TEMPLATES / "refine"
 CRITERION = pl.Struct({"text": pl.String, "origin": pl.String})
 CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "difficulty", "category")
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "difficulty": pl.Int64,
-    "category": pl.String,
-    "criteria": pl.List(CRITERION),
-    "status": pl.String,
-    "model": pl.String,
-    "reply": pl.String,
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    "difficulty",
+    "category",
+    criteria=pl.List(CRITERION),
+    status=pl.String,
+    model=pl.String,
+    reply=pl.String,
+)
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String}
 GENERIC = {
     "correctness": "Correctness: is the final answer correct, with every claim and computation right?",
@@ -40,7 +34,6 @@ GENERIC = {
     "executability": "Executability: does the code run as given, with no missing imports or names, on the stated inputs?",
     "safety": "Safety: is the answer free of harmful, unsafe or private content?",
 }
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 _ITEM = re.compile(r"^\s*(?:\d{1,2}\s*[.):-]|[-*•])\s*(.+?)\s*$")
 
 
@@ -63,7 +56,7 @@ def generic_criteria(domain: str) -> list[dict]:
 
 
 def checklist_prompt(problem: str) -> list[dict]:
-    return [{"role": "user", "content": (TEMPLATES / "checklist.txt").read_text().format(problem=problem)}]
+    return [{"role": "user", "content": (PROMPTS / "checklist.txt").read_text().format(problem=problem)}]
 
 
 def parse_checklist(text: str | None, min_items: int = 4, max_items: int = 10) -> tuple[list[str], str]:
@@ -83,18 +76,6 @@ def parse_checklist(text: str | None, min_items: int = 4, max_items: int = 10) -
     return items[:max_items], "parsed" if len(items) <= max_items else f"parsed: first {max_items} of {len(items)}"
 
 
-def pick_problems(problems: pl.DataFrame, verified: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(chosen, left out): problems with a verified response first, then by id; limit 0 keeps all."""
-    has = [] if verified.is_empty() else verified["problem"].unique().to_list()  # responses carry the problem text
-    ordered = problems.with_columns(_verified=pl.col("problem").is_in(has)).sort(
-        ["_verified", "id"], descending=[True, False]
-    )
-    ordered = ordered.drop("_verified")
-    if not limit or ordered.height <= limit:
-        return ordered, ordered.head(0)
-    return ordered.head(limit), ordered.slice(limit)
-
-
 def build_checklists(
     problems: pl.DataFrame,
     verified: pl.DataFrame,
@@ -103,7 +84,7 @@ def build_checklists(
     settings: ChecklistSettings,
 ) -> StageOutput:
     """One checklist row per chosen problem (never dropped: an unparsed reply keeps the generic criteria)."""
-    chosen, left_out = pick_problems(problems, verified, settings.max_problems)
+    chosen, left_out = verified_first(problems, verified, settings.max_problems)
     records = chosen.to_dicts()
     replies: list[Completion | None] = [None] * len(records)
     if generate is not None and records:

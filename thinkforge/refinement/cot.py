@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
-from pathlib import Path
 
 import polars as pl
 from pydantic import Field
@@ -21,42 +19,35 @@ from thinkforge import DOMAINS
 from thinkforge.answers import last_boxed
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
+from thinkforge.rows import MESSAGE, TEMPLATES, Generate, row_schema
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import with_thinking
-from thinkforge.verification import (
+from thinkforge.verify import Judge, MathVerifier, extract_program
+from thinkforge.verify.rules import (
     DEFAULT_SAFETY,
-    Judge,
-    VerificationSettings,
+    RuleSettings,
     check_format,
     check_language,
     check_length,
     check_repetition,
     check_safety,
 )
-from thinkforge.verify import MathVerifier, extract_program
 
 STAGE = "cot_sft_data"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "refine"
-MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
+PROMPTS = TEMPLATES / "refine"
 RULES = ("consistency", "format", "repetition", "length", "language", "safety")
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "summary": pl.String,
-    "cot": pl.String,
-    "solution": pl.String,
-    "messages": pl.List(MESSAGE),
-    "model": pl.String,
-    "finish_reason": pl.String,
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    summary=pl.String,
+    cot=pl.String,
+    solution=pl.String,
+    messages=pl.List(MESSAGE),
+    model=pl.String,
+    finish_reason=pl.String,
     **{f"verdict_{r}": pl.String for r in RULES},
-}
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 JUDGED = ("science", "chat")  # no automatic check: the judge compares CoT and solution
 _VERDICT = re.compile(r"VERDICT\s*[:=]\s*\**\s*(INCONSISTENT|CONSISTENT)\b", re.I)
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
@@ -87,7 +78,7 @@ class CotSettings(StageSettings):
 
 
 def _prompt(name: str, **fields) -> list[dict]:
-    return [{"role": "user", "content": (TEMPLATES / name).read_text().format(**fields)}]
+    return [{"role": "user", "content": (PROMPTS / name).read_text().format(**fields)}]
 
 
 def assistant_turn(cot: str, solution: str) -> str:
@@ -244,7 +235,7 @@ def reconstruct(
 
 
 def _verdicts(rows: list[dict], math: MathVerifier | None, settings: CotSettings) -> None:
-    rules = VerificationSettings(
+    rules = RuleSettings(
         ngram=settings.ngram, max_repeats=settings.max_repeats, max_chars=dict.fromkeys(DOMAINS, settings.max_chars)
     )
     for row, verdict in zip(rows, _math_consistency(rows, math)):

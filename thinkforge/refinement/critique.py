@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "refine"
+from thinkforge.rows import TEMPLATES
+
+PROMPTS = TEMPLATES / "refine"
 _VERDICT = re.compile(r"^\s*\**\s*(\d{1,2})\s*[.):\-]?\s*\**\s*(PASS|FAIL|YES|NO)\b\**[\s:.\-–—]*(.*)$", re.I)
 _SCORE = re.compile(r"SCORE\s*\**\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?", re.I)
 
@@ -52,7 +53,7 @@ def numbered(criteria: list[str]) -> str:
 
 
 def evaluation_prompt(problem: str, candidate: str, criteria: list[str]) -> list[dict]:
-    text = (TEMPLATES / "evaluate.txt").read_text()
+    text = (PROMPTS / "evaluate.txt").read_text()
     return [
         {"role": "user", "content": text.format(problem=problem, candidate=candidate, criteria=numbered(criteria))}
     ]

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 from pydantic import Field
 
-from thinkforge.distill import conversation
-from thinkforge.generation import Completion, SamplingParams
+from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.refinement.checklist import GENERIC
 from thinkforge.refinement.critique import (
@@ -33,13 +30,13 @@ from thinkforge.refinement.critique import (
     parse_evaluation,
     review_text,
 )
+from thinkforge.rows import TEMPLATES, Generate, conversation, row_schema
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker
 
 STAGE = "refined_solutions"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "refine"
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
+PROMPTS = TEMPLATES / "refine"
 ROUND = pl.Struct(
     {
         "round": pl.Int64,
@@ -53,29 +50,24 @@ ROUND = pl.Struct(
         "evaluations": pl.String,
     }
 )
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "checklist": pl.List(pl.String),
-    "solution": pl.String,
-    "solution_origin": pl.String,
-    "best_round": pl.Int64,
-    "n_rounds": pl.Int64,
-    "stop_reason": pl.String,
-    "score_before": pl.Float64,
-    "score_after": pl.Float64,
-    "agreement": pl.Float64,
-    "verified": pl.Boolean,
-    "verify_detail": pl.String,
-    "items_passed": pl.List(pl.Boolean),
-    "not_chosen": pl.String,
-    "rounds": pl.List(ROUND),
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    checklist=pl.List(pl.String),
+    solution=pl.String,
+    solution_origin=pl.String,
+    best_round=pl.Int64,
+    n_rounds=pl.Int64,
+    stop_reason=pl.String,
+    score_before=pl.Float64,
+    score_after=pl.Float64,
+    agreement=pl.Float64,
+    verified=pl.Boolean,
+    verify_detail=pl.String,
+    items_passed=pl.List(pl.Boolean),
+    not_chosen=pl.String,
+    rounds=pl.List(ROUND),
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 SINGLE_EVALUATOR = (
     "refined with one evaluator ({name}): the critique is not multi-model as in Nanbeige; configure two or more "
@@ -144,34 +136,8 @@ class Problem:
         return max(eligible, key=lambda c: (c.rank, -c.round)) if eligible else None
 
 
-def answer_part(response: str, domain: str, origin: str) -> str:
-    """The answer after </think>; a bare program from a source is put in a ```python block."""
-    answer = after_thinking(response).strip()
-    if domain == "code" and origin == "source" and "```" not in answer:
-        answer = f"```python\n{answer}\n```"
-    return answer
-
-
-def best_verified(verified: pl.DataFrame) -> dict[str, dict]:
-    """problem text → its best accepted response: verified correct first, then reward, then judge correctness."""
-    if verified.is_empty():
-        return {}
-    ranked = verified.with_columns(
-        _correct=pl.col("verdict_correct") == "correct",
-        _reward=pl.col("score_reward").fill_null(float("-inf")) if "score_reward" in verified.columns else pl.lit(0.0),
-        _judge=pl.col("score_judge_correctness").fill_null(0)
-        if "score_judge_correctness" in verified.columns
-        else pl.lit(0),
-        _len=pl.col("response").str.len_chars(),
-    ).sort(["_correct", "_reward", "_judge", "_len", "id"], descending=[True, True, True, False, False])
-    best: dict[str, dict] = {}
-    for row in ranked.to_dicts():
-        best.setdefault(row["problem"], row)
-    return best
-
-
 def _revision_prompt(problem: Problem, base: Candidate) -> list[dict]:
-    text = (TEMPLATES / "revise.txt").read_text()
+    text = (PROMPTS / "revise.txt").read_text()
     return [
         {
             "role": "user",
@@ -199,7 +165,7 @@ def _stop_reason(problem: Problem, current: Candidate, settings: RefineSettings,
 
 def refine(
     checklists: pl.DataFrame,
-    verified: pl.DataFrame,
+    starts: dict[str, dict],
     evaluators: list[tuple[str, Generate]],
     revise: Generate | None,
     draft: Generate | None,
@@ -207,16 +173,14 @@ def refine(
     settings: RefineSettings,
     log=print,
 ) -> StageOutput:
-    best = best_verified(verified)
+    """`starts`: problem text → {id, text}, the answer of its best verified response (`verification.best_answers`)."""
     problems = []
     for row in checklists.to_dicts():
-        start = best.get(row["problem"])
+        start = starts.get(row["problem"])
         problem = Problem(row, [c["text"] for c in row["criteria"]], [row["id"]])
         if start is not None:
             problem.parents.append(start["id"])
-            problem.candidates.append(
-                Candidate(1, "verified_response", answer_part(start["response"], row["domain"], start["origin"]))
-            )
+            problem.candidates.append(Candidate(1, "verified_response", start["text"]))
         problems.append(problem)
     _drafts(problems, draft, settings, log)
     for round_no in range(1, settings.max_rounds + 1):
@@ -251,8 +215,8 @@ def _drafts(problems: list[Problem], draft: Generate | None, settings: RefineSet
     convs = [conversation(p.row["domain"], p.row["problem"], settings.draft_system_prompt) for p in need]
     for p, samples in zip(need, draft(convs, params, 1)):
         c = samples[0]
-        if c.ok and answer_part(c.text, p.row["domain"], "teacher"):
-            p.candidates.append(Candidate(1, "teacher_draft", answer_part(c.text, p.row["domain"], "teacher")))
+        if c.ok and after_thinking(c.text).strip():
+            p.candidates.append(Candidate(1, "teacher_draft", after_thinking(c.text).strip()))
         else:
             p.failure = f"teacher draft failed: {c.error or 'empty answer'}"
 
@@ -292,7 +256,7 @@ def _revise(todo: list[Problem], revise: Generate | None, round_no: int, setting
     )
     for p, samples in zip(todo, revise([_revision_prompt(p, b) for p, b in zip(todo, bases)], params, 1)):
         c = samples[0]
-        text = answer_part(c.text, p.row["domain"], "revision") if c.ok else ""
+        text = after_thinking(c.text).strip() if c.ok else ""
         if text:
             p.candidates.append(Candidate(round_no, "revision", text))
         else:

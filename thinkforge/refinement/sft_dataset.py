@@ -18,23 +18,18 @@ from pathlib import Path
 import polars as pl
 
 from thinkforge.ids import row_id
-from thinkforge.refinement.cot import MESSAGE
+from thinkforge.rows import MESSAGE, row_schema
 from thinkforge.stage import StageOutput, frame
 from thinkforge.thinking import has_closed_thinking
 
 STAGE = "sft_dataset"
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "messages": pl.List(MESSAGE),
-    "origin": pl.String,
-    "model": pl.String,
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    messages=pl.List(MESSAGE),
+    origin=pl.String,
+    model=pl.String,
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "model")
 

@@ -8,7 +8,7 @@ Two verdict readers, both documented:
   "Therefore, the answer is correct." or "Therefore, the answer is incorrect." — regex `VERDICT_AT_END`
   (trailing whitespace allowed, nothing else after the sentence); anything else, "cannot be verified" included,
   is no verdict (None), so the verification is not kept.
-- `verification_verdict` (the S²R code's lenient parser, `thinkforge.evaluation.behaviour`): the last
+- `verification_verdict` (the lenient parser of S²R's code, NineAbyss/S2R): the last
   "Therefore, the answer is X." else phrases like "is incorrect" / "is correct". The RL reward and model_eval read
   model outputs with it (`parse_actions`), so a model is not punished for wording.
 """
@@ -16,10 +16,15 @@ Two verdict readers, both documented:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Literal, TypedDict
 
-from thinkforge.evaluation.behaviour import RETRY, VERIFY, parse_actions, verification_verdict
-
+VERIFY = "Wait, let me recheck my solution."
+RETRY = "Let me try again."
+_SPLIT = re.compile(f"({re.escape(VERIFY)}|{re.escape(RETRY)})")
+_THEREFORE = re.compile(r"Therefore, the answer is (.+?)\.", re.I | re.S)
+_SAYS_INCORRECT = re.compile(r"\bis (?:incorrect|wrong|not correct)\b|\bcannot (?:be )?verif", re.I)
+_SAYS_CORRECT = re.compile(r"\bis correct\b|\bis indeed\b|\bverified\b.{0,40}\bcorrect\b", re.I | re.S)
 VERIFY_SEP = f"\n\n{VERIFY}\n\n"
 RETRY_SEP = f"\n\n{RETRY}\n\n"
 SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -29,13 +34,18 @@ _MARKERS = re.compile(rf"\s*({re.escape(VERIFY)}|{re.escape(RETRY)})\s*")
 
 __all__ = [
     "CODE_SYSTEM",
+    "RETRY",
     "RETRY_SEP",
     "SYSTEM",
     "VERDICT_AT_END",
+    "VERIFY",
     "VERIFY_SEP",
     "Action",
+    "Behaviour",
     "action_masks",
+    "checkable",
     "closing_sentence",
+    "conversation",
     "has_marker",
     "parse",
     "parse_actions",
@@ -44,6 +54,71 @@ __all__ = [
     "segments",
     "verification_verdict",
 ]
+
+
+def verification_verdict(text: str) -> str | None:
+    """ "correct" | "incorrect" | None (no verdict found), with the S²R code's parser.
+
+    The last "Therefore, the answer is X." decides (X containing "incorrect", "wrong" or "cannot" → incorrect,
+    "correct" → correct); without it, "is incorrect" / "cannot verify" → incorrect, then "is correct" / "is
+    indeed" / "verified … correct" → correct.
+    """
+    found = _THEREFORE.findall(text)
+    if found:
+        said = found[-1].lower()
+        if any(w in said for w in ("incorrect", "wrong", "not correct", "cannot", "not be verified")):
+            return "incorrect"
+        if "correct" in said:
+            return "correct"
+    if _SAYS_INCORRECT.search(text):
+        return "incorrect"
+    if _SAYS_CORRECT.search(text):
+        return "correct"
+    return None
+
+
+@dataclass
+class Behaviour:
+    """The attempts of a response and its verifications: (index of the attempt checked, verdict or None)."""
+
+    attempts: list[str]
+    verifications: list[tuple[int, str | None]] = field(default_factory=list)
+
+    @property
+    def self_verifies(self) -> bool:
+        return bool(self.verifications)
+
+
+def parse_actions(text: str) -> Behaviour:
+    """Split a response into solve attempts and verifications (each verification checks the latest attempt)."""
+    parts = _SPLIT.split(text or "")
+    attempts = [parts[0]]
+    verifications: list[tuple[int, str | None]] = []
+    for marker, body in zip(parts[1::2], parts[2::2]):
+        if marker == VERIFY:
+            verifications.append((len(attempts) - 1, verification_verdict(body)))
+        else:
+            attempts.append(body)
+    return Behaviour(attempts, verifications)
+
+
+def conversation(domain: str, problem: str) -> list[dict]:
+    """A problem as an S²R-trained model is asked it: S²R's system prompt (the code one for code), the problem."""
+    return [
+        {"role": "system", "content": CODE_SYSTEM if domain == "code" else SYSTEM},
+        {"role": "user", "content": problem},
+    ]
+
+
+def checkable(problem: dict) -> str | None:
+    """Why a problem cannot yield S²R data, or None."""
+    if problem["domain"] == "chat":
+        return "chat has no checkable truth"
+    if problem["domain"] == "code" and not problem.get("test_cases"):
+        return "no test cases"
+    if problem["domain"] != "code" and not problem.get("reference_answer"):
+        return "no reference answer"
+    return None
 
 
 class Action(TypedDict):

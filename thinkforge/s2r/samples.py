@@ -3,40 +3,33 @@ where the checker cannot decide)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import polars as pl
 from pydantic import Field
 
 from thinkforge.answers import last_boxed
-from thinkforge.generation import Completion, SamplingParams
+from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
-from thinkforge.s2r.actions import CODE_SYSTEM, SYSTEM
+from thinkforge.rows import Generate, row_schema
+from thinkforge.s2r.actions import checkable, conversation
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
 from thinkforge.verify import AnswerChecker, extract_program
 
 STAGE = "policy_samples"
 CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "difficulty")
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "difficulty": pl.Int64,
-    "response": pl.String,
-    "answer": pl.String,
-    "correct": pl.Boolean,
-    "verdict": pl.String,
-    "verdict_detail": pl.String,
-    "sample_index": pl.Int64,
-    "model": pl.String,
-    "finish_reason": pl.String,
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    "difficulty",
+    response=pl.String,
+    answer=pl.String,
+    correct=pl.Boolean,
+    verdict=pl.String,
+    verdict_detail=pl.String,
+    sample_index=pl.Int64,
+    model=pl.String,
+    finish_reason=pl.String,
+)
 REJECTS_SCHEMA = {**REJECT_SCHEMA, "problem": pl.String, "sample_index": pl.Int64}
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 
 
 class PolicySampleSettings(StageSettings):
@@ -65,24 +58,6 @@ def extract_answer(domain: str, text: str) -> str | None:
         return boxed or None
     lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
     return lines[-1][:200] if lines else None
-
-
-def conversation(domain: str, problem: str) -> list[dict]:
-    return [
-        {"role": "system", "content": CODE_SYSTEM if domain == "code" else SYSTEM},
-        {"role": "user", "content": problem},
-    ]
-
-
-def checkable(problem: dict) -> str | None:
-    """Why a problem cannot yield S²R data, or None."""
-    if problem["domain"] == "chat":
-        return "chat has no checkable truth"
-    if problem["domain"] == "code" and not problem.get("test_cases"):
-        return "no test cases"
-    if problem["domain"] != "code" and not problem.get("reference_answer"):
-        return "no reference answer"
-    return None
 
 
 def wrong_per_problem(rows: list[dict]) -> dict[int, int]:

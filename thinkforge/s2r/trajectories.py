@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
-from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
@@ -26,6 +25,7 @@ from pydantic import Field
 
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
+from thinkforge.rows import TEMPLATES, Generate, row_schema
 from thinkforge.s2r.actions import (
     action_masks,
     closing_sentence,
@@ -38,7 +38,7 @@ from thinkforge.s2r.samples import extract_answer
 from thinkforge.stage import StageOutput, StageSettings, frame
 
 STAGE = "s2r_trajectories"
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "s2r"
+PROMPTS = TEMPLATES / "s2r"
 ACTION = pl.Struct(
     {
         "kind": pl.String,
@@ -49,25 +49,19 @@ ACTION = pl.Struct(
         "origin": pl.String,
     }
 )
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "test_cases": pl.String,
-    "actions": pl.List(ACTION),
-    "response": pl.String,
-    "attempts": pl.Int64,
-    "difficulty": pl.Int64,
-    "used_fallback": pl.Boolean,
-    "verifications": pl.String,
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    "test_cases",
+    actions=pl.List(ACTION),
+    response=pl.String,
+    attempts=pl.Int64,
+    difficulty=pl.Int64,
+    used_fallback=pl.Boolean,
+    verifications=pl.String,
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 RECORD = ("answer", "gold", "correct", "verdict", "kept", "finish_reason", "refined")
 RECORD_CHARS = 1500  # of each verification's text in the `verifications` record
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 
 
 class TrajectorySettings(StageSettings):
@@ -105,7 +99,7 @@ class TrajectorySettings(StageSettings):
 
 def verification_prompt(domain: str, problem: str, answer: str, style: str) -> list[dict]:
     name = f"{style}_code.txt" if domain == "code" else f"{style}.txt"
-    return [{"role": "user", "content": (TEMPLATES / name).read_text().format(question=problem, answer=answer)}]
+    return [{"role": "user", "content": (PROMPTS / name).read_text().format(question=problem, answer=answer)}]
 
 
 def as_self_check(text: str, verdict: str) -> str:
@@ -142,62 +136,109 @@ def build_trajectory(
     fallback: dict | None,
     settings: TrajectorySettings,
 ) -> tuple[dict | None, str, str]:
-    """(trajectory row or None, reject reason, detail). `verifications`: answer → {verdict, kept, text, correct}."""
-    k = sum(s["correct"] is not None for s in samples)  # unscorable samples are out of the group
-    wrong = [s for s in samples if s["correct"] is False]
-    gold = verifications.get("__gold__")
+    """(trajectory row or None, reject reason, detail). `verifications`: answer → {verdict, kept, text, correct}.
 
-    def lookup(answer: str | None) -> dict | None:  # a sample answer equal to the gold one shares its verification
-        return verifications.get(answer or "") or (gold if gold and answer and gold["answer"] == answer else None)
-
-    def usable(v: dict | None) -> bool:  # a kept verification that can be one action
-        return bool(v and v["kept"] and not has_marker(v["text"]))
-
-    final, origin = None, "policy_sample"
-    # the last attempt trains (mask 1): a correct sample cut at max_tokens does not end, so it is not used
-    complete = [
-        s for s in samples if s["correct"] and s.get("finish_reason") != "length" and not has_marker(s["response"])
-    ]
-    for s in complete:
-        v = lookup(s["answer"])
-        if usable(v):
-            final = (s["response"], v, [s["id"]])
-            break
-    if final is None and complete:
-        return None, "no_surviving_verification", "no verification of a correct answer matched the truth"
+    Four phases: final (the correct last attempt: a complete correct sample with a kept verification, else the
+    verified-response fallback), wrong (the distinct wrong answers with a kept verification), length (the attempts
+    the wrong count asks for, and the keep draw of a full-length one), assemble (actions, masks, the row)."""
+    found = _Found(verifications)
+    final, reason, detail = _final(samples, found, fallback, settings)
     if final is None:
-        if not (settings.fallback and fallback and usable(gold) and not has_marker(fallback["text"])):
-            right = sum(bool(s["correct"]) for s in samples)
-            why = ["no correct sample" if not right else f"{right} correct, all cut at max_tokens or holding a marker"]
-            if not settings.fallback:
-                why.append("fallback off")
-            elif not fallback:
-                why.append("no verified response to fall back on")
-            elif has_marker(fallback["text"]):
-                why.append("the verified response holds an action marker")
-            if gold is None:
-                why.append("no gold answer to verify")
-            elif not gold["kept"]:
-                why.append(f"the gold answer's verification said {gold['verdict'] or 'nothing parsable'}")
-            elif not usable(gold):
-                why.append("the gold answer's verification holds an action marker")
-            why = "; ".join(why)
-            return None, "no_correct_sample", why
-        final, origin = (fallback["text"], gold, [fallback["id"]]), "verified_response"
-    seen, wrong_attempts = set(), []
-    for s in wrong:
-        v = lookup(s["answer"])
-        if s["answer"] and s["answer"] not in seen and usable(v) and not has_marker(s["response"]):
-            seen.add(s["answer"])
-            wrong_attempts.append((s, v))
-    attempts, full = target_attempts(len(wrong), k, len(wrong_attempts))
+        return None, reason, detail
+    wrong_attempts = _wrong(samples, found)
+    wrong = sum(s["correct"] is False for s in samples)
+    k = sum(s["correct"] is not None for s in samples)  # unscorable samples are out of the group
+    attempts, full = target_attempts(wrong, k, len(wrong_attempts))
     if full:
         p = settings.keep_probability.get(str(attempts), 1.0)
         draw = random.Random(f"{settings.seed}:{problem['id']}").random()
         if draw >= p:
             return None, "not_sampled", f"{attempts}-attempt trajectory kept with probability {p} (draw {draw:.3f})"
+    return _assemble(problem, samples, wrong_attempts[: attempts - 1], final, attempts, wrong), "", ""
+
+
+@dataclass
+class _Final:
+    """The correct last attempt: its text, the verification that confirms it, its source rows and their origin."""
+
+    text: str
+    verification: dict
+    ids: list[str]
+    origin: str
+
+
+class _Found:
+    """The teacher's verifications by answer; a sample answer equal to the gold one shares the gold verification."""
+
+    def __init__(self, verifications: dict[str, dict]):
+        self.verifications, self.gold = verifications, verifications.get("__gold__")
+
+    def of(self, answer: str | None) -> dict | None:
+        gold = self.gold
+        return self.verifications.get(answer or "") or (gold if gold and answer and gold["answer"] == answer else None)
+
+
+def _usable(v: dict | None) -> bool:
+    """A kept verification that can be one action."""
+    return bool(v and v["kept"] and not has_marker(v["text"]))
+
+
+def _final(
+    samples: list[dict], found: _Found, fallback: dict | None, settings: TrajectorySettings
+) -> tuple[_Final | None, str, str]:
+    # the last attempt trains (mask 1): a correct sample cut at max_tokens does not end, so it is not used
+    complete = [
+        s for s in samples if s["correct"] and s.get("finish_reason") != "length" and not has_marker(s["response"])
+    ]
+    for s in complete:
+        v = found.of(s["answer"])
+        if _usable(v):
+            return _Final(s["response"], v, [s["id"]], "policy_sample"), "", ""
+    if complete:
+        return None, "no_surviving_verification", "no verification of a correct answer matched the truth"
+    gold = found.gold
+    if settings.fallback and fallback and _usable(gold) and not has_marker(fallback["text"]):
+        return _Final(fallback["text"], gold, [fallback["id"]], "verified_response"), "", ""
+    right = sum(bool(s["correct"]) for s in samples)
+    why = ["no correct sample" if not right else f"{right} correct, all cut at max_tokens or holding a marker"]
+    if not settings.fallback:
+        why.append("fallback off")
+    elif not fallback:
+        why.append("no verified response to fall back on")
+    elif has_marker(fallback["text"]):
+        why.append("the verified response holds an action marker")
+    if gold is None:
+        why.append("no gold answer to verify")
+    elif not gold["kept"]:
+        why.append(f"the gold answer's verification said {gold['verdict'] or 'nothing parsable'}")
+    elif not _usable(gold):
+        why.append("the gold answer's verification holds an action marker")
+    return None, "no_correct_sample", "; ".join(why)
+
+
+def _wrong(samples: list[dict], found: _Found) -> list[tuple[dict, dict]]:
+    """(sample, verification) of each distinct wrong answer the teacher's kept verification calls incorrect."""
+    seen, attempts = set(), []
+    for s in samples:
+        if s["correct"] is not False:
+            continue
+        v = found.of(s["answer"])
+        if s["answer"] and s["answer"] not in seen and _usable(v) and not has_marker(s["response"]):
+            seen.add(s["answer"])
+            attempts.append((s, v))
+    return attempts
+
+
+def _assemble(
+    problem: dict,
+    samples: list[dict],
+    wrong_attempts: list[tuple[dict, dict]],
+    final: _Final,
+    attempts: int,
+    wrong: int,
+) -> dict:
     actions = []
-    for s, v in wrong_attempts[: attempts - 1]:
+    for s, v in wrong_attempts:
         actions.append(
             {
                 "kind": "solve",
@@ -216,12 +257,13 @@ def build_trajectory(
                 "origin": "teacher",
             }
         )
-    text, v, ids = final
-    actions.append({"kind": "solve", "text": text.strip(), "correct": True, "verdict": None, "origin": origin})
+    actions.append(
+        {"kind": "solve", "text": final.text.strip(), "correct": True, "verdict": None, "origin": final.origin}
+    )
     actions.append(
         {
             "kind": "verify",
-            "text": as_self_check(v["text"], "correct"),
+            "text": as_self_check(final.verification["text"], "correct"),
             "correct": None,
             "verdict": "correct",
             "origin": "teacher",
@@ -231,19 +273,19 @@ def build_trajectory(
         a["mask"] = m
     # the problem, the attempts' sources in action order, then the problem's other samples (the wrong count and
     # lineage read all K of them)
-    used = [*(s["id"] for s, _ in wrong_attempts[: attempts - 1]), *ids]
+    used = [*(s["id"] for s, _ in wrong_attempts), *final.ids]
     parents = [problem["id"], *used, *(s["id"] for s in samples if s["id"] not in used)]
-    row = {k2: problem.get(k2) for k2 in ("domain", "source", "problem", "reference_answer", "test_cases")}
+    row = {k: problem.get(k) for k in ("domain", "source", "problem", "reference_answer", "test_cases")}
     row.update(
         parent_ids=parents,
         actions=actions,
         response=render(actions),
         attempts=attempts,
-        difficulty=len(wrong),
-        used_fallback=origin != "policy_sample",
+        difficulty=wrong,
+        used_fallback=final.origin != "policy_sample",
     )
     row["id"] = row_id(STAGE, parents, row["response"])
-    return row, "", ""
+    return row
 
 
 def build_trajectories(
@@ -346,7 +388,7 @@ def _refine(verified, problems, generate, params, rule: str) -> None:
     todo = [(p, v) for p in problems for v in verified[p["id"]].values() if v["kept"]]
     if not todo:
         return
-    template = (TEMPLATES / "refine_verification.txt").read_text()
+    template = (PROMPTS / "refine_verification.txt").read_text()
     prompts = [
         [
             {

@@ -123,31 +123,53 @@ def select(
     judge: Judge | None,
     settings: SelectSettings,
     log: Callable[[str], None] = lambda _: None,
-) -> tuple[StageOutput, SelectReport]:
+) -> StageOutput:
+    """Four phases: screen (reference, language, ratings from source metadata and the heuristic prior), rate (the
+    judge rates the rows metadata leaves unrated), gate (minimum quality), rebalance (cap the share of easy rows)."""
     report = SelectReport()
     records = rows.to_dicts()
-    kept, rejects = [], []
+    candidates, screened_out = _screen(records, domain, settings, report)
+    _rate(candidates, domain, judge, report, log)
+    survivors, low_quality = _gate(candidates, settings)
+    kept, rebalanced = _rebalance(survivors, settings)
+    rejects = screened_out + low_quality + rebalanced
+    for rej in rejects:
+        rej["id"] = row_id(f"{STAGE}_rejects", rej["parent_ids"], [rej["reason"], rej["detail"]])
+    log(f"kept {len(kept)} of {len(records)}; rejected {dict(Counter(r['reason'] for r in rejects))}")
+    schema = {**rows.schema, **EXTRA_COLUMNS}
+    return StageOutput(
+        kept=frame(kept, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report
+    )
 
-    def reject(r: dict, reason: str, detail: str) -> None:
-        rejects.append(
-            {
-                **{k: r.get(k) for k in EXTRA_COLUMNS},
-                "parent_ids": [r["id"]],
-                "domain": r["domain"],
-                "source": r["source"],
-                "problem": r["problem"],
-                "reason": reason,
-                "detail": detail,
-            }
-        )
 
-    candidates = []
+def _reject(r: dict, reason: str, detail: str) -> dict:
+    return {
+        **{k: r.get(k) for k in EXTRA_COLUMNS},
+        "parent_ids": [r["id"]],
+        "domain": r["domain"],
+        "source": r["source"],
+        "problem": r["problem"],
+        "reason": reason,
+        "detail": detail,
+    }
+
+
+def _screen(
+    records: list[dict], domain: str, settings: SelectSettings, report: SelectReport
+) -> tuple[list[dict], list[dict]]:
+    """Rows with the reference the domain needs and an allowed language, rated from source metadata where it tells
+    (the heuristic prior rates quality); the rest as rejects."""
+    candidates, rejects = [], []
     required = settings.required_info.get(domain, [])
     for r in records:
         r = {**r, **{k: None for k in EXTRA_COLUMNS}}
         if required and r["info_type"] not in required:
-            reject(
-                r, "no_reference", f"{domain} rows need one of {', '.join(required)}; info_type is {r['info_type']}"
+            rejects.append(
+                _reject(
+                    r,
+                    "no_reference",
+                    f"{domain} rows need one of {', '.join(required)}; info_type is {r['info_type']}",
+                )
             )
             continue
         r["language"], r["language_prob"] = detect(r["problem"])
@@ -156,10 +178,12 @@ def select(
             and r["language"] != "und"
             and r["language_prob"] >= settings.language_min_prob
         ):
-            reject(
-                r,
-                "language",
-                f"detected {r['language']} (p={r['language_prob']:.2f}); keeping {', '.join(settings.languages)}",
+            rejects.append(
+                _reject(
+                    r,
+                    "language",
+                    f"detected {r['language']} (p={r['language_prob']:.2f}); keeping {', '.join(settings.languages)}",
+                )
             )
             continue
         difficulty, category = from_metadata(domain, r["meta"])
@@ -169,36 +193,53 @@ def select(
         r["judge_status"] = "not_needed"
         report.from_metadata += difficulty is not None and category is not None
         candidates.append(r)
+    return candidates, rejects
 
+
+def _rate(
+    candidates: list[dict], domain: str, judge: Judge | None, report: SelectReport, log: Callable[[str], None]
+) -> None:
+    """The judge's difficulty, category and quality for the rows source metadata leaves unrated (in place)."""
     to_judge = [r for r in candidates if r["difficulty"] is None or r["category"] is None]
-    if to_judge and judge is not None:
-        log(f"judging {len(to_judge)} of {len(candidates)} rows (the rest are rated from source metadata)")
-        replies = judge([judge_prompt(domain, r["problem"]) for r in to_judge])
-        for r, reply in zip(to_judge, replies):
-            report.judged += 1
-            if reply is None:
-                r["judge_status"] = "failed"
-                continue
-            verdict = parse_judgement(domain, reply)
-            r["judge_status"] = (
-                "parsed"
-                if all(v is not None for v in verdict.values())
-                else ("partial" if any(verdict.values()) else "unparsed")
-            )
-            report.judge_parsed += r["judge_status"] == "parsed"
-            if r["difficulty"] is None and verdict["difficulty"] is not None:
-                r["difficulty"], r["difficulty_source"] = verdict["difficulty"], "judge"
-            r["category"] = r["category"] or verdict["category"]
-            if verdict["quality"] is not None:
-                r["quality"], r["quality_source"] = verdict["quality"], "judge"
+    if not to_judge or judge is None:
+        return
+    log(f"judging {len(to_judge)} of {len(candidates)} rows (the rest are rated from source metadata)")
+    replies = judge([judge_prompt(domain, r["problem"]) for r in to_judge])
+    for r, reply in zip(to_judge, replies):
+        report.judged += 1
+        if reply is None:
+            r["judge_status"] = "failed"
+            continue
+        verdict = parse_judgement(domain, reply)
+        r["judge_status"] = (
+            "parsed"
+            if all(v is not None for v in verdict.values())
+            else ("partial" if any(verdict.values()) else "unparsed")
+        )
+        report.judge_parsed += r["judge_status"] == "parsed"
+        if r["difficulty"] is None and verdict["difficulty"] is not None:
+            r["difficulty"], r["difficulty_source"] = verdict["difficulty"], "judge"
+        r["category"] = r["category"] or verdict["category"]
+        if verdict["quality"] is not None:
+            r["quality"], r["quality_source"] = verdict["quality"], "judge"
 
-    survivors = []
+
+def _gate(candidates: list[dict], settings: SelectSettings) -> tuple[list[dict], list[dict]]:
+    """The rows of at least the minimum quality, and the rest as `low_quality` rejects."""
+    survivors, rejects = [], []
     for r in candidates:
         if r["quality"] < settings.min_quality:
-            reject(r, "low_quality", f"quality {r['quality']} ({r['quality_source']}) < {settings.min_quality}")
+            rejects.append(
+                _reject(r, "low_quality", f"quality {r['quality']} ({r['quality_source']}) < {settings.min_quality}")
+            )
         else:
             survivors.append(r)
+    return survivors, rejects
 
+
+def _rebalance(survivors: list[dict], settings: SelectSettings) -> tuple[list[dict], list[dict]]:
+    """Kept rows (with their selected_problems ids) once easy rows are capped at their share, and the easy rows over
+    the cap (a stable hash order picks them) as `rebalanced` rejects."""
     easy = sorted(
         (r for r in survivors if r["difficulty"] is not None and r["difficulty"] <= settings.easy_max),
         key=lambda r: _stable_rank(r["id"]),
@@ -210,19 +251,16 @@ def select(
         else int(settings.easy_max_fraction / (1 - settings.easy_max_fraction) * others)
     )
     dropped = {r["id"] for r in easy[allowed:]}
+    kept, rejects = [], []
     for r in survivors:
         if r["id"] in dropped:
-            reject(
-                r,
-                "rebalanced",
-                f"difficulty {r['difficulty']} ≤ {settings.easy_max}: easy rows capped at {settings.easy_max_fraction:.0%} of the kept rows",
+            rejects.append(
+                _reject(
+                    r,
+                    "rebalanced",
+                    f"difficulty {r['difficulty']} ≤ {settings.easy_max}: easy rows capped at {settings.easy_max_fraction:.0%} of the kept rows",
+                )
             )
         else:
             kept.append({**r, "parent_ids": [r["id"]], "id": row_id(STAGE, [r["id"]], {"problem": r["problem"]})})
-    for rej in rejects:
-        rej["id"] = row_id(f"{STAGE}_rejects", rej["parent_ids"], [rej["reason"], rej["detail"]])
-    log(f"kept {len(kept)} of {len(records)}; rejected {dict(Counter(r['reason'] for r in rejects))}")
-    schema = {**rows.schema, **EXTRA_COLUMNS}
-    return StageOutput(
-        kept=frame(kept, schema), rejects=frame(rejects, REJECTS_SCHEMA), rows_in=len(records), report=report
-    )
+    return kept, rejects

@@ -28,9 +28,9 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
-from thinkforge.generation import Completion, SamplingParams
+from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
-from thinkforge.refinement.cot import MESSAGE
+from thinkforge.rows import MESSAGE, Generate, row_schema
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.stepwise.steps import (
     clean_step,
@@ -49,22 +49,16 @@ from thinkforge.stepwise.steps import (
 from thinkforge.thinking import CLOSE, OPEN
 from thinkforge.verify import Verdict
 
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 Check = Callable[[list[dict], list[str]], list[Verdict]]  # AnswerChecker.check: problems, answers → verdicts
 STAGE = "step_sft_data"
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "kind": pl.String,
-    "messages": pl.List(MESSAGE),
-    "split_by": pl.String,
-    "steps": pl.List(pl.String),
-    "verdict": pl.String,
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    kind=pl.String,
+    messages=pl.List(MESSAGE),
+    split_by=pl.String,
+    steps=pl.List(pl.String),
+    verdict=pl.String,
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 
 

@@ -22,12 +22,12 @@ from collections.abc import Callable
 import polars as pl
 
 from thinkforge.evaluation.metrics import paired_difference, wilson
-from thinkforge.generation import Completion, SamplingParams
+from thinkforge.generation import SamplingParams
+from thinkforge.rows import Generate
 from thinkforge.stepwise.dpo import tokenize_pairs
 from thinkforge.stepwise.steps import next_step_prompt, partial_answer
 from thinkforge.verify.checker import TRUTH, Verdict
 
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
 Check = Callable[[list[dict], list[str]], list[Verdict]]  # AnswerChecker.check: problems, answers → verdicts
 
 

@@ -11,14 +11,14 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
-from pathlib import Path
 
 import yaml
 
 from thinkforge.answers import last_boxed
 from thinkforge.generation import Completion, SamplingParams
+from thinkforge.rows import TEMPLATES
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "stepwise"
+PROMPTS = TEMPLATES / "stepwise"
 _MARK = re.compile(r"(?:^|\n)\s*\**Step\s*(\d+)\s*[:.]\**\s*", re.I)
 _FENCE = re.compile(r"```[^\n]*\n.*?\n\s*```", re.S)
 _PYTHON_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n.*?\n\s*```", re.S)
@@ -32,15 +32,15 @@ VERDICT_CUE = "\n\nFinal verdict: [["
 def template(name: str, domain: str | None = None) -> str:
     """`templates/stepwise/<stem>_<domain>.txt` when the domain has its own version, else `<name>`."""
     if domain:
-        own = TEMPLATES / name.replace(".txt", f"_{domain}.txt")
+        own = PROMPTS / name.replace(".txt", f"_{domain}.txt")
         if own.exists():
             return own.read_text()
-    return (TEMPLATES / name).read_text()
+    return (PROMPTS / name).read_text()
 
 
 @cache
 def judge_examples() -> dict[str, list[dict]]:
-    return yaml.safe_load((TEMPLATES / "judge_examples.yaml").read_text())
+    return yaml.safe_load((PROMPTS / "judge_examples.yaml").read_text())
 
 
 def split_marked(text: str) -> list[str] | None:

@@ -22,15 +22,15 @@ PSRLM; it wraps around when the pool runs out); the rest of the partition is rec
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import permutations
 
 import polars as pl
 from pydantic import Field
 
-from thinkforge.generation import Completion, SamplingParams
+from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
+from thinkforge.rows import Generate, row_schema
 from thinkforge.stage import StageOutput, StageSettings, frame
 from thinkforge.stepwise.heldout import Check, held_out_problems, is_verified, roll_out
 from thinkforge.stepwise.steps import (
@@ -42,31 +42,25 @@ from thinkforge.stepwise.steps import (
     parse_verdict,
 )
 
-Generate = Callable[[list[list[dict]], SamplingParams, int], list[list[Completion]]]
-SCHEMA = {
-    "id": pl.String,
-    "parent_ids": pl.List(pl.String),
-    "domain": pl.String,
-    "source": pl.String,
-    "problem": pl.String,
-    "reference_answer": pl.String,
-    "iteration": pl.Int64,
-    "step_index": pl.Int64,
-    "prefix": pl.List(pl.String),
-    "prompt": pl.String,
-    "chosen": pl.String,
-    "rejected": pl.String,
-    "chosen_wins": pl.Int64,
-    "rejected_wins": pl.Int64,
-    "candidates": pl.List(pl.String),
-    "wins": pl.List(pl.Int64),
-    "consistency": pl.Float64,
-    "judgments": pl.String,
-    "model": pl.String,
-    "held_out": pl.Boolean,
-    "chosen_rollout": pl.String,
-    "rejected_rollout": pl.String,
-}
+SCHEMA = row_schema(
+    "reference_answer",
+    iteration=pl.Int64,
+    step_index=pl.Int64,
+    prefix=pl.List(pl.String),
+    prompt=pl.String,
+    chosen=pl.String,
+    rejected=pl.String,
+    chosen_wins=pl.Int64,
+    rejected_wins=pl.Int64,
+    candidates=pl.List(pl.String),
+    wins=pl.List(pl.Int64),
+    consistency=pl.Float64,
+    judgments=pl.String,
+    model=pl.String,
+    held_out=pl.Boolean,
+    chosen_rollout=pl.String,
+    rejected_rollout=pl.String,
+)
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 
 
@@ -231,7 +225,9 @@ def _roll_back(s: State, settings: PreferenceSettings, why: str) -> None:
         s.done = "too_many_rollbacks"
 
 
-def pick_problems(rows: list[dict], settings: PreferenceSettings, iteration: int) -> tuple[list[dict], list[dict]]:
+def iteration_problems(
+    rows: list[dict], settings: PreferenceSettings, iteration: int
+) -> tuple[list[dict], list[dict]]:
     """(this iteration's problems, the others): the next `problems[i]` after the earlier iterations' (sorted by id;
     wrapping around when the pool runs out)."""
     rows = sorted(rows, key=lambda r: r["id"])

@@ -29,8 +29,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field, model_validator
 
-from thinkforge.s2r.actions import parse_actions
-from thinkforge.s2r.samples import checkable, conversation
+from thinkforge.s2r.actions import checkable, conversation, parse_actions
 from thinkforge.training.rewards import ContextBaseline, OutcomeReward, action_rewards, action_spans
 from thinkforge.training.settings import TrainerSettings
 from thinkforge.verify import AnswerChecker

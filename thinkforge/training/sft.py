@@ -15,8 +15,7 @@ from typing import Literal
 import polars as pl
 from pydantic import Field
 
-from thinkforge.s2r.actions import segments
-from thinkforge.s2r.samples import conversation
+from thinkforge.s2r.actions import conversation, segments
 from thinkforge.training.data import IGNORE, dropped_report, encode, split_too_long
 from thinkforge.training.settings import TrainerSettings
 
