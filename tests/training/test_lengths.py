@@ -183,6 +183,7 @@ def test_rl_reports_the_truncated_share_per_step(tmp_path, tiny_model):
             "prompt": [{"role": "user", "content": f"What is {i}?"}],
             "domain": "math",
             "reference_answer": "1",
+            "problem": f"What is {i}?",
             "test_cases": "",
             "id": str(i),
         }
