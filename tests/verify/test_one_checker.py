@@ -20,7 +20,7 @@ from thinkforge.s2r import PolicySampleSettings, sample_policy
 from thinkforge.s2r.trajectories import TrajectorySettings, build_trajectories
 from thinkforge.stage import frame
 from thinkforge.training.rewards import OutcomeReward
-from thinkforge.verification import VerificationSettings, verify_responses
+from thinkforge.verification import VerificationSettings, best_answers, verify_responses
 from thinkforge.verify import AnswerChecker, Limits, MathVerifier, Sandbox, Verdict
 
 TESTS = json.dumps({"kind": "stdio", "cases": [{"input": "3\n", "output": "6\n"}, {"input": "5\n", "output": "10\n"}]})
@@ -181,7 +181,14 @@ def test_every_stage_reaches_the_checkers_verdict(checker):
         for k, p in enumerate(problems)
     ]
     accepted = [
-        {"id": f"v{k}", "parent_ids": [p["id"]], "problem": p["problem"], "response": answers[k], "origin": "teacher"}
+        {
+            "id": f"v{k}",
+            "parent_ids": [p["id"]],
+            "problem": p["problem"],
+            "domain": p["domain"],
+            "response": answers[k],
+            "origin": "teacher",
+        }
         | {"verdict_correct": "correct", "score_reward": None, "score_judge_correctness": 4}
         for k, p in enumerate(problems)
     ]
@@ -192,7 +199,7 @@ def test_every_stage_reaches_the_checkers_verdict(checker):
 
     refined = refine(
         pl.DataFrame(checklists),
-        pl.DataFrame(accepted),
+        best_answers(pl.DataFrame(accepted)),
         [("e", evaluator)],
         None,
         None,
