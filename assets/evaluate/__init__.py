@@ -26,7 +26,7 @@ DEMO_RUN_CONFIG = {"model_eval": {"max_problems": 2, "max_tokens": 64}}
 PROOF_RUN_CONFIG = {
     "model_eval": {
         "max_problems": 200,
-        "max_tokens": 256,
+        "max_tokens": 384,  # sft_model's trained trajectories run past 256 tokens (the last proof run cut 0.8 of them)
         "checkpoints": ["base_model", "sft_model", "rl_model"],
         "report": "proof.md",
     }

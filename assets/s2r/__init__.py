@@ -26,6 +26,6 @@ DEMO_RUN_CONFIG = {
 # sometimes gives a trajectory that corrects a wrong attempt), lenient verdicts, every trajectory kept, the verified
 # worked solution as the last attempt where no sample is right.
 PROOF_RUN_CONFIG = {
-    "policy_samples": {"max_problems": 96, "samples": 4, "max_tokens": 160},
+    "policy_samples": {"max_problems": 96, "samples": 4, "max_tokens": 256},
     "s2r_trajectories": DEMO_RUN_CONFIG["s2r_trajectories"],
 }

@@ -58,7 +58,7 @@ PROOF_RUN_CONFIG = {
         "num_generations": 4,
         "prompts_per_step": 4,
         "micro_batch_size": 16,
-        "max_completion_length": 256,
+        "max_completion_length": 384,
         "beta": 0.0,
         "learning_rate": 1e-6,
     },

@@ -280,6 +280,22 @@ def test_a_correct_sample_cut_at_max_tokens_is_not_the_last_attempt():
     ]
 
 
+def test_a_wrong_sample_cut_at_max_tokens_is_no_attempt_and_is_not_verified():
+    wrong = [sample(0, "5", False), {**sample(1, "7", False), "finish_reason": "length"}, sample(2, "6", True)]
+    verifs = {a: verification(a, a == "6") for a in ("5", "7", "6")} | {"__gold__": verification("6", True)}
+    row, _, _ = build_trajectory(PROBLEM, wrong, verifs, None, KEEP_ALL)
+    assert row["attempts"] == 2 and "attempt 1:" not in row["response"]  # "7" was cut: its answer is not final
+    asked = []
+
+    def teacher(prompts, params, n=1):
+        asked.extend(p[-1]["content"] for p in prompts)
+        return [[Completion("Therefore, the answer is correct.", finish_reason="stop")] for _ in prompts]
+
+    samples = [{**s, "parent_ids": ["p"], "sample_index": i, **PROBLEM} for i, s in enumerate(wrong)]
+    build_trajectories(pl.DataFrame([{**s, "id": f"s{i}"} for i, s in enumerate(samples)]), {}, teacher, "t", KEEP_ALL)
+    assert len(asked) == 2 and not any("7" in a.split("answer")[-1] for a in asked)  # the gold "6" and "5"
+
+
 def test_exact_ending_gives_no_verdict_to_a_verification_cut_at_max_tokens():
     from thinkforge.s2r.trajectories import read_verdict
 
@@ -290,11 +306,19 @@ def test_exact_ending_gives_no_verdict_to_a_verification_cut_at_max_tokens():
     assert read_verdict(Completion(None, error="boom"), "s2r_code") is None
 
 
-def test_answers_math_boxed_only_code_program_science_last_line():
+def test_answers_math_as_the_checker_reads_them_code_program_science_last_line():
     from thinkforge.s2r.samples import extract_answer
+    from thinkforge.verify.mathcheck import check_pair
 
     assert extract_answer("math", "so x = 6 and \\boxed{6}") == "6"
-    assert extract_answer("math", "so x = 6 and then we") is None  # no stated answer: not verified, not an attempt
+    # an unboxed answer is the one the checker reads (a base policy that never boxes still gives wrong attempts)
+    assert extract_answer("math", "So, Ravi puts 442 * 18 = 7448") == "7448"
+    assert extract_answer("math", "<think>x is 5</think> The answer is 99.") == "99"
+    assert extract_answer("math", "So, Ravi puts 442 * 18 = 7448", math_answers="boxed") is None  # S²R's reading
+    assert extract_answer("math", "so he does not need to pack any more bags") is None  # states none: no attempt
+    for response in ("So, Ravi puts 442 * 18 = 7448", "Ravi packs one bag of stamps.", "The answer is 99.", ""):
+        stated = extract_answer("math", response) is not None
+        assert stated == (check_pair("99", response).verdict != "no_answer"), response
     assert extract_answer("science", "The pressure doubles.") == "The pressure doubles."
     assert extract_answer("code", "```python\ndef f():\n\n    return 1   \n```") == "def f():\n    return 1"
     assert extract_answer("code", "no program") is None

@@ -3,15 +3,18 @@ where the checker cannot decide)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import polars as pl
 from pydantic import Field
 
-from thinkforge.answers import last_boxed
+from thinkforge.answers import last_boxed, stated_answer
 from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import Generate, row_schema
 from thinkforge.s2r.actions import checkable, conversation
 from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker, extract_program
 
 STAGE = "policy_samples"
@@ -44,15 +47,25 @@ class PolicySampleSettings(StageSettings):
         0, description="problems sampled per partition, those with a verified response first (0: all)"
     )
     policy: str = Field("", description="the initial policy: an HF folder or served model name (empty: base_model)")
+    math_answers: Literal["stated", "boxed"] = Field(
+        "stated",
+        description="a math sample's answer (what S²R verifies and makes an attempt of): stated = the one the checker "
+        "reads (\\boxed{}, an answer phrase, else the closing sentence's value); boxed = \\boxed{} only (S²R)",
+    )
 
 
-def extract_answer(domain: str, text: str) -> str | None:
+def extract_answer(domain: str, text: str, math_answers: str = "stated") -> str | None:
     """The final answer a sample states, or None: the program for code (blank lines and trailing spaces dropped),
-    the last \\boxed{} for math (the form the system prompt asks for; S²R extracts it the same way), the last
-    \\boxed{} else the last line for science and other free-form answers (their judge reads the whole response)."""
+    for math the answer the checker reads (`answers.stated_answer`: \\boxed{}, an answer phrase, else the closing
+    sentence's value; S²R reads \\boxed{} only, `math_answers="boxed"`: a policy that never boxes then gives no wrong
+    attempt to verify),
+    the last \\boxed{} else the last line for science and other free-form answers (their judge reads the whole
+    response)."""
     if domain == "code":
         program = extract_program(text)
         return "\n".join(line.rstrip() for line in program.strip().splitlines() if line.strip()) if program else None
+    if domain == "math" and math_answers == "stated":
+        return stated_answer(after_thinking(text or ""))[0]
     boxed = last_boxed(text)
     if boxed or domain == "math":
         return boxed or None
@@ -129,7 +142,7 @@ def sample_policy(
                 row = {k2: p.get(k2) for k2 in CARRY} | base
                 row.update(
                     response=c.text,
-                    answer=extract_answer(p["domain"], c.text),
+                    answer=extract_answer(p["domain"], c.text, settings.math_answers),
                     model=model,
                     finish_reason=c.finish_reason,
                 )

@@ -187,9 +187,7 @@ def _final(
     samples: list[dict], found: _Found, fallback: dict | None, settings: TrajectorySettings
 ) -> tuple[_Final | None, str, str]:
     # the last attempt trains (mask 1): a correct sample cut at max_tokens does not end, so it is not used
-    complete = [
-        s for s in samples if s["correct"] and s.get("finish_reason") != "length" and not has_marker(s["response"])
-    ]
+    complete = [s for s in samples if s["correct"] and _ends(s)]
     for s in complete:
         v = found.of(s["answer"])
         if _usable(v):
@@ -216,14 +214,21 @@ def _final(
     return None, "no_correct_sample", "; ".join(why)
 
 
+def _ends(sample: dict) -> bool:
+    """A sample usable as an attempt: it ends (not cut at max_tokens, so its answer is its final one) and holds no
+    action marker."""
+    return sample.get("finish_reason") != "length" and not has_marker(sample["response"])
+
+
 def _wrong(samples: list[dict], found: _Found) -> list[tuple[dict, dict]]:
-    """(sample, verification) of each distinct wrong answer the teacher's kept verification calls incorrect."""
+    """(sample, verification) of each distinct wrong answer, from a sample that ends, the teacher's kept
+    verification calls incorrect."""
     seen, attempts = set(), []
     for s in samples:
         if s["correct"] is not False:
             continue
         v = found.of(s["answer"])
-        if s["answer"] and s["answer"] not in seen and _usable(v) and not has_marker(s["response"]):
+        if s["answer"] and s["answer"] not in seen and _usable(v) and _ends(s):
             seen.add(s["answer"])
             attempts.append((s, v))
     return attempts
@@ -314,6 +319,7 @@ def build_trajectories(
             if (
                 s["answer"]
                 and s["correct"] is not None
+                and _ends(s)
                 and s["answer"] not in {a for a, _, _ in todo}
                 and s["answer"] != gold
                 and len(todo) < settings.max_verifications

@@ -127,9 +127,12 @@ def masked_sft_trainer(model_path: str, rows: list[dict], settings: SftSettings,
             self.ref_model, self.kl_coef = ref_model, kl_coef
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss, outputs = super().compute_loss(
-                model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+            # the caller's return_outputs passes through: asking for outputs makes TRL's fused LM head recompute
+            # the logits in an extra forward pass (the KL term runs its own forward)
+            result = super().compute_loss(
+                model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
             )
+            loss, outputs = result if return_outputs else (result, None)
             if self.kl_coef and self.ref_model is not None and model.training:
                 loss = loss + self.kl_coef * self._kl(model, inputs, num_items_in_batch)
             return (loss, outputs) if return_outputs else loss
