@@ -51,9 +51,9 @@ def distilled_responses(
     metadata.update(
         {
             "problems": selected_problems.height,
-            "problems_with_chain": out.report["problems_with_chain"],
-            "problems_skipped_with_chain": out.report["problems_skipped_with_chain"],
-            "problems_distilled": out.report["problems_distilled"],
+            "problems_with_chain": out.report.problems_with_chain,
+            "problems_skipped_with_chain": out.report.problems_skipped_with_chain,
+            "problems_distilled": out.report.problems_distilled,
             **tables(
                 origins=(counts_table(out.kept, "origin"), "origin"),
                 finish_reasons=(

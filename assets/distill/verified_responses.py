@@ -69,18 +69,18 @@ def verified_responses(
     metadata.update(generation_metadata({"judge": rater.stats}))
     metadata.update(
         {
-            "teacher_accept_rate": out.report["teacher_accept_rate"],
-            "problems_with_pass_rate": out.report["problems_with_pass_rate"],
+            "teacher_accept_rate": out.report.teacher_accept_rate,
+            "problems_with_pass_rate": out.report.problems_with_pass_rate,
             **tables(
-                verdicts=(out.report["verdicts"], "verdict"),
-                math_answer_basis=(out.report["math_answer_basis"], "basis"),
-                judged=(out.report["judged"], "automatic verdict before the judge", "responses judged"),
-                source_solutions_failing=(out.report["source_solutions_failing"], "source", "failing of checked"),
-                unsupported_language=(out.report["unsupported_language"], "source"),
+                verdicts=(out.report.verdicts, "verdict"),
+                math_answer_basis=(out.report.math_answer_basis, "basis"),
+                judged=(out.report.judged, "automatic verdict before the judge", "responses judged"),
+                source_solutions_failing=(out.report.source_solutions_failing, "source", "failing of checked"),
+                unsupported_language=(out.report.unsupported_language, "source"),
             ),
         }
     )
-    verdicts = out.report["verdicts"]["verdict_correct"]
+    verdicts = out.report.verdicts["verdict_correct"]
     if verdicts:
         title = "correctness verdicts (math-verify, sandbox; skip: no automatic check)"
         metadata["verdicts_chart"] = MetadataValue.md(markdown_image(bar_png(verdicts, title=title), title))
@@ -94,7 +94,7 @@ def verified_responses(
         title = "LLM-judge rubric scores (1-5)"
         png = histogram_png(scores, title=title, xlabel="score", bins=5)
         metadata["judge_scores_chart"] = MetadataValue.md(markdown_image(png, title))
-    rates = out.report["source_pass_rates"]
+    rates = out.report.source_pass_rates
     if rates:
         title = "share of checked responses verified correct, per source"
         png = bar_png(rates, title=title, ylabel="pass rate")

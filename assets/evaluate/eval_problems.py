@@ -28,7 +28,7 @@ def eval_problems(context: AssetExecutionContext) -> Output[StageOutput]:
     metadata.update(
         {
             "eval_sets_file": MetadataValue.path(str(path)),
-            **tables(problems_per_set=(out.report["sets"], "eval set", "problems")),
+            **tables(problems_per_set=(out.report.sets, "eval set", "problems")),
         }
     )
     # the data version follows the problems themselves (ids hash their content): editing the YAML or a set's file

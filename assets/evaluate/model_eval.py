@@ -158,7 +158,7 @@ def model_eval(
         out = grade(rows, AnswerChecker(math, sandbox, rater), log=context.log.info)
     order = [c[0] for c in candidates]
     out.report = report(out, order, settings.samples)
-    summaries = out.report["models"]
+    summaries = out.report.models
     differences = paired_differences(out.kept, comparisons(order))
     metadata = stage_metadata(
         out,
@@ -173,8 +173,8 @@ def model_eval(
                 markdown(summaries, k=settings.samples) if summaries else "no model was evaluated"
             ),
             "comparison_per_eval_set": MetadataValue.md(
-                markdown(out.report["per_set"], lead=("eval_set", "model", "prompt_format"), k=settings.samples)
-                if out.report["per_set"]
+                markdown(out.report.per_set, lead=("eval_set", "model", "prompt_format"), k=settings.samples)
+                if out.report.per_set
                 else "–"
             ),
             "paired_differences": MetadataValue.md(
@@ -185,7 +185,7 @@ def model_eval(
                 models_evaluated=({c[0]: c[1] for c in candidates}, "model", "checkpoint"),
                 prompt_formats=({c[0]: ", ".join(c[3]) for c in candidates}, "model", "asked in"),
                 models_missing=(missing, "model", "not evaluated because"),
-                verdicts=(out.report["verdicts"], "verdict", "answers"),
+                verdicts=(out.report.verdicts, "verdict", "answers"),
             ),
         }
     )

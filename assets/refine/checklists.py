@@ -48,7 +48,7 @@ def checklists(
             )
         )
     )
-    if out.report["model_items"]:
-        png = histogram_png(out.report["model_items"], "model-written criteria per problem", "criteria", bins=11)
+    if out.report.model_items:
+        png = histogram_png(out.report.model_items, "model-written criteria per problem", "criteria", bins=11)
         metadata["criteria_per_problem"] = MetadataValue.md(markdown_image(png, "criteria per problem"))
     return Output(out, metadata=metadata)

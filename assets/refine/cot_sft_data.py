@@ -52,11 +52,11 @@ def cot_sft_data(
     metadata.update(generation_metadata(stats))
     metadata.update(
         tables(
-            verdicts=(out.report["verdicts"], "rule"),
-            judge_consistency=(out.report["judge_consistency"], "judge verdict (science, chat)", "chains of thought"),
+            verdicts=(out.report.verdicts, "rule"),
+            judge_consistency=(out.report.judge_consistency, "judge verdict (science, chat)", "chains of thought"),
         )
     )
-    if out.report.get("cot_chars"):
-        png = histogram_png(out.report["cot_chars"], "chain-of-thought length", "characters")
+    if out.report.cot_chars:
+        png = histogram_png(out.report.cot_chars, "chain-of-thought length", "characters")
         metadata["cot_length"] = MetadataValue.md(markdown_image(png, "CoT length"))
     return Output(out, metadata=metadata)

@@ -34,7 +34,7 @@ def sft_dataset(
         )
     )
     metadata["dataset_path"] = MetadataValue.path(str(folder))
-    if out.report["assistant_chars"]:
-        png = histogram_png(out.report["assistant_chars"], "assistant turn length", "characters")
+    if out.report.assistant_chars:
+        png = histogram_png(out.report.assistant_chars, "assistant turn length", "characters")
         metadata["length"] = MetadataValue.md(markdown_image(png, "assistant turn length"))
     return Output(out, metadata=metadata)

@@ -63,12 +63,19 @@ def step_sft_data(
         stats = {"policy": sampler.stats, "judge": rater.stats}
     metadata = stage_metadata(out, ["id", "kind", "split_by", "verdict", "messages"])
     metadata.update(generation_metadata(stats))
-    for key in ("ift", "eft", "eft_pairs", "eft_judgments", "eft_consistency"):
-        metadata[key] = out.report[key]
+    metadata.update(
+        {
+            "ift": out.report.ift,
+            "eft": out.report.eft,
+            "eft_pairs": out.report.eft_pairs,
+            "eft_judgments": out.report.eft_judgments,
+            "eft_consistency": out.report.eft_consistency,
+        }
+    )
     metadata.update(
         tables(
-            split_by=(out.report["split_by"], "split by", "solutions"),
-            eft_rollouts=(out.report["eft_rollouts"], "verdict", "rollouts"),
+            split_by=(out.report.split_by, "split by", "solutions"),
+            eft_rollouts=(out.report.eft_rollouts, "verdict", "rollouts"),
         )
     )
     return Output(out, metadata=metadata)

@@ -21,7 +21,7 @@ from pydantic import Field
 from thinkforge.ids import row_id
 from thinkforge.selection.language import detect
 from thinkforge.selection.taxonomy import TAXONOMY, category_of, from_metadata
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageReport, StageSettings, frame
 
 STAGE = "selected_problems"
 PROMPT = (Path(__file__).resolve().parents[1] / "templates" / "select_judge.txt").read_text()
@@ -70,7 +70,7 @@ class SelectSettings(StageSettings):
 
 
 @dataclass
-class SelectReport:
+class SelectReport(StageReport):
     judged: int = 0
     judge_parsed: int = 0
     from_metadata: int = 0
