@@ -29,10 +29,11 @@ VerificationConfig = run_config(VerificationSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
-    "(the answer checker: math-verify on the stated answer for math, the bubblewrap sandbox for code, the judge "
-    "role against the reference for science, chat and text math references); every verdict is a column; "
-    "rejects keep theirs (incorrect, no_answer, text_reference, …).",
+    description="Responses that pass the rules and verify, every verdict a column.\n\n"
+    "- rules: n-gram repetition, length, format, language and safety\n"
+    "- the answer checker: math-verify on the stated answer for math, the bubblewrap sandbox for code, the judge role "
+    "against the reference for science, chat and text math references\n"
+    "- rejects keep their verdicts (incorrect, no_answer, text_reference, …)",
 )
 def verified_responses(
     context: AssetExecutionContext, config: VerificationConfig, judge: ModelResource, distilled_responses: pl.DataFrame

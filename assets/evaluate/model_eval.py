@@ -88,13 +88,16 @@ def _endpoint_model(policy: ModelResource, model: str, base_url: str) -> ModelRe
     op_tags=GPU_OP_TAGS,
     deps=CHECKPOINTS,
     code_version=code_version(__file__),
-    description="Every checkpoint of the domain (base_model, sft_model, rl_model, m1_model, step_dpo_model_i, plus "
-    "`extra_models`) answers the held-out problems through the policy role, asked in the prompt format it was "
-    "trained in (its card's `prompt_format`: distill / s2r / stepwise; base_model in distill and in every format of "
-    "the trained checkpoints beside it); one row per model × prompt_format × problem × sample with `correct` "
-    "(math-verify / sandbox / judge vs reference), format and S²R self-verification verdicts. Every rate has its 95 % "
-    "Wilson interval; accuracy differences vs base_model and vs the parent checkpoint are paired on the same rows; "
-    "with `report`, the proof report (targets met / missed) goes to `$THINKFORGE_HOME/reports/`.",
+    description="Every checkpoint of the domain answers the held-out problems: one row per model × prompt_format × "
+    "problem × sample.\n\n"
+    "- models: base_model, sft_model, rl_model, m1_model, step_dpo_model_i, plus `extra_models`, through the policy "
+    "role\n"
+    "- each asked in the prompt format it was trained in (its card's `prompt_format`: distill / s2r / stepwise); "
+    "base_model in distill and in every format of the trained checkpoints beside it\n"
+    "- `correct` by math-verify / sandbox / judge vs reference, plus format and S²R self-verification verdicts\n"
+    "- every rate has its 95 % Wilson interval; accuracy differences vs base_model and vs the parent checkpoint are "
+    "paired on the same rows\n"
+    "- with `report`, the proof report (targets met / missed) goes to `$THINKFORGE_HOME/reports/`",
 )
 def model_eval(
     context: AssetExecutionContext,

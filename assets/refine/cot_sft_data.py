@@ -27,10 +27,11 @@ CotConfig = run_config(CotSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="From problem + refined solution, the completer writes a reasoning summary, then a full chain of "
-    "thought; kept when it concludes what the solution says (math-verify, the program for code, the judge for "
-    "science and chat) and passes the rules of verified_responses. "
-    "`messages` = [system?, user, assistant: `<think>CoT</think> solution`].",
+    description="A chain of thought rebuilt by the completer for each refined solution, as a TRL conversation.\n\n"
+    "- from problem + refined solution: a reasoning summary, then the full chain of thought\n"
+    "- kept when it concludes what the solution says (math-verify, the program for code, the judge for science and "
+    "chat) and passes the rules of verified_responses\n"
+    "- `messages` = [system?, user, assistant: `<think>CoT</think> solution`]",
 )
 def cot_sft_data(
     context: AssetExecutionContext,

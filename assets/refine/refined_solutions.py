@@ -28,10 +28,11 @@ RefineConfig = run_config(RefineSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="The best solution per problem after checklist critique by every evaluator and revision rounds "
-    "(stops when all items pass, the score reaches the threshold, a round brings no improvement, or max_rounds); "
-    "the answer checker (math-verify, the sandbox, the judge role against the reference) outranks the evaluators; "
-    "every round is in `rounds`.",
+    description="The best solution per problem after checklist critique by every evaluator and revision rounds.\n\n"
+    "- rounds stop when all items pass, the score reaches the threshold, a round brings no improvement, or "
+    "max_rounds\n"
+    "- the answer checker (math-verify, the sandbox, the judge role against the reference) outranks the evaluators\n"
+    "- every round is in `rounds`",
 )
 def refined_solutions(
     context: AssetExecutionContext,

@@ -24,11 +24,13 @@ TrajectoryConfig = run_config(TrajectorySettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="S²R trajectories: wrong attempts (distinct answers, each with a teacher verification ending "
-    "'incorrect') then a correct attempt verified 'correct'; `actions` carry kind, text, correctness, verdict, the "
-    "loss mask (0 on earlier solves) and origin; verdicts read by `verdict_rule` (exact closing sentence, or S²R's "
-    "lenient parser); rows without a correct sample use a verified response when `fallback` is on; every problem "
-    "that yields no trajectory is a reject with its reason and the verification record.",
+    description="S²R trajectories: wrong attempts, each with a teacher verification ending 'incorrect', then a "
+    "correct attempt verified 'correct'.\n\n"
+    "- wrong attempts are distinct answers\n"
+    "- `actions` carry kind, text, correctness, verdict, the loss mask (0 on earlier solves) and origin\n"
+    "- verdicts read by `verdict_rule` (exact closing sentence, or S²R's lenient parser)\n"
+    "- with `fallback` on, rows without a correct sample use a verified response\n"
+    "- every problem that yields no trajectory is a reject with its reason and the verification record",
 )
 def s2r_trajectories(
     context: AssetExecutionContext,
