@@ -8,7 +8,8 @@ import json
 import time
 from pathlib import Path
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from thinkforge.rows import TEMPLATES
+
 CHATML = (TEMPLATES / "chatml_generation.jinja").read_text()
 MODEL_CARD = "thinkforge_model.json"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

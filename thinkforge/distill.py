@@ -10,6 +10,7 @@ responses) is no chain: it cannot become a thinking-format SFT row (`sft_dataset
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
@@ -18,7 +19,7 @@ from pydantic import Field
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import DEFAULT_SYSTEM, RESPONSE_SCHEMA, Generate, conversation, prompt_id
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageReport, StageSettings, frame
 from thinkforge.thinking import has_closed_thinking
 
 STAGE = "distilled_responses"
@@ -46,6 +47,13 @@ class DistillSettings(StageSettings):
         "the candidate (AM distils only what lacks one); also: K teacher samples as for every problem. With "
         "keep_existing off every problem is distilled",
     )
+
+
+@dataclass
+class DistillReport(StageReport):
+    problems_with_chain: int  # problems whose source carries a reasoning chain
+    problems_skipped_with_chain: int  # … that the teacher did not sample (distill_existing skip)
+    problems_distilled: int  # problems the teacher sampled
 
 
 def carries_chain(problem: dict) -> bool:
@@ -122,11 +130,11 @@ def distill(
                         }
                     )
     chains = sum(carries_chain(p) for p in records)
-    report = {
-        "problems_with_chain": chains,
-        "problems_skipped_with_chain": len(records) - len(todo) if settings.samples > 0 else 0,
-        "problems_distilled": len(todo) if generate is not None and settings.samples > 0 else 0,
-    }
+    report = DistillReport(
+        problems_with_chain=chains,
+        problems_skipped_with_chain=len(records) - len(todo) if settings.samples > 0 else 0,
+        problems_distilled=len(todo) if generate is not None and settings.samples > 0 else 0,
+    )
     return StageOutput(
         kept=frame(kept, SCHEMA),
         rejects=frame(rejects, REJECTS_SCHEMA),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +22,7 @@ from thinkforge.collect import POOL_SCHEMA, REJECTS_SCHEMA, ConfigError, SourceS
 from thinkforge.collect.pool import iter_rows
 from thinkforge.ids import row_id
 from thinkforge.paths import REPO_ROOT
-from thinkforge.stage import StageOutput, frame
+from thinkforge.stage import StageOutput, StageReport, frame
 
 STAGE = "eval_problems"
 DEFAULT_FILE = REPO_ROOT / "data" / "eval" / "eval_sets.yaml"
@@ -29,6 +30,11 @@ DEFAULT_FILE = REPO_ROOT / "data" / "eval" / "eval_sets.yaml"
 DEFAULT_EVAL_SETS = ("humaneval", "heldout")
 ID_KEYS = ("task_id", "id", "identifier", "uuid")  # the source's own item id, found in the row's meta
 SCHEMA = {**POOL_SCHEMA, "eval_set": pl.String, "item": pl.String}
+
+
+@dataclass
+class EvalSetsReport(StageReport):
+    sets: dict[str, int]  # eval set → problems of the domain
 
 
 def eval_sets_file() -> Path:
@@ -84,7 +90,7 @@ def eval_problems(
     ]
     rejects = [{**r, "id": row_id(f"{STAGE}_rejects", [], r["id"])} for r in out.rejects.to_dicts()]
     return StageOutput(
-        frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), out.rows_in, report={"sets": _counts(kept)}
+        frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), out.rows_in, report=EvalSetsReport(sets=_counts(kept))
     )
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
-from pathlib import Path
 
 from thinkforge.generation import GenerationStats, Generator, SamplingParams
+from thinkforge.rows import TEMPLATES
 from thinkforge.thinking import after_thinking
 
-RUBRIC = (Path(__file__).resolve().parent / "templates" / "judge_rubric.txt").read_text()
-EXTRACT = (Path(__file__).resolve().parent / "templates" / "judge_extract_answer.txt").read_text()
+RUBRIC = (TEMPLATES / "judge_rubric.txt").read_text()
+EXTRACT = (TEMPLATES / "judge_extract_answer.txt").read_text()
 DIMENSIONS = ("correctness", "helpfulness", "coherence", "complexity", "verbosity")
 HELPSTEER_ORDER = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")  # 5-head reward models
 

@@ -34,17 +34,23 @@ class StageSettings(BaseModel):
 
 
 @dataclass
+class StageReport:
+    """Base of a stage's own figures (counts, distributions, sample pairs): each stage declares its report as a
+    dataclass subclass, and its asset reads the fields as attributes into materialization metadata."""
+
+
+@dataclass
 class StageOutput:
     """A stage's result for one partition: kept rows, rejects (with `reason`, `detail`), the input count and a report.
 
-    rows_in must equal kept + rejected. `report` holds the stage's own figures (a dataclass or a dict: counts,
-    distributions, sample pairs) that the asset turns into materialization metadata.
+    rows_in must equal kept + rejected. `report` holds the stage's own figures (its `StageReport`; None for a stage
+    without figures of its own) that the asset turns into materialization metadata.
     """
 
     kept: pl.DataFrame
     rejects: pl.DataFrame
     rows_in: int
-    report: Any = None
+    report: StageReport | None = None
 
     @property
     def conserved(self) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import polars as pl
 from pydantic import Field
@@ -32,7 +33,7 @@ from thinkforge.judging import (
     rubric_prompt,
 )
 from thinkforge.rows import RESPONSE_SCHEMA
-from thinkforge.stage import StageOutput, frame
+from thinkforge.stage import StageOutput, StageReport, frame
 from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker, Judge, MathVerifier, Sandbox, source_language
 from thinkforge.verify.rules import (
@@ -91,6 +92,18 @@ class VerificationSettings(RuleSettings):
     reward_percentile: float = Field(
         0.0, description="reject this bottom share (0-100) of the partition's scored responses"
     )
+
+
+@dataclass
+class VerificationReport(StageReport):
+    verdicts: dict[str, dict[str, int]]  # per verdict column: verdict → responses
+    math_answer_basis: dict[str, int]  # what math verdicts rest on (`_answer_basis`) → responses
+    teacher_accept_rate: float  # share of teacher responses kept
+    problems_with_pass_rate: int  # problems of kept rows with a teacher pass rate
+    source_solutions_failing: dict[str, str]  # per source: "<failing> of <checked>" of its own solutions
+    unsupported_language: dict[str, int]  # per source: responses in a language no check runs
+    source_pass_rates: dict[str, float]  # per source: share of its automatically checked responses found correct
+    judged: dict[str, int]  # responses the judge scored, by whether an automatic check had verified them
 
 
 def _judge_extracted_answers(rows: list[dict], judge: Judge, checker: AnswerChecker, log) -> None:
@@ -211,7 +224,7 @@ def verify_responses(
         kept=frame(kept, SCHEMA),
         rejects=frame(rejects, REJECTS_SCHEMA),
         rows_in=len(rows),
-        report={**_report(rows, kept), "judged": judged},
+        report=_report(rows, kept, judged),
     )
 
 
@@ -222,7 +235,7 @@ def _answer_basis(detail: str) -> str:
     return found.group(1) if found else "no answer compared"
 
 
-def _report(rows: list[dict], kept: list[dict]) -> dict:
+def _report(rows: list[dict], kept: list[dict], judged: dict[str, int]) -> VerificationReport:
     """Verdict counts per check, the teacher's acceptance, and source solutions that fail verification per source."""
     verdicts = {name: dict(Counter(r[name].split(":")[0] for r in rows).most_common()) for name in VERDICTS}
     teacher = [r for r in rows if r["origin"] == "teacher"]
@@ -236,15 +249,16 @@ def _report(rows: list[dict], kept: list[dict]) -> dict:
     unsupported = Counter(r["source"] for r in rows if r["verdict_correct"] == "unsupported_language")
     math = [r for r in rows if r["domain"] == "math" and r["verdict_correct"] not in ("skip",)]
     basis = Counter(_answer_basis(r["verdict_detail"]) for r in math)
-    return {
-        "verdicts": verdicts,
-        "math_answer_basis": dict(basis.most_common()),
-        "teacher_accept_rate": round(sum(r["id"] in kept_ids for r in teacher) / len(teacher), 3) if teacher else 0.0,
-        "problems_with_pass_rate": len({r["parent_ids"][0] for r in kept if r["pass_rate"] is not None}),
-        "source_solutions_failing": {src: f"{failing[src]} of {n}" for src, n in checked.most_common()},
-        "unsupported_language": dict(unsupported.most_common()),
-        "source_pass_rates": _pass_rates(rows),
-    }
+    return VerificationReport(
+        verdicts=verdicts,
+        math_answer_basis=dict(basis.most_common()),
+        teacher_accept_rate=round(sum(r["id"] in kept_ids for r in teacher) / len(teacher), 3) if teacher else 0.0,
+        problems_with_pass_rate=len({r["parent_ids"][0] for r in kept if r["pass_rate"] is not None}),
+        source_solutions_failing={src: f"{failing[src]} of {n}" for src, n in checked.most_common()},
+        unsupported_language=dict(unsupported.most_common()),
+        source_pass_rates=_pass_rates(rows),
+        judged=judged,
+    )
 
 
 def _pass_rates(rows: list[dict]) -> dict[str, float]:

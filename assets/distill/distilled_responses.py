@@ -26,8 +26,10 @@ DistillConfig = run_config(DistillSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="Candidate responses: existing ones from the sources and K teacher samples (`<think>…</think>` + "
-    "answer) per problem whose source gives no reasoning chain (every problem with `distill_existing: also`).",
+    description="Candidate responses per problem: the sources' own and K teacher samples.\n\n"
+    "- teacher samples are in the thinking format (`<think>…</think>` + answer)\n"
+    "- the teacher samples only problems whose source gives no reasoning chain (every problem with `distill_existing: "
+    "also`)",
 )
 def distilled_responses(
     context: AssetExecutionContext, config: DistillConfig, teacher: ModelResource, selected_problems: pl.DataFrame
@@ -51,9 +53,9 @@ def distilled_responses(
     metadata.update(
         {
             "problems": selected_problems.height,
-            "problems_with_chain": out.report["problems_with_chain"],
-            "problems_skipped_with_chain": out.report["problems_skipped_with_chain"],
-            "problems_distilled": out.report["problems_distilled"],
+            "problems_with_chain": out.report.problems_with_chain,
+            "problems_skipped_with_chain": out.report.problems_skipped_with_chain,
+            "problems_distilled": out.report.problems_distilled,
             **tables(
                 origins=(counts_table(out.kept, "origin"), "origin"),
                 finish_reasons=(

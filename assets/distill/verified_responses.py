@@ -29,10 +29,11 @@ VerificationConfig = run_config(VerificationSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="Responses that pass n-gram repetition, length, format, language and safety rules and verify "
-    "(the answer checker: math-verify on the stated answer for math, the bubblewrap sandbox for code, the judge "
-    "role against the reference for science, chat and text math references); every verdict is a column; "
-    "rejects keep theirs (incorrect, no_answer, text_reference, …).",
+    description="Responses that pass the rules and verify, every verdict a column.\n\n"
+    "- rules: n-gram repetition, length, format, language and safety\n"
+    "- the answer checker: math-verify on the stated answer for math, the bubblewrap sandbox for code, the judge role "
+    "against the reference for science, chat and text math references\n"
+    "- rejects keep their verdicts (incorrect, no_answer, text_reference, …)",
 )
 def verified_responses(
     context: AssetExecutionContext, config: VerificationConfig, judge: ModelResource, distilled_responses: pl.DataFrame
@@ -69,18 +70,18 @@ def verified_responses(
     metadata.update(generation_metadata({"judge": rater.stats}))
     metadata.update(
         {
-            "teacher_accept_rate": out.report["teacher_accept_rate"],
-            "problems_with_pass_rate": out.report["problems_with_pass_rate"],
+            "teacher_accept_rate": out.report.teacher_accept_rate,
+            "problems_with_pass_rate": out.report.problems_with_pass_rate,
             **tables(
-                verdicts=(out.report["verdicts"], "verdict"),
-                math_answer_basis=(out.report["math_answer_basis"], "basis"),
-                judged=(out.report["judged"], "automatic verdict before the judge", "responses judged"),
-                source_solutions_failing=(out.report["source_solutions_failing"], "source", "failing of checked"),
-                unsupported_language=(out.report["unsupported_language"], "source"),
+                verdicts=(out.report.verdicts, "verdict"),
+                math_answer_basis=(out.report.math_answer_basis, "basis"),
+                judged=(out.report.judged, "automatic verdict before the judge", "responses judged"),
+                source_solutions_failing=(out.report.source_solutions_failing, "source", "failing of checked"),
+                unsupported_language=(out.report.unsupported_language, "source"),
             ),
         }
     )
-    verdicts = out.report["verdicts"]["verdict_correct"]
+    verdicts = out.report.verdicts["verdict_correct"]
     if verdicts:
         title = "correctness verdicts (math-verify, sandbox; skip: no automatic check)"
         metadata["verdicts_chart"] = MetadataValue.md(markdown_image(bar_png(verdicts, title=title), title))
@@ -94,7 +95,7 @@ def verified_responses(
         title = "LLM-judge rubric scores (1-5)"
         png = histogram_png(scores, title=title, xlabel="score", bins=5)
         metadata["judge_scores_chart"] = MetadataValue.md(markdown_image(png, title))
-    rates = out.report["source_pass_rates"]
+    rates = out.report.source_pass_rates
     if rates:
         title = "share of checked responses verified correct, per source"
         png = bar_png(rates, title=title, ylabel="pass rate")

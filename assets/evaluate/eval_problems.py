@@ -18,8 +18,9 @@ from thinkforge.stage import StageOutput
     io_manager_key="warehouse_io",
     kinds={"parquet"},
     code_version=code_version(__file__),
-    description="Held-out problems every checkpoint is evaluated on, from the eval-sets YAML (THINKFORGE_EVAL_SETS, "
-    "default data/eval/eval_sets.yaml; the same sets deduped_problems decontaminates against), with `eval_set` and `item`.",
+    description="Held-out problems every checkpoint is evaluated on, with `eval_set` and `item`.\n\n"
+    "- from the eval-sets YAML (THINKFORGE_EVAL_SETS, default `data/eval/eval_sets.yaml`)\n"
+    "- the same sets deduped_problems decontaminates against",
 )
 def eval_problems(context: AssetExecutionContext) -> Output[StageOutput]:
     path = eval_sets_file()
@@ -28,7 +29,7 @@ def eval_problems(context: AssetExecutionContext) -> Output[StageOutput]:
     metadata.update(
         {
             "eval_sets_file": MetadataValue.path(str(path)),
-            **tables(problems_per_set=(out.report["sets"], "eval set", "problems")),
+            **tables(problems_per_set=(out.report.sets, "eval set", "problems")),
         }
     )
     # the data version follows the problems themselves (ids hash their content): editing the YAML or a set's file

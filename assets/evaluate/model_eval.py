@@ -88,13 +88,16 @@ def _endpoint_model(policy: ModelResource, model: str, base_url: str) -> ModelRe
     op_tags=GPU_OP_TAGS,
     deps=CHECKPOINTS,
     code_version=code_version(__file__),
-    description="Every checkpoint of the domain (base_model, sft_model, rl_model, m1_model, step_dpo_model_i, plus "
-    "`extra_models`) answers the held-out problems through the policy role, asked in the prompt format it was "
-    "trained in (its card's `prompt_format`: distill / s2r / stepwise; base_model in distill and in every format of "
-    "the trained checkpoints beside it); one row per model × prompt_format × problem × sample with `correct` "
-    "(math-verify / sandbox / judge vs reference), format and S²R self-verification verdicts. Every rate has its 95 % "
-    "Wilson interval; accuracy differences vs base_model and vs the parent checkpoint are paired on the same rows; "
-    "with `report`, the proof report (targets met / missed) goes to `$THINKFORGE_HOME/reports/`.",
+    description="Every checkpoint of the domain answers the held-out problems: one row per model × prompt_format × "
+    "problem × sample.\n\n"
+    "- models: base_model, sft_model, rl_model, m1_model, step_dpo_model_i, plus `extra_models`, through the policy "
+    "role\n"
+    "- each asked in the prompt format it was trained in (its card's `prompt_format`: distill / s2r / stepwise); "
+    "base_model in distill and in every format of the trained checkpoints beside it\n"
+    "- `correct` by math-verify / sandbox / judge vs reference, plus format and S²R self-verification verdicts\n"
+    "- every rate has its 95 % Wilson interval; accuracy differences vs base_model and vs the parent checkpoint are "
+    "paired on the same rows\n"
+    "- with `report`, the proof report (targets met / missed) goes to `$THINKFORGE_HOME/reports/`",
 )
 def model_eval(
     context: AssetExecutionContext,
@@ -158,7 +161,7 @@ def model_eval(
         out = grade(rows, AnswerChecker(math, sandbox, rater), log=context.log.info)
     order = [c[0] for c in candidates]
     out.report = report(out, order, settings.samples)
-    summaries = out.report["models"]
+    summaries = out.report.models
     differences = paired_differences(out.kept, comparisons(order))
     metadata = stage_metadata(
         out,
@@ -173,8 +176,8 @@ def model_eval(
                 markdown(summaries, k=settings.samples) if summaries else "no model was evaluated"
             ),
             "comparison_per_eval_set": MetadataValue.md(
-                markdown(out.report["per_set"], lead=("eval_set", "model", "prompt_format"), k=settings.samples)
-                if out.report["per_set"]
+                markdown(out.report.per_set, lead=("eval_set", "model", "prompt_format"), k=settings.samples)
+                if out.report.per_set
                 else "–"
             ),
             "paired_differences": MetadataValue.md(
@@ -185,7 +188,7 @@ def model_eval(
                 models_evaluated=({c[0]: c[1] for c in candidates}, "model", "checkpoint"),
                 prompt_formats=({c[0]: ", ".join(c[3]) for c in candidates}, "model", "asked in"),
                 models_missing=(missing, "model", "not evaluated because"),
-                verdicts=(out.report["verdicts"], "verdict", "answers"),
+                verdicts=(out.report.verdicts, "verdict", "answers"),
             ),
         }
     )

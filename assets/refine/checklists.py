@@ -23,9 +23,11 @@ ChecklistConfig = run_config(ChecklistSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="Per problem, 4–10 instruction-specific yes/no criteria written by the judge role, plus the generic "
-    "ones (correctness, completeness, consistency, executability for code, safety); an unparsed reply keeps the "
-    "generic list and says so in `status`.",
+    description="A yes/no checklist per problem: instruction-specific criteria written by the judge role plus the "
+    "generic ones.\n\n"
+    "- 4–10 model-written criteria\n"
+    "- generic: correctness, completeness, consistency, executability (code only), safety\n"
+    "- an unparsed reply keeps the generic list and says so in `status`",
 )
 def checklists(
     context: AssetExecutionContext,
@@ -48,7 +50,7 @@ def checklists(
             )
         )
     )
-    if out.report["model_items"]:
-        png = histogram_png(out.report["model_items"], "model-written criteria per problem", "criteria", bins=11)
+    if out.report.model_items:
+        png = histogram_png(out.report.model_items, "model-written criteria per problem", "criteria", bins=11)
         metadata["criteria_per_problem"] = MetadataValue.md(markdown_image(png, "criteria per problem"))
     return Output(out, metadata=metadata)

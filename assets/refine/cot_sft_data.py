@@ -27,10 +27,11 @@ CotConfig = run_config(CotSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="From problem + refined solution, the completer writes a reasoning summary, then a full chain of "
-    "thought; kept when it concludes what the solution says (math-verify, the program for code, the judge for "
-    "science and chat) and passes the rules of verified_responses. "
-    "`messages` = [system?, user, assistant: `<think>CoT</think> solution`].",
+    description="A chain of thought rebuilt by the completer for each refined solution, as a TRL conversation.\n\n"
+    "- from problem + refined solution: a reasoning summary, then the full chain of thought\n"
+    "- kept when it concludes what the solution says (math-verify, the program for code, the judge for science and "
+    "chat) and passes the rules of verified_responses\n"
+    "- `messages` = [system?, user, assistant: `<think>CoT</think> solution`]",
 )
 def cot_sft_data(
     context: AssetExecutionContext,
@@ -52,11 +53,11 @@ def cot_sft_data(
     metadata.update(generation_metadata(stats))
     metadata.update(
         tables(
-            verdicts=(out.report["verdicts"], "rule"),
-            judge_consistency=(out.report["judge_consistency"], "judge verdict (science, chat)", "chains of thought"),
+            verdicts=(out.report.verdicts, "rule"),
+            judge_consistency=(out.report.judge_consistency, "judge verdict (science, chat)", "chains of thought"),
         )
     )
-    if out.report.get("cot_chars"):
-        png = histogram_png(out.report["cot_chars"], "chain-of-thought length", "characters")
+    if out.report.cot_chars:
+        png = histogram_png(out.report.cot_chars, "chain-of-thought length", "characters")
         metadata["cot_length"] = MetadataValue.md(markdown_image(png, "CoT length"))
     return Output(out, metadata=metadata)

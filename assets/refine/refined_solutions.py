@@ -28,10 +28,11 @@ RefineConfig = run_config(RefineSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="The best solution per problem after checklist critique by every evaluator and revision rounds "
-    "(stops when all items pass, the score reaches the threshold, a round brings no improvement, or max_rounds); "
-    "the answer checker (math-verify, the sandbox, the judge role against the reference) outranks the evaluators; "
-    "every round is in `rounds`.",
+    description="The best solution per problem after checklist critique by every evaluator and revision rounds.\n\n"
+    "- rounds stop when all items pass, the score reaches the threshold, a round brings no improvement, or "
+    "max_rounds\n"
+    "- the answer checker (math-verify, the sandbox, the judge role against the reference) outranks the evaluators\n"
+    "- every round is in `rounds`",
 )
 def refined_solutions(
     context: AssetExecutionContext,
@@ -64,41 +65,39 @@ def refined_solutions(
             **{f"evaluator {n}": g.stats for (n, _), g in zip(named, gens)},
         }
     report = out.report
-    if "warning" in report:
-        context.log.warning(report["warning"])
+    if report.warning is not None:
+        context.log.warning(report.warning)
     metadata = stage_metadata(
         out, ["id", "n_rounds", "stop_reason", "score_before", "score_after", "verified", "solution"]
     )
     metadata.update(generation_metadata(role_stats))
-    metadata["revisions_not_verifying"] = report["not_verifying_revisions"]
-    metadata["evaluators"] = len(report["evaluators"])
-    if "warning" in report:
-        metadata["warning"] = report["warning"]
+    metadata["revisions_not_verifying"] = report.not_verifying_revisions
+    metadata["evaluators"] = len(report.evaluators)
+    if report.warning is not None:
+        metadata["warning"] = report.warning
     metadata.update(
         tables(
-            stop_reasons=(dict(report["stop_reasons"]), "stop reason", "problems"),
-            rounds_histogram=({str(k): v for k, v in sorted(report["rounds"].items())}, "rounds", "problems"),
+            stop_reasons=(dict(report.stop_reasons), "stop reason", "problems"),
+            rounds_histogram=({str(k): v for k, v in sorted(report.rounds.items())}, "rounds", "problems"),
             criterion_pass_rate=(
-                {name: round(p / t, 3) for name, (p, t) in report["criteria"].items() if t},
+                {name: round(p / t, 3) for name, (p, t) in report.criteria.items() if t},
                 "criterion",
                 "pass rate",
             ),
         )
     )
-    if report["score_before"]:
+    if report.score_before:
         mean = lambda xs: round(sum(xs) / len(xs), 3)  # noqa: E731
-        metadata["score_before_mean"] = mean(report["score_before"])
-        metadata["score_after_mean"] = mean(report["score_after"])
+        metadata["score_before_mean"] = mean(report.score_before)
+        metadata["score_after_mean"] = mean(report.score_after)
         png = histogram_png(
-            {"before": report["score_before"], "after": report["score_after"]},
+            {"before": report.score_before, "after": report.score_after},
             "evaluator score",
             "score (0-1)",
             bins=10,
         )
         metadata["scores"] = MetadataValue.md(markdown_image(png, "score before and after refinement"))
-    if report["rounds"]:
-        png = bar_png(
-            {f"{k} rounds": v for k, v in sorted(report["rounds"].items())}, "rounds per problem", "problems"
-        )
+    if report.rounds:
+        png = bar_png({f"{k} rounds": v for k, v in sorted(report.rounds.items())}, "rounds per problem", "problems")
         metadata["rounds_chart"] = MetadataValue.md(markdown_image(png, "rounds per problem"))
     return Output(out, metadata=metadata)

@@ -17,8 +17,10 @@ from thinkforge.refinement import build_sft_dataset, export
     kinds={"parquet", "huggingface"},
     code_version=code_version(__file__),
     description="The SFT training set of the domain: verified responses that carry a thinking trace plus "
-    "cot_sft_data, exact duplicates removed, origin kept; also saved with `datasets.save_to_disk` at "
-    "`$THINKFORGE_HOME/datasets/sft_dataset/<domain>/` with a dataset card.",
+    "cot_sft_data.\n\n"
+    "- exact duplicates removed, origin kept\n"
+    "- also saved with `datasets.save_to_disk` at `$THINKFORGE_HOME/datasets/sft_dataset/<domain>/` with a dataset "
+    "card",
 )
 def sft_dataset(
     context: AssetExecutionContext, verified_responses: pl.DataFrame, cot_sft_data: pl.DataFrame
@@ -34,7 +36,7 @@ def sft_dataset(
         )
     )
     metadata["dataset_path"] = MetadataValue.path(str(folder))
-    if out.report["assistant_chars"]:
-        png = histogram_png(out.report["assistant_chars"], "assistant turn length", "characters")
+    if out.report.assistant_chars:
+        png = histogram_png(out.report.assistant_chars, "assistant turn length", "characters")
         metadata["length"] = MetadataValue.md(markdown_image(png, "assistant turn length"))
     return Output(out, metadata=metadata)

@@ -28,9 +28,10 @@ PolicySampleConfig = run_config(PolicySampleSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="K samples per problem from the initial policy (policy role; base_model unless run config names a "
-    "folder or served model), each with its extracted answer and correctness (math-verify, the sandbox, the judge "
-    "against the reference for science); chat and problems without a reference are rejected as not checkable.",
+    description="K samples per problem from the initial policy, each with its extracted answer and correctness.\n\n"
+    "- the policy role: base_model unless run config names a folder or served model\n"
+    "- correctness by math-verify, the sandbox, or the judge against the reference for science\n"
+    "- chat and problems without a reference are rejected as not checkable",
 )
 def policy_samples(
     context: AssetExecutionContext,

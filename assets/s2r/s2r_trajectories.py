@@ -24,11 +24,13 @@ TrajectoryConfig = run_config(TrajectorySettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="S²R trajectories: wrong attempts (distinct answers, each with a teacher verification ending "
-    "'incorrect') then a correct attempt verified 'correct'; `actions` carry kind, text, correctness, verdict, the "
-    "loss mask (0 on earlier solves) and origin; verdicts read by `verdict_rule` (exact closing sentence, or S²R's "
-    "lenient parser); rows without a correct sample use a verified response when `fallback` is on; every problem "
-    "that yields no trajectory is a reject with its reason and the verification record.",
+    description="S²R trajectories: wrong attempts, each with a teacher verification ending 'incorrect', then a "
+    "correct attempt verified 'correct'.\n\n"
+    "- wrong attempts are distinct answers\n"
+    "- `actions` carry kind, text, correctness, verdict, the loss mask (0 on earlier solves) and origin\n"
+    "- verdicts read by `verdict_rule` (exact closing sentence, or S²R's lenient parser)\n"
+    "- with `fallback` on, rows without a correct sample use a verified response\n"
+    "- every problem that yields no trajectory is a reject with its reason and the verification record",
 )
 def s2r_trajectories(
     context: AssetExecutionContext,
@@ -47,23 +49,24 @@ def s2r_trajectories(
     report = out.report
     metadata = stage_metadata(out, ["id", "attempts", "difficulty", "used_fallback", "problem", "actions"])
     metadata.update(generation_metadata(stats))
-    for key in (
-        "verifications",
-        "verification_accuracy",
-        "verification_accuracy_when_right",
-        "verification_accuracy_when_wrong",
-        "no_verdict",
-        "used_fallback",
-        "fallback_share",
-        "self_corrections",
-    ):
-        metadata[key] = report[key]
+    metadata.update(
+        {
+            "verifications": report.verifications,
+            "verification_accuracy": report.verification_accuracy,
+            "verification_accuracy_when_right": report.verification_accuracy_when_right,
+            "verification_accuracy_when_wrong": report.verification_accuracy_when_wrong,
+            "no_verdict": report.no_verdict,
+            "used_fallback": report.used_fallback,
+            "fallback_share": report.fallback_share,
+            "self_corrections": report.self_corrections,
+        }
+    )
     metadata["verification_style"] = settings.verification_style
     metadata["verdict_rule"] = settings.verdict_rule
     metadata.update(
-        tables(attempts=({str(k): v for k, v in sorted(report["attempts"].items())}, "attempts", "trajectories"))
+        tables(attempts=({str(k): v for k, v in sorted(report.attempts.items())}, "attempts", "trajectories"))
     )
-    if report["attempts"]:
-        png = bar_png({f"{k} attempts": v for k, v in sorted(report["attempts"].items())}, "trajectories by attempts")
+    if report.attempts:
+        png = bar_png({f"{k} attempts": v for k, v in sorted(report.attempts.items())}, "trajectories by attempts")
         metadata["attempts_chart"] = MetadataValue.md(markdown_image(png, "trajectories by attempts"))
     return Output(out, metadata=metadata)

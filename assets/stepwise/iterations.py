@@ -70,11 +70,13 @@ def iteration(i: int):
         op_tags=GPU_OP_TAGS,
         deps=[prev],
         code_version=code_version(__file__),
-        description=f"Iteration {i}: M{i} ({prev}) samples candidate next steps, continuing its own answer to the "
-        "reasoning prompt, and judges every ordered pair; best vs worst becomes a (prompt + previous steps, chosen, "
-        "rejected) step pair; ties roll back one step. The pairs of a `held_out_share` of the problems are "
-        "`held_out` (not trained on; never a problem of step_sft_data or of an earlier iteration) and both their steps "
-        "rolled out to a checked answer.",
+        description=f"Iteration {i}: step pairs (prompt + previous steps, chosen, rejected) from M{i} ({prev}) judging "
+        "its own candidate next steps.\n\n"
+        f"- M{i} samples candidate next steps, continuing its own answer to the reasoning prompt, and judges every "
+        "ordered pair\n"
+        "- best vs worst becomes the step pair; ties roll back one step\n"
+        "- the pairs of a `held_out_share` of the problems are `held_out`: not trained on, never a problem of "
+        "step_sft_data or of an earlier iteration, both their steps rolled out to a checked answer",
     )
     def step_preferences(
         context: AssetExecutionContext,
@@ -124,19 +126,19 @@ def iteration(i: int):
             {
                 "iteration": i,
                 "model": prev,
-                "problems": report["problems"],
-                "pairs": report["pairs"],
-                "rollbacks": report["rollbacks"],
-                "steps_per_solution": report["steps_per_solution"],
-                "chars_per_step": report["chars_per_step"],
-                "tokens_per_step": report["tokens_per_step"],
-                "judge_consistency": report["judge_consistency"],
+                "problems": report.problems,
+                "pairs": report.pairs,
+                "rollbacks": report.rollbacks,
+                "steps_per_solution": report.steps_per_solution,
+                "chars_per_step": report.chars_per_step,
+                "tokens_per_step": report.tokens_per_step,
+                "judge_consistency": report.judge_consistency,
                 "verifier_agreement": _verifier_agreement(out.kept) if domain == "math" else None,
-                "held_out_problems": report["held_out_problems"],
+                "held_out_problems": report.held_out_problems,
                 "not_held_out_trained_on": len(trained_on),
-                "held_out_pairs": report["held_out_pairs"],
-                "verified_held_out_pairs": report["verified_held_out_pairs"],
-                **tables(stops=(report["stops"], "stop")),
+                "held_out_pairs": report.held_out_pairs,
+                "verified_held_out_pairs": report.verified_held_out_pairs,
+                **tables(stops=(report.stops, "stop")),
             }
         )
         return Output(out, metadata=metadata)
@@ -150,10 +152,12 @@ def iteration(i: int):
         deps=[prev],
         ins={"pairs": AssetIn(f"step_preferences_{i}")},
         code_version=code_version(__file__),
-        description=f"M{i + 1}: step-DPO of M{i} ({prev}, also the reference) on step_preferences_{i} but its held-out "
-        f"pairs, no EOS after a step; HF folder at `$THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/`. Its "
-        "preference accuracy (implicit reward margin > 0) on the held-out pairs whose chosen step's rollout was right "
-        "and rejected step's wrong, beside m1_model's (reference: the model it was trained from), is `held_out_preference`.",
+        description=f"M{i + 1}: step-DPO of M{i} ({prev}) on step_preferences_{i} but its held-out pairs.\n\n"
+        f"- {prev} is also the reference; no EOS after a step\n"
+        f"- HF folder at `$THINKFORGE_HOME/models/step_dpo_model_{i}/<domain>/`\n"
+        "- `held_out_preference`: its preference accuracy (implicit reward margin > 0) on the held-out pairs whose "
+        "chosen step's rollout was right and rejected step's wrong, beside m1_model's (reference: the model it was "
+        "trained from)",
     )
     def step_dpo_model(
         context: AssetExecutionContext, config: StepDpoConfig, pairs: pl.DataFrame

@@ -23,8 +23,9 @@ M1Config = run_config(SftSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="M1: TRL SFT of base_model on step_sft_data (IFT solutions in steps + EFT step judgments); HF folder "
-    "at `$THINKFORGE_HOME/models/m1_model/<domain>/`.",
+    description="M1: TRL SFT of base_model on step_sft_data.\n\n"
+    "- step_sft_data: IFT solutions in steps + EFT step judgments\n"
+    "- HF folder at `$THINKFORGE_HOME/models/m1_model/<domain>/`",
 )
 def m1_model(context: AssetExecutionContext, config: M1Config, step_sft_data: pl.DataFrame) -> MaterializeResult:
     from transformers import AutoTokenizer

@@ -27,9 +27,10 @@ StepDataConfig = run_config(StepDataSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="IFT rows (sft_dataset solutions split into 'Step n: ' steps; `split_by` says how) and EFT rows "
-    "(the judge role's step-pair judgments, kept when both orders agree and they side with the verified step: the "
-    "reference's own step, or with `eft_pairs: policy_vs_policy` the candidate whose rollout was checked right).",
+    description="IFT and EFT rows that teach M1 to write steps and to judge them.\n\n"
+    "- IFT: sft_dataset solutions split into 'Step n: ' steps; `split_by` says how\n"
+    "- EFT: the judge role's step-pair judgments, kept when both orders agree and they side with the verified step: "
+    "the reference's own step, or with `eft_pairs: policy_vs_policy` the candidate whose rollout was checked right",
 )
 def step_sft_data(
     context: AssetExecutionContext,
@@ -63,12 +64,19 @@ def step_sft_data(
         stats = {"policy": sampler.stats, "judge": rater.stats}
     metadata = stage_metadata(out, ["id", "kind", "split_by", "verdict", "messages"])
     metadata.update(generation_metadata(stats))
-    for key in ("ift", "eft", "eft_pairs", "eft_judgments", "eft_consistency"):
-        metadata[key] = out.report[key]
+    metadata.update(
+        {
+            "ift": out.report.ift,
+            "eft": out.report.eft,
+            "eft_pairs": out.report.eft_pairs,
+            "eft_judgments": out.report.eft_judgments,
+            "eft_consistency": out.report.eft_consistency,
+        }
+    )
     metadata.update(
         tables(
-            split_by=(out.report["split_by"], "split by", "solutions"),
-            eft_rollouts=(out.report["eft_rollouts"], "verdict", "rollouts"),
+            split_by=(out.report.split_by, "split by", "solutions"),
+            eft_rollouts=(out.report.eft_rollouts, "verdict", "rollouts"),
         )
     )
     return Output(out, metadata=metadata)

@@ -28,13 +28,15 @@ RlConfig = run_config(RlSettings)
     op_tags=GPU_OP_TAGS,
     deps=["sft_model"],
     code_version=code_version(__file__),
-    description="GRPO-loop RL from sft_model with the project's answer checker (math-verify, the sandbox, the judge "
-    "role against the reference for science): outcome (±1 on the final answer, group baseline; an unscorable "
-    "completion is left out of its group, counted in `unscorable_completions`) or process (a reward per solve / "
-    "verify action, baseline per reward context, "
-    "per-token advantages; `loss_weighting: action_mean` for S²R's per-action mean). Problems whose policy_samples "
-    "are all right or all wrong are left out (counted). HF folder at `$THINKFORGE_HOME/models/rl_model/<domain>/`; "
-    "chat has no rule reward.",
+    description="GRPO-loop RL from sft_model rewarded by the project's answer checker.\n\n"
+    "- the checker: math-verify, the sandbox, the judge role against the reference for science; chat has no rule "
+    "reward\n"
+    "- `reward_level: outcome`: ±1 on the final answer, group baseline; an unscorable completion is left out of its "
+    "group, counted in `unscorable_completions`\n"
+    "- `reward_level: process`: a reward per solve / verify action, baseline per reward context, per-token "
+    "advantages; `loss_weighting: action_mean` for S²R's per-action mean\n"
+    "- problems whose policy_samples are all right or all wrong are left out (counted)\n"
+    "- HF folder at `$THINKFORGE_HOME/models/rl_model/<domain>/`",
 )
 def rl_model(
     context: AssetExecutionContext,

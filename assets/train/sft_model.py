@@ -23,10 +23,10 @@ SftConfig = run_config(S2rSftSettings)
     op_tags=GPU_OP_TAGS,
     deps=["base_model"],
     code_version=code_version(__file__),
-    description="TRL SFT of the initial policy (base_model) on sft_dataset + s2r_trajectories (run config "
-    "`training_sets`: both, or either alone — s2r_trajectories alone is S²R's behaviour initialization); trajectory "
-    "tokens of earlier attempts and every prompt token get no loss; KL to the initial model (kl_coef). An HF folder at "
-    "`$THINKFORGE_HOME/models/sft_model/<domain>/` (written atomically; a killed run resumes).",
+    description="TRL SFT of the initial policy (base_model) on sft_dataset and s2r_trajectories.\n\n"
+    "- run config `training_sets`: both, or either alone (s2r_trajectories alone is S²R's behaviour initialization)\n"
+    "- trajectory tokens of earlier attempts and every prompt token get no loss; KL to the initial model (`kl_coef`)\n"
+    "- HF folder at `$THINKFORGE_HOME/models/sft_model/<domain>/`, written atomically; a killed run resumes",
 )
 def sft_model(
     context: AssetExecutionContext, config: SftConfig, sft_dataset: pl.DataFrame, s2r_trajectories: pl.DataFrame

@@ -8,7 +8,7 @@ import polars as pl
 
 from thinkforge.collect import POOL_SCHEMA
 from thinkforge.distill import SCHEMA as RESPONSE_SCHEMA
-from thinkforge.distill import DistillSettings, conversation, distill, prompt_id
+from thinkforge.distill import DistillReport, DistillSettings, conversation, distill, prompt_id
 from thinkforge.generation import Completion
 from thinkforge.selection.select import EXTRA_COLUMNS
 from thinkforge.stage import frame
@@ -134,7 +134,7 @@ def test_distill_existing_skip_samples_only_problems_without_a_chain():
         ("p4", "teacher"): 2,
         ("p5", "source"): 1,
     }
-    assert out.report == {"problems_with_chain": 2, "problems_skipped_with_chain": 2, "problems_distilled": 3}
+    assert out.report == DistillReport(problems_with_chain=2, problems_skipped_with_chain=2, problems_distilled=3)
     assert out.conserved
 
 
@@ -144,11 +144,11 @@ def test_distill_existing_also_samples_every_problem():
         chained_problems(), "math", teacher, "teacher@1", DistillSettings(samples=2, distill_existing="also")
     )
     assert teacher.asked == 5 and out.kept.filter(pl.col("origin") == "teacher").height == 10
-    assert out.report == {"problems_with_chain": 2, "problems_skipped_with_chain": 0, "problems_distilled": 5}
+    assert out.report == DistillReport(problems_with_chain=2, problems_skipped_with_chain=0, problems_distilled=5)
     # without the sources' own responses as candidates nothing is skipped
     teacher = counting_teacher()
     out = distill(chained_problems(), "math", teacher, "teacher@1", DistillSettings(samples=2, keep_existing=False))
-    assert teacher.asked == 5 and out.report["problems_skipped_with_chain"] == 0
+    assert teacher.asked == 5 and out.report.problems_skipped_with_chain == 0
 
 
 def test_the_judge_scores_verified_responses_only_when_judge_verified_is_on():
@@ -183,8 +183,8 @@ def test_the_judge_scores_verified_responses_only_when_judge_verified_is_on():
 
     with MathVerifier(workers=1) as math:
         default = verify_responses(data, math, None, VerificationSettings(), judge=judge)
-        assert asked == [] and default.kept.height == 2 and default.report["judged"] == {}
+        assert asked == [] and default.kept.height == 2 and default.report.judged == {}
         on = verify_responses(data, math, None, VerificationSettings(judge_verified=True), judge=judge)
-    assert len(asked) == 2 and on.report["judged"] == {"verified": 2}
+    assert len(asked) == 2 and on.report.judged == {"verified": 2}
     assert on.kept["score_judge_correctness"].to_list() == [5] and on.kept["verdict_correct"][0] == "correct"
     assert on.rejects["reason"].to_list() == ["judge"]  # verified correct, rated 1 by the judge (AM scores all)

@@ -1,5 +1,6 @@
 """code_version is derived from what an asset's module imports within thinkforge/ and the templates that code reads."""
 
+import ast
 import shutil
 
 import pytest
@@ -63,3 +64,18 @@ def test_a_template_named_through_the_row_contracts_folder_counts_and_only_where
     before = code_version(refined, lib), code_version(sft, lib)
     (lib / "templates" / "refine" / "revise.txt").write_text("another revision prompt")
     assert code_version(refined, lib) != before[0] and code_version(sft, lib) == before[1]
+
+
+def test_only_the_row_contract_builds_the_templates_path():
+    # every other library module reads its templates through thinkforge.rows.TEMPLATES
+    own = [
+        f"{path.relative_to(LIB)}:{node.lineno}"
+        for path in sorted(LIB.rglob("*.py"))
+        if path != LIB / "rows.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Div)
+        and isinstance(node.right, ast.Constant)
+        and node.right.value == "templates"
+    ]
+    assert own == []

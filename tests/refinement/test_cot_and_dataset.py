@@ -121,7 +121,7 @@ def test_science_and_chat_cots_are_checked_against_their_solution_by_the_judge()
     assert sorted(p[0] for p in out.kept["parent_ids"].to_list()) == ["c", "m", "s1", "s3"]
     verdict = dict(zip([p[0] for p in out.kept["parent_ids"].to_list()], out.kept["verdict_consistency"].to_list()))
     assert verdict["s1"] == "pass" and verdict["s3"].startswith("skip")  # no verdict: kept, counted
-    assert out.report["judge_consistency"] == {"consistent": 2, "inconsistent": 1, "no_verdict": 1}
+    assert out.report.judge_consistency == {"consistent": 2, "inconsistent": 1, "no_verdict": 1}
     off = reconstruct(
         pl.DataFrame(rows[:2]),
         completer(cots),

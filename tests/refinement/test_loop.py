@@ -139,7 +139,7 @@ def test_a_revision_that_breaks_verification_is_never_chosen():
         )
     kept = out.kept.to_dicts()[0]
     assert kept["solution"] == "So \\boxed{4}" and kept["verified"] is True and kept["best_round"] == 1
-    assert "round 2: does not verify" in kept["not_chosen"] and out.report["not_verifying_revisions"] == 1
+    assert "round 2: does not verify" in kept["not_chosen"] and out.report.not_verifying_revisions == 1
     assert [r["verified"] for r in kept["rounds"]] == [True, False]
 
 
@@ -212,7 +212,7 @@ def test_one_evaluator_is_reported_as_not_multi_model():
     verified = [verified_row(row["problem"], "x \\boxed{4}")]
     judge = scripted(lambda p: evaluation(N, N, 10))
     one = run([row], verified, [("0:solo", judge)], None, RefineSettings(max_rounds=1))
-    assert one.report["evaluators"] == ["0:solo"]
-    assert "one evaluator (0:solo)" in one.report["warning"] and "THINKFORGE_EVALUATORS_MODEL" in one.report["warning"]
+    assert one.report.evaluators == ["0:solo"]
+    assert "one evaluator (0:solo)" in one.report.warning and "THINKFORGE_EVALUATORS_MODEL" in one.report.warning
     two = run([row], verified, [("0:a", judge), ("1:b", judge)], None, RefineSettings(max_rounds=1))
-    assert two.report["evaluators"] == ["0:a", "1:b"] and "warning" not in two.report
+    assert two.report.evaluators == ["0:a", "1:b"] and two.report.warning is None

@@ -148,10 +148,8 @@ def test_build_trajectories_verifies_each_distinct_answer_gold_first_and_reports
     out = build_trajectories(pl.DataFrame(rows), {}, teacher, "t", KEEP_ALL, log=lambda _: None)
     assert asked == ["6", "5"]  # the gold answer first; the sample answer equal to gold is not asked twice
     assert out.conserved and out.kept.height == 1 and out.kept["attempts"][0] == 1  # "5" was called correct: not kept
-    assert (
-        out.report["verification_accuracy_when_right"] == 1.0 and out.report["verification_accuracy_when_wrong"] == 0.0
-    )
-    assert out.report["fallback_share"] == 0.0 and out.report["self_corrections"] == 0  # one attempt corrects nothing
+    assert out.report.verification_accuracy_when_right == 1.0 and out.report.verification_accuracy_when_wrong == 0.0
+    assert out.report.fallback_share == 0.0 and out.report.self_corrections == 0  # one attempt corrects nothing
 
 
 @pytest.mark.parametrize(
@@ -207,7 +205,7 @@ def test_verdict_rule_exact_ending_vs_the_s2r_code_parser():
     exact = build_trajectories(rows, {}, _teacher(replies), "t", KEEP_ALL, log=lambda _: None)
     assert exact.conserved and exact.kept.height == 0
     assert exact.rejects["reason"].to_list() == ["no_surviving_verification"]  # the right answer's check has no ending
-    assert exact.report["verification_accuracy_when_right"] == 0.0 and exact.report["no_verdict"] == 1
+    assert exact.report.verification_accuracy_when_right == 0.0 and exact.report.no_verdict == 1
     lenient = KEEP_ALL.model_copy(update={"verdict_rule": "s2r_code"})
     out = build_trajectories(rows, {}, _teacher(replies), "t", lenient, log=lambda _: None)
     assert out.kept.height == 1 and out.kept["attempts"][0] == 2
@@ -262,7 +260,7 @@ def test_every_problem_is_a_kept_row_or_a_reject_with_its_reason():
     assert by_problem["pc"]["attempts"] == 1  # the wrong answer's verification did not survive: no wrong attempt
     assert by_problem["pb"]["parent_ids"] == ["pb", "pb-s0", "pb-s1"]  # rejects name the samples they read
     assert (
-        out.report["verification_accuracy_when_wrong"] == 0.5 and out.report["verification_accuracy"] == 0.8
+        out.report.verification_accuracy_when_wrong == 0.5 and out.report.verification_accuracy == 0.8
     )  # 4 of 5 (gold ×3, "5", "7")
 
 

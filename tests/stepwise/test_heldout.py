@@ -80,7 +80,7 @@ def test_held_out_pairs_are_rolled_out_and_verified_only_when_the_chosen_step_le
     # step 1: 3 * 4 = 12 goes on to 14, "I like numbers." to 25; step 2: the rejected "hm" still follows 12 → 14
     assert (first["chosen_rollout"], first["rejected_rollout"]) == ("correct", "wrong") and is_verified(first)
     assert (last["chosen_rollout"], last["rejected_rollout"]) == ("correct", "correct") and not is_verified(last)
-    assert out.report["held_out_pairs"] == 2 and out.report["verified_held_out_pairs"] == 1 and out.conserved
+    assert out.report.held_out_pairs == 2 and out.report.verified_held_out_pairs == 1 and out.conserved
 
 
 def test_a_dpo_step_on_a_pair_gives_it_a_positive_margin_and_the_swapped_pair_a_negative_one(tmp_path, tiny_model):

@@ -116,16 +116,16 @@ def test_eft_pairs_reference_vs_policy_or_two_policy_steps_checked_by_their_roll
     better, worse = zip(*[r["steps"][-2:] for r in eft])
     if mode == "reference_vs_policy":
         assert set(better) == {STEPS[prefix_len]} and set(worse) == {right, wrong, stuck}
-        assert out.report["eft_rollouts"] == {} and all(p.stop for _, p in seen)  # no rollouts
+        assert out.report.eft_rollouts == {} and all(p.stop for _, p in seen)  # no rollouts
     else:
         assert (better, worse) == ((right,), (wrong,))  # two policy steps; the reference's step is in no pair
-        verdicts = out.report["eft_rollouts"]
+        verdicts = out.report.eft_rollouts
         assert verdicts["correct"] == verdicts["wrong"] == 1 and sum(verdicts.values()) == 3
         rolled = [c for c, p in seen if not p.stop]
         assert len(rolled) == 3 and all(p.max_tokens == 64 for c, p in seen if not p.stop)
         # a rollout continues the answer: the reference's first steps, then the candidate as the next step
         assert rolled[0] == next_step_prompt(SFT_ROW["problem"], [*STEPS[:prefix_len], right])
-    assert out.report["eft_pairs"] == mode and out.conserved
+    assert out.report.eft_pairs == mode and out.conserved
 
 
 @pytest.mark.xdist_group("smollm2-server")

@@ -96,7 +96,7 @@ def test_tournament_appends_the_best_records_best_vs_worst_and_stops_at_the_fina
         ("2 + 12 = 14, so \\boxed{14}.", "hm"),
     ]
     assert pairs[1]["prefix"] == ["3 * 4 = 12."] and pairs[0]["wins"] == [4, 2, 0] and pairs[0]["consistency"] == 1.0
-    assert out.report["stops"] == {"final_answer": 1} and out.conserved
+    assert out.report.stops == {"final_answer": 1} and out.conserved
 
 
 def test_a_chosen_step_cut_at_step_max_tokens_keeps_its_pair_and_ends_the_solution():
@@ -126,7 +126,7 @@ def test_a_chosen_step_cut_at_step_max_tokens_keeps_its_pair_and_ends_the_soluti
     assert [(p["chosen"], p["rejected"]) for p in out.kept.to_dicts()] == [
         ("3 * 4 = 12, which we then add to", "I like numbers.")
     ]
-    assert out.report["stops"] == {"step_cut": 1} and len(seen) == 1 and out.conserved
+    assert out.report.stops == {"step_cut": 1} and len(seen) == 1 and out.conserved
 
 
 def test_all_ties_roll_back_one_step_and_the_step_cap_holds():
@@ -134,7 +134,7 @@ def test_all_ties_roll_back_one_step_and_the_step_cap_holds():
     tie_at_2 = lambda x: 0  # noqa: E731 - every pair tied
     s = PreferenceSettings(candidates=3, max_rollbacks=2)
     out = run_tournament([PROBLEM], sampler(steps), judge_by_score(tie_at_2), s, 1, "m", log=lambda _: None)
-    assert out.kept.is_empty() and out.rejects["reason"].to_list() == ["no_pair"] and out.report["rollbacks"] == 3
+    assert out.kept.is_empty() and out.rejects["reason"].to_list() == ["no_pair"] and out.report.rollbacks == 3
 
     # step 2 ties → its prefix rolls back to step 1 and the step-1 pair is dropped (kept in the rejects as rolled back)
     steps = {1: ["good", "bad", "ugly"], 2: ["x", "y", "z"], 3: ["good", "bad", "ugly"]}
@@ -160,9 +160,7 @@ def test_all_ties_roll_back_one_step_and_the_step_cap_holds():
         "m",
         log=lambda _: None,
     )
-    assert out.kept.height == 20 and out.report["stops"] == {
-        "max_steps": 1
-    }  # never a final answer: capped at 20 steps
+    assert out.kept.height == 20 and out.report.stops == {"max_steps": 1}  # never a final answer: capped at 20 steps
 
 
 def test_step_parsing():

@@ -81,6 +81,18 @@ def test_no_description_loses_text_to_html():
     assert "$THINKFORGE_HOME/models/sft_model/<domain>/" in text
 
 
+def test_every_asset_description_is_one_sentence_then_a_short_list():
+    for name, text in descriptions().items():
+        if not name.startswith("asset "):
+            continue
+        sentence, *details = text.split("\n\n")
+        assert len(sentence) <= 160 and sentence.endswith(".") and "\n" not in sentence, (name, sentence)
+        assert not re.search(r"[.;] [A-Z]", sentence), (name, sentence)  # one sentence
+        assert len(details) <= 1, (name, details)
+        items = details[0].split("\n") if details else []
+        assert len(items) <= 6 and all(item.startswith("- ") for item in items), (name, items)
+
+
 def test_every_sensor_and_schedule_says_what_it_does():
     repo = definitions.defs.get_repository_def()
     assert all(len(d.description or "") > 20 for d in [*repo.sensor_defs, *repo.schedule_defs])

@@ -190,7 +190,7 @@ def test_judge_reads_a_final_answer_stated_in_words_only_when_configured_and_wri
         "the judge found none the response writes"
         in on.rejects.filter(pl.col("verdict_correct") == "no_answer")["verdict_detail"][0]
     )
-    assert on.report["math_answer_basis"]["judge"] == 2
+    assert on.report.math_answer_basis["judge"] == 2
     assert parse_extracted_answer("6", "There are 76 involutions.") is None  # a digit of 76 is not the answer 6
 
 

@@ -35,7 +35,7 @@ from thinkforge.dedup.vectors import (
     text_key,
 )
 from thinkforge.ids import row_id
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageReport, StageSettings, frame
 
 STAGE = "deduped_problems"
 INFO_RANK = {"test_cases": 2, "reference_answer": 2, "ground_truth": 1, "none": 0}
@@ -81,7 +81,7 @@ class DedupSettings(StageSettings):
 
 
 @dataclass
-class DedupReport:
+class DedupReport(StageReport):
     exact_duplicates: int = 0
     near_duplicates: int = 0
     contaminated: int = 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 import polars as pl
 from pydantic import Field, model_validator
@@ -27,7 +28,7 @@ from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import DEFAULT_SYSTEM, Generate
 from thinkforge.s2r.actions import parse_actions
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageReport, StageSettings, frame
 from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker, extract_program
 from thinkforge.verify.rules import check_format
@@ -139,6 +140,13 @@ class EvalSettings(StageSettings):
         return SamplingParams(
             temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens, seed=self.seed
         )
+
+
+@dataclass
+class EvalReport(StageReport):
+    models: list[dict]  # `compare`'s summary per (model, prompt format)
+    per_set: list[dict]  # … per eval set and (model, prompt format), with `eval_set`
+    verdicts: dict[str, int]  # verdict → answers
 
 
 def base_formats(trained: Collection[str]) -> list[str]:
@@ -269,7 +277,7 @@ def grade(rows: list[dict], checker: AnswerChecker, log: Callable[[str], None] =
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), rows_in=len(rows))
 
 
-def report(out: StageOutput, order: list[str], k: int) -> dict:
+def report(out: StageOutput, order: list[str], k: int) -> EvalReport:
     """The stage's figures: a summary per (model, prompt format), per eval set and (model, prompt format), and the
     verdict counts."""
     kept = out.kept
@@ -277,11 +285,11 @@ def report(out: StageOutput, order: list[str], k: int) -> dict:
     for eval_set in sorted(set(kept["eval_set"].to_list())) if kept.height else []:
         for s in compare(kept.filter(pl.col("eval_set") == eval_set), order, k):
             per_set.append({"eval_set": eval_set, **s})
-    return {
-        "models": compare(kept, order, k),
-        "per_set": per_set,
-        "verdicts": dict(Counter(kept["verdict"].to_list()).most_common()) if kept.height else {},
-    }
+    return EvalReport(
+        models=compare(kept, order, k),
+        per_set=per_set,
+        verdicts=dict(Counter(kept["verdict"].to_list()).most_common()) if kept.height else {},
+    )
 
 
 def parse_extra(name: str, spec: str) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import polars as pl
 from pydantic import Field
@@ -10,7 +11,7 @@ from pydantic import Field
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import TEMPLATES, Generate, row_schema, verified_first
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageReport, StageSettings, frame
 
 STAGE = "checklists"
 PROMPTS = TEMPLATES / "refine"
@@ -48,6 +49,13 @@ class ChecklistSettings(StageSettings):
     max_tokens: int = Field(256, description="maximum tokens of the checklist reply")
     temperature: float = Field(0.0, description="sampling temperature of the checklist writer (0: greedy)")
     seed: int = Field(0, description="sampling seed")
+
+
+@dataclass
+class ChecklistReport(StageReport):
+    parsed: int  # checklists whose reply gave enough criteria
+    unparsed: int  # checklists left with the generic criteria alone
+    model_items: list[int]  # model-written criteria per checklist
 
 
 def generic_criteria(domain: str) -> list[dict]:
@@ -117,9 +125,9 @@ def build_checklists(
     ]
     kept_frame = frame(kept, SCHEMA)
     statuses = [r["status"].split(":")[0] for r in kept]
-    report = {
-        "parsed": statuses.count("parsed"),
-        "unparsed": statuses.count("unparsed"),
-        "model_items": [sum(c["origin"] == "model" for c in r["criteria"]) for r in kept],
-    }
+    report = ChecklistReport(
+        parsed=statuses.count("parsed"),
+        unparsed=statuses.count("unparsed"),
+        model_items=[sum(c["origin"] == "model" for c in r["criteria"]) for r in kept],
+    )
     return StageOutput(kept_frame, frame(rejects, REJECTS_SCHEMA), problems.height, report)

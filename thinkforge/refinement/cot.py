@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 
 import polars as pl
 from pydantic import Field
@@ -20,7 +21,7 @@ from thinkforge.answers import last_boxed
 from thinkforge.generation import Completion, SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import MESSAGE, TEMPLATES, Generate, row_schema
-from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stage import StageOutput, StageReport, StageSettings, frame
 from thinkforge.thinking import with_thinking
 from thinkforge.verify import Judge, MathVerifier, extract_program
 from thinkforge.verify.rules import (
@@ -75,6 +76,13 @@ class CotSettings(StageSettings):
         "without a verdict keeps the CoT (verdict skip, counted)",
     )
     judge_max_tokens: int = Field(128, description="maximum tokens of a consistency judge reply")
+
+
+@dataclass
+class CotReport(StageReport):
+    verdicts: dict[str, dict[str, int]] = field(default_factory=dict)  # per rule: verdict → chains of thought
+    cot_chars: list[int] = field(default_factory=list)  # length of each kept chain of thought
+    judge_consistency: dict[str, int] = field(default_factory=dict)  # the judge's verdicts (science, chat)
 
 
 def _prompt(name: str, **fields) -> list[dict]:
@@ -173,7 +181,7 @@ def reconstruct(
     """`judge`: the judge role (greedy replies), for the consistency of science and chat CoTs; None: not checked."""
     records = refined.to_dicts()
     if generate is None or not records:
-        return StageOutput(frame([], SCHEMA), frame([], REJECTS_SCHEMA), 0, {"verdicts": {}, "judge_consistency": {}})
+        return StageOutput(frame([], SCHEMA), frame([], REJECTS_SCHEMA), 0, CotReport())
     params = SamplingParams(
         temperature=settings.temperature, max_tokens=settings.summary_max_tokens, seed=settings.seed
     )
@@ -226,11 +234,11 @@ def reconstruct(
             rejects.append({**row, "reason": failed, "detail": row[f"verdict_{failed}"][6:]})
         else:
             kept.append(row)
-    report = {
-        "verdicts": {rule: dict(Counter(r[f"verdict_{rule}"].split(":")[0] for r in rows)) for rule in RULES},
-        "cot_chars": [len(r["cot"]) for r in kept],
-        "judge_consistency": judged,
-    }
+    report = CotReport(
+        verdicts={rule: dict(Counter(r[f"verdict_{rule}"].split(":")[0] for r in rows)) for rule in RULES},
+        cot_chars=[len(r["cot"]) for r in kept],
+        judge_consistency=judged,
+    )
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(records), report)
 
 

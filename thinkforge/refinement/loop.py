@@ -31,7 +31,7 @@ from thinkforge.refinement.critique import (
     review_text,
 )
 from thinkforge.rows import TEMPLATES, Generate, conversation, row_schema
-from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stage import StageOutput, StageReport, StageSettings, frame
 from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker
 
@@ -102,6 +102,19 @@ class RefineSettings(StageSettings):
         "You are a careful reasoner. Think before you answer.", description="system message of a teacher draft"
     )
     seed: int = Field(0, description="sampling seed of drafts and revisions (evaluators are greedy)")
+
+
+@dataclass
+class RefineReport(StageReport):
+    stop_reasons: Counter[str] = field(default_factory=Counter)  # kept problems per stop reason
+    rounds: Counter[int] = field(default_factory=Counter)  # kept problems per number of scored rounds
+    score_before: list[float] = field(default_factory=list)  # per scored kept problem: its first candidate's score
+    score_after: list[float] = field(default_factory=list)  # … and its chosen candidate's
+    # generic criterion name or "model-written" → (passed, checked) in the chosen candidates
+    criteria: dict[str, tuple[int, int]] = field(default_factory=dict)
+    not_verifying_revisions: int = 0  # revisions never chosen because the answer checker found them wrong
+    evaluators: list[str] = field(default_factory=list)  # "<index>:<model>" of each evaluator
+    warning: str | None = None  # SINGLE_EVALUATOR when the critique had one evaluator
 
 
 @dataclass
@@ -194,9 +207,9 @@ def refine(
             p.stop = _stop_reason(p, p.candidates[-1], settings, previous[id(p)])
         _revise([p for p in active if not p.stop], revise, round_no + 1, settings)
     out = _output(problems, checklists.height, settings)
-    out.report["evaluators"] = [name for name, _ in evaluators]
+    out.report.evaluators = [name for name, _ in evaluators]
     if len(evaluators) == 1:
-        out.report["warning"] = SINGLE_EVALUATOR.format(name=evaluators[0][0])
+        out.report.warning = SINGLE_EVALUATOR.format(name=evaluators[0][0])
     return out
 
 
@@ -279,14 +292,13 @@ def _round_record(c: Candidate) -> dict:
 
 def _output(problems: list[Problem], rows_in: int, settings: RefineSettings) -> StageOutput:
     kept, rejects = [], []
-    report = {"stop_reasons": Counter(), "rounds": Counter(), "score_before": [], "score_after": [], "criteria": {}}
-    report["not_verifying_revisions"] = 0
+    report = RefineReport()
     for p in problems:
         row = {k: p.row.get(k) for k in ("domain", "source", "problem", "reference_answer", "test_cases")}
         scored = [c for c in p.candidates if c.agg is not None]
         chosen = p.best()
         broken = [c for c in scored if not c.eligible]
-        report["not_verifying_revisions"] += sum(c.origin == "revision" for c in broken)
+        report.not_verifying_revisions += sum(c.origin == "revision" for c in broken)
         row.update(
             parent_ids=p.parents,
             checklist=p.criteria,
@@ -313,15 +325,15 @@ def _output(problems: list[Problem], rows_in: int, settings: RefineSettings) -> 
             rejects.append({**row, "reason": reason[0], "detail": reason[1]})
             continue
         kept.append(row)
-        report["stop_reasons"][row["stop_reason"]] += 1
-        report["rounds"][row["n_rounds"]] += 1
+        report.stop_reasons[row["stop_reason"]] += 1
+        report.rounds[row["n_rounds"]] += 1
         if row["score_before"] is not None:
-            report["score_before"].append(row["score_before"])
-            report["score_after"].append(row["score_after"])
+            report.score_before.append(row["score_before"])
+            report.score_after.append(row["score_after"])
         for criterion, ok in zip(p.criteria, chosen.agg.items_passed):
             name = next((n for n, text in GENERIC.items() if text == criterion), "model-written")
-            passed, total = report["criteria"].get(name, (0, 0))
-            report["criteria"][name] = (passed + ok, total + 1)
+            passed, total = report.criteria.get(name, (0, 0))
+            report.criteria[name] = (passed + ok, total + 1)
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), rows_in, report)
 
 

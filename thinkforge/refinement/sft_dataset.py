@@ -13,13 +13,14 @@ import json
 import shutil
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
 from thinkforge.ids import row_id
 from thinkforge.rows import MESSAGE, row_schema
-from thinkforge.stage import StageOutput, frame
+from thinkforge.stage import StageOutput, StageReport, frame
 from thinkforge.thinking import has_closed_thinking
 
 STAGE = "sft_dataset"
@@ -32,6 +33,12 @@ SCHEMA = row_schema(
 )
 REJECTS_SCHEMA = {**SCHEMA, "reason": pl.String, "detail": pl.String}
 CARRY = ("domain", "source", "problem", "reference_answer", "test_cases", "model")
+
+
+@dataclass
+class SftDatasetReport(StageReport):
+    origins: dict[str, int]  # kept rows per origin (verified_response, cot_sft_data)
+    assistant_chars: list[int]  # length of each kept row's assistant turn
 
 
 def _key(messages: list[dict]) -> str:
@@ -67,10 +74,10 @@ def build_sft_dataset(verified: pl.DataFrame, cot: pl.DataFrame) -> StageOutput:
         else:
             seen[key] = row["id"]
             kept.append(row)
-    report = {
-        "origins": dict(Counter(r["origin"] for r in kept)),
-        "assistant_chars": [len(r["messages"][-1]["content"]) for r in kept],
-    }
+    report = SftDatasetReport(
+        origins=dict(Counter(r["origin"] for r in kept)),
+        assistant_chars=[len(r["messages"][-1]["content"]) for r in kept],
+    )
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), verified.height + cot.height, report)
 
 

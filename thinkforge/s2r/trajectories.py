@@ -35,7 +35,7 @@ from thinkforge.s2r.actions import (
     verification_verdict,
 )
 from thinkforge.s2r.samples import extract_answer
-from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stage import StageOutput, StageReport, StageSettings, frame
 
 STAGE = "s2r_trajectories"
 PROMPTS = TEMPLATES / "s2r"
@@ -95,6 +95,19 @@ class TrajectorySettings(StageSettings):
         "(not in S²R, which has no trajectory for such a problem)",
     )
     seed: int = Field(0, description="seed of the keep draws and of the teacher")
+
+
+@dataclass
+class TrajectoryReport(StageReport):
+    verifications: int  # teacher verifications of distinct answers
+    verification_accuracy: float | None  # share of verifications whose verdict matches the truth (None: none)
+    verification_accuracy_when_right: float | None  # … of a correct answer
+    verification_accuracy_when_wrong: float | None  # … of a wrong answer
+    no_verdict: int  # verifications without a readable verdict
+    attempts: dict[int, int]  # kept trajectories by number of attempts
+    used_fallback: int  # kept trajectories whose last attempt is a verified response
+    fallback_share: float | None
+    self_corrections: int  # kept trajectories that really correct themselves (`real_self_correction`)
 
 
 def verification_prompt(domain: str, problem: str, answer: str, style: str) -> list[dict]:
@@ -430,19 +443,19 @@ def real_self_correction(actions: list[dict]) -> bool:
     )
 
 
-def _report(verified: dict, kept: list[dict]) -> dict:
+def _report(verified: dict, kept: list[dict]) -> TrajectoryReport:
     allv = [v for per in verified.values() for v in per.values()]
     acc = lambda vs: round(sum(v["kept"] for v in vs) / len(vs), 3) if vs else None  # noqa: E731
-    return {
-        "verifications": len(allv),
-        "verification_accuracy": acc(allv),
-        "verification_accuracy_when_right": acc([v for v in allv if v["correct"]]),
-        "verification_accuracy_when_wrong": acc([v for v in allv if not v["correct"]]),
-        "no_verdict": sum(v["verdict"] is None for v in allv),
-        "attempts": dict(pl.Series([r["attempts"] for r in kept], dtype=pl.Int64).value_counts().iter_rows())
+    return TrajectoryReport(
+        verifications=len(allv),
+        verification_accuracy=acc(allv),
+        verification_accuracy_when_right=acc([v for v in allv if v["correct"]]),
+        verification_accuracy_when_wrong=acc([v for v in allv if not v["correct"]]),
+        no_verdict=sum(v["verdict"] is None for v in allv),
+        attempts=dict(pl.Series([r["attempts"] for r in kept], dtype=pl.Int64).value_counts().iter_rows())
         if kept
         else {},
-        "used_fallback": sum(r["used_fallback"] for r in kept),
-        "fallback_share": round(sum(r["used_fallback"] for r in kept) / len(kept), 3) if kept else None,
-        "self_corrections": sum(real_self_correction(r["actions"]) for r in kept),
-    }
+        used_fallback=sum(r["used_fallback"] for r in kept),
+        fallback_share=round(sum(r["used_fallback"] for r in kept) / len(kept), 3) if kept else None,
+        self_corrections=sum(real_self_correction(r["actions"]) for r in kept),
+    )

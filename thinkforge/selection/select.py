@@ -13,18 +13,18 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 from pydantic import Field
 
 from thinkforge.ids import row_id
+from thinkforge.rows import TEMPLATES
 from thinkforge.selection.language import detect
 from thinkforge.selection.taxonomy import TAXONOMY, category_of, from_metadata
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageReport, StageSettings, frame
 
 STAGE = "selected_problems"
-PROMPT = (Path(__file__).resolve().parents[1] / "templates" / "select_judge.txt").read_text()
+PROMPT = (TEMPLATES / "select_judge.txt").read_text()
 EXTRA_COLUMNS = {
     "language": pl.String,
     "language_prob": pl.Float64,
@@ -70,7 +70,7 @@ class SelectSettings(StageSettings):
 
 
 @dataclass
-class SelectReport:
+class SelectReport(StageReport):
     judged: int = 0
     judge_parsed: int = 0
     from_metadata: int = 0

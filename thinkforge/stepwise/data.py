@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
@@ -31,7 +32,7 @@ from pydantic import Field
 from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import MESSAGE, Generate, row_schema
-from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stage import StageOutput, StageReport, StageSettings, frame
 from thinkforge.stepwise.steps import (
     clean_step,
     join_steps,
@@ -94,6 +95,17 @@ class StepDataSettings(StageSettings):
     )
     temperature: float = Field(0.5, description="candidate sampling temperature")
     seed: int = Field(0, description="seed of prefixes and sampling")
+
+
+@dataclass
+class StepDataReport(StageReport):
+    ift: int  # solutions kept as IFT rows
+    eft: int  # EFT judgments kept
+    eft_pairs: str  # how EFT step pairs were made (the setting)
+    eft_judgments: int  # step pairs the judge was asked about
+    eft_rollouts: dict[str, int]  # policy_vs_policy: rollout verdict → candidate steps
+    split_by: dict[str, int]  # how IFT solutions were split into steps → solutions
+    eft_consistency: float | None  # share of pairs judged alike in both orders
 
 
 def solution_text(messages: list[dict]) -> str:
@@ -169,17 +181,17 @@ def build_step_data(
         messages = [*reasoning_prompt(r["problem"], r["domain"]), {"role": "assistant", "content": join_steps(steps)}]
         kept.append(_row(r, "ift", messages, steps, how))
     eft_kept, eft_rejects, asked, rollouts = _eft(ift[: settings.eft_problems], sample, judge, check, settings, log)
-    report = {
-        "ift": len(ift),
-        "eft": len(eft_kept),
-        "eft_pairs": settings.eft_pairs,
-        "eft_judgments": asked,
-        "eft_rollouts": rollouts,
-        "split_by": {h: sum(x[2] == h for x in ift) for h in ("marker", "paragraph", "line", "model")},
-        "eft_consistency": (len(eft_kept) + sum(r["reason"] == "disagrees_with_verifier" for r in eft_rejects)) / asked
+    report = StepDataReport(
+        ift=len(ift),
+        eft=len(eft_kept),
+        eft_pairs=settings.eft_pairs,
+        eft_judgments=asked,
+        eft_rollouts=rollouts,
+        split_by={h: sum(x[2] == h for x in ift) for h in ("marker", "paragraph", "line", "model")},
+        eft_consistency=(len(eft_kept) + sum(r["reason"] == "disagrees_with_verifier" for r in eft_rejects)) / asked
         if asked
         else None,
-    }
+    )
     return StageOutput(
         frame(kept + eft_kept, SCHEMA), frame(rejects + eft_rejects, REJECTS_SCHEMA), len(every) + asked, report
     )

@@ -31,7 +31,7 @@ from pydantic import Field
 from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import Generate, row_schema
-from thinkforge.stage import StageOutput, StageSettings, frame
+from thinkforge.stage import StageOutput, StageReport, StageSettings, frame
 from thinkforge.stepwise.heldout import Check, held_out_problems, is_verified, roll_out
 from thinkforge.stepwise.steps import (
     clean_step,
@@ -105,6 +105,21 @@ class PreferenceSettings(StageSettings):
     rollout_max_tokens: int = Field(
         1024, description="maximum tokens of a held-out step's greedy rollout to the end of the answer"
     )
+
+
+@dataclass
+class PreferenceReport(StageReport):
+    problems: int  # problems of the iteration
+    pairs: int  # step pairs kept
+    rollbacks: int  # steps rolled back (no clear best and worst candidate)
+    stops: dict[str, int]  # why each problem's tournament ended → problems
+    steps_per_solution: float | None
+    judge_consistency: float | None  # mean over kept pairs of `tally`'s consistency
+    chars_per_step: float | None  # of the chosen steps
+    tokens_per_step: float | None  # of every sampled candidate
+    held_out_problems: int
+    held_out_pairs: int
+    verified_held_out_pairs: int  # held-out pairs whose chosen step's rollout is right and rejected step's wrong
 
 
 @dataclass
@@ -303,17 +318,17 @@ def run_tournament(
         why = f"not among iteration {iteration}'s {len(problems)} problems (run config `problems`)"
         rejects.append(_reject(p, iteration, model, "not_chosen", why))
     consistency = [p["consistency"] for p in kept if p["consistency"] is not None]
-    report = {
-        "problems": len(problems),
-        "pairs": len(kept),
-        "rollbacks": sum(s.rollbacks for s in states),
-        "stops": {k: sum(s.done == k for s in states) for k in {s.done or "unfinished" for s in states}},
-        "steps_per_solution": sum(len(s.prefix) for s in states) / len(states) if states else None,
-        "judge_consistency": _mean(consistency),
-        "chars_per_step": sum(len(p["chosen"]) for p in kept) / len(kept) if kept else None,
-        "tokens_per_step": _mean([t for s in states for t in s.tokens]),
-        "held_out_problems": len(held),
-        "held_out_pairs": len(jobs),
-        "verified_held_out_pairs": sum(is_verified(p) for _, p in jobs),
-    }
+    report = PreferenceReport(
+        problems=len(problems),
+        pairs=len(kept),
+        rollbacks=sum(s.rollbacks for s in states),
+        stops={k: sum(s.done == k for s in states) for k in {s.done or "unfinished" for s in states}},
+        steps_per_solution=sum(len(s.prefix) for s in states) / len(states) if states else None,
+        judge_consistency=_mean(consistency),
+        chars_per_step=sum(len(p["chosen"]) for p in kept) / len(kept) if kept else None,
+        tokens_per_step=_mean([t for s in states for t in s.tokens]),
+        held_out_problems=len(held),
+        held_out_pairs=len(jobs),
+        verified_held_out_pairs=sum(is_verified(p) for _, p in jobs),
+    )
     return StageOutput(frame(kept, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(kept) + len(rejects), report)

@@ -14,14 +14,14 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from thinkforge.rows import TEMPLATES
 from thinkforge.thinking import after_thinking
 from thinkforge.verify.code import check_code, extract_program
 from thinkforge.verify.mathcheck import MathVerifier
 from thinkforge.verify.sandbox import Sandbox
 
-JUDGE_TEMPLATE = (Path(__file__).resolve().parents[1] / "templates" / "evaluate" / "judge_answer.txt").read_text()
+JUDGE_TEMPLATE = (TEMPLATES / "evaluate" / "judge_answer.txt").read_text()
 Judge = Callable[[list[list[dict]]], list[str | None]]
 # verdicts that decide correctness; every other one (text_reference, unparsed, timeout, unsupported_language,
 # unchecked) is unscorable. An answer that states none (no_answer, no_program) is not a correct one.
