@@ -56,12 +56,12 @@ def policy_samples(
         stats = {"policy": gen.stats, "judge": rater.stats}
     metadata = stage_metadata(out, ["id", "sample_index", "answer", "correct", "verdict", "response"])
     metadata.update(generation_metadata(stats))
-    metadata.update(tables(verdicts=(out.report["verdicts"], "verdict", "samples")))
-    metadata["sample_accuracy"] = out.report["accuracy"]
-    metadata["unscorable_samples"] = out.report["unscorable"]
-    metadata["problems_sampled"] = out.report["problems_sampled"]
-    metadata["truncated_samples"] = out.report["truncated"]
-    wrong = out.report["wrong_per_problem"]
+    metadata.update(tables(verdicts=(out.report.verdicts, "verdict", "samples")))
+    metadata["sample_accuracy"] = out.report.accuracy
+    metadata["unscorable_samples"] = out.report.unscorable
+    metadata["problems_sampled"] = out.report.problems_sampled
+    metadata["truncated_samples"] = out.report.truncated
+    wrong = out.report.wrong_per_problem
     metadata.update(tables(wrong_per_problem=({str(k): v for k, v in wrong.items()}, "wrong samples", "problems")))
     if wrong:
         title = f"problems by wrong samples out of {settings.samples}"

@@ -70,4 +70,4 @@ def test_samples_are_checked_and_every_row_is_kept_or_rejected_with_a_reason():
         ("p4", "no_checkable_truth"),
         ("p5", "not_chosen"),
     }
-    assert out.report["wrong_per_problem"] == {1: 1, 2: 1} and out.report["problems_sampled"] == 2
+    assert out.report.wrong_per_problem == {1: 1, 2: 1} and out.report.problems_sampled == 2

@@ -154,7 +154,7 @@ def test_every_stage_reaches_the_checkers_verdict(checker):
     correct = {r["parent_ids"][0]: r["correct"] for r in samples.kept.to_dicts()}
     assert samples.rejects.filter(pl.col("reason") == "no_checkable_truth")["parent_ids"].to_list() == [["p9"]]
     assert [correct.get(f"p{k}") for k in range(n)] == EXPECTED, ("policy_samples", correct)
-    assert samples.report["unscorable"] == 1  # the judge's reply without a judgement
+    assert samples.report.unscorable == 1  # the judge's reply without a judgement
 
     # s2r_trajectories: the truth each verification must match is the sample's; an unscorable one is not verified
     def teacher(conversations, params, k):

@@ -3,6 +3,7 @@ where the checker cannot decide)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
@@ -13,7 +14,7 @@ from thinkforge.generation import SamplingParams
 from thinkforge.ids import row_id
 from thinkforge.rows import Generate, row_schema
 from thinkforge.s2r.actions import checkable, conversation
-from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageSettings, frame
+from thinkforge.stage import REJECT_SCHEMA, StageOutput, StageReport, StageSettings, frame
 from thinkforge.thinking import after_thinking
 from thinkforge.verify import AnswerChecker, extract_program
 
@@ -52,6 +53,16 @@ class PolicySampleSettings(StageSettings):
         description="a math sample's answer (what S²R verifies and makes an attempt of): stated = the one the checker "
         "reads (\\boxed{}, an answer phrase, else the closing sentence's value); boxed = \\boxed{} only (S²R)",
     )
+
+
+@dataclass
+class SampleReport(StageReport):
+    verdicts: dict[str, int]  # samples by the checker's verdict
+    accuracy: float | None  # share of the scored samples the checker found correct (None: none scored)
+    unscorable: int  # samples the checker could not decide (correct None)
+    problems_sampled: int
+    truncated: int  # samples cut at max_tokens
+    wrong_per_problem: dict[int, int]  # number of wrong samples (S²R's difficulty level) → problems with that many
 
 
 def extract_answer(domain: str, text: str, math_answers: str = "stated") -> str | None:
@@ -152,14 +163,14 @@ def sample_policy(
     for r, v in zip(rows, verdicts):
         r.update(verdict=v.verdict, verdict_detail=v.detail[:500], correct=v.correct)
     scored = [r for r in rows if r["correct"] is not None]
-    report = {
-        "verdicts": dict(pl.Series([r["verdict"] for r in rows], dtype=pl.String).value_counts().iter_rows())
+    report = SampleReport(
+        verdicts=dict(pl.Series([r["verdict"] for r in rows], dtype=pl.String).value_counts().iter_rows())
         if rows
         else {},
-        "accuracy": sum(r["correct"] for r in scored) / len(scored) if scored else None,
-        "unscorable": len(rows) - len(scored),
-        "problems_sampled": len(todo),
-        "truncated": sum(r["finish_reason"] == "length" for r in rows),
-        "wrong_per_problem": wrong_per_problem(rows),
-    }
+        accuracy=sum(r["correct"] for r in scored) / len(scored) if scored else None,
+        unscorable=len(rows) - len(scored),
+        problems_sampled=len(todo),
+        truncated=sum(r["finish_reason"] == "length" for r in rows),
+        wrong_per_problem=wrong_per_problem(rows),
+    )
     return StageOutput(frame(rows, SCHEMA), frame(rejects, REJECTS_SCHEMA), len(rows) + len(rejects), report)
