@@ -317,3 +317,18 @@ def test_an_interrupted_merge_leaves_the_parts_readable(tmp_path, monkeypatch):
     monkeypatch.undo()
     keys, matrix = store.matrix()
     assert keys == before[0] and np.array_equal(matrix, before[1])
+
+
+def test_a_contaminated_problem_names_its_first_shared_ngram_whatever_the_hash_seed():
+    """The reject's detail is the same on every run: the first shared 8-gram in the problem's word order (a set's
+    order changes with each process's PYTHONHASHSEED)."""
+    import numpy as np
+
+    from thinkforge.dedup.dedup import Contamination
+
+    words = [f"w{i}" for i in range(40)]
+    item = " ".join(words)
+    problem = "Solve: " + " ".join(words[3:]) + " please"  # shares the 8-grams from w3 on, the first (w3 … w10)
+    check = Contamination({"heldout/1": item}, np.ones((1, 4), dtype="float32"), n=8, threshold=0.99)
+    hits = check.check([problem], np.array([0]), np.array([], dtype=int), np.empty((0, 4), dtype="float32"))
+    assert hits == {0: f"8-gram overlap with heldout/1: {' '.join(words[3:11])!r}"}

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from thinkforge.dedup.normalize import constants_key, exact_key, ngrams, tests_signature
+from thinkforge.dedup.normalize import constants_key, exact_key, ngrams, ordered_ngrams, tests_signature
 from thinkforge.dedup.prior import DECISIONS_SCHEMA, Prior, fingerprint, load_prior
 from thinkforge.dedup.semantic import blocked_nearest, build_index, nearest
 from thinkforge.dedup.store import DedupStore
@@ -117,7 +117,7 @@ class Contamination:
         `embedded` (their vectors in that order)."""
         hits: dict[int, str] = {}
         for i in rows.tolist():
-            gram = next((g for g in ngrams(problems[i], self.n) if g in self.grams), None)
+            gram = next((g for g in ordered_ngrams(problems[i], self.n) if g in self.grams), None)  # the first
             if gram:
                 hits[i] = f"{self.n}-gram overlap with {self.grams[gram]}: {' '.join(gram)!r}"
         if self.index is not None and len(embedded):

@@ -58,5 +58,10 @@ def constants_key(text: str) -> int:
 
 def ngrams(text: str, n: int) -> set[tuple[str, ...]]:
     """Word n-grams (letters and digits only, lowercased), as open-r1's decontamination uses."""
+    return set(ordered_ngrams(text, n))
+
+
+def ordered_ngrams(text: str, n: int) -> list[tuple[str, ...]]:
+    """The word n-grams of `text` in the order they occur (a set's order changes with each process's hash seed)."""
     words = re.findall(r"\w+", text.lower())
-    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
