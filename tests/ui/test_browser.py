@@ -70,17 +70,18 @@ def browser(tmp_path):
 
 
 def wait_for(browser, condition, timeout=90, what="condition"):
-    deadline = time.monotonic() + timeout
+    deadline, error = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
             value = condition()
             if value:
                 return value
-        except WebDriverException:
-            pass
+        except WebDriverException as exc:
+            error = exc
         time.sleep(1)
     raise AssertionError(
-        f"timed out waiting for {what}; page says: {browser.find_element(By.TAG_NAME, 'body').text[:2000]}"
+        f"timed out waiting for {what} (last error: {str(error).splitlines()[0] if error else None}); page says: "
+        f"{browser.find_element(By.TAG_NAME, 'body').text[:2000]}"
     )
 
 
@@ -108,7 +109,9 @@ def metadata_row(browser, label: str):
 def open_markdown(browser, label: str) -> str:
     """Open a markdown entry too large to inline ("[Show Markdown]") and return the dialog's text."""
     click(browser, "Skip")  # the community dialog of a first visit may pop up over the page at any moment
-    metadata_row(browser, label).find_element(By.XPATH, ".//a[contains(., 'Show Markdown')]").click()
+    link = metadata_row(browser, label).find_element(By.XPATH, ".//a[contains(., 'Show Markdown')]")
+    # a click in the page: Dagster's metadata table lays a neighbouring cell over the link at some widths
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", link)
     dialog = wait_for(browser, lambda: browser.find_elements(By.XPATH, "//*[@role='dialog']"), what=f"{label} dialog")
     text = wait_for(browser, lambda: dialog[-1].text if label in dialog[-1].text else "", what=f"{label} text")
     click(browser, "Close")
