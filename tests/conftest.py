@@ -121,3 +121,7 @@ def pytest_configure(config) -> None:
         import torch
 
         torch.set_num_threads(1)
+        # and so do the processes they start (the demo script, Celery workers, dagster dev's run workers): OpenMP
+        # threads beyond the cores spin against each other
+        for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(key, "1")
