@@ -79,13 +79,13 @@ def sft_thinkforge(model: str, data: list[list[dict]], steps: int, out: str) -> 
 
 
 def rl_seconds_per_step(model: str, level: str, steps: int, out: str) -> float:
-    from thinkforge.training.rewards import Checker
     from thinkforge.training.rl import RlSettings, rl_trainer
-    from thinkforge.verify import MathVerifier
+    from thinkforge.verify import AnswerChecker, MathVerifier
 
     prompts = [
         {"prompt": [{"role": "user", "content": f"What is {a} + {a}? Put the answer in \\boxed{{}}."}],
-         "domain": "math", "reference_answer": str(2 * a), "test_cases": "", "id": str(a)}
+         "domain": "math", "problem": f"What is {a} + {a}?", "reference_answer": str(2 * a), "test_cases": "",
+         "id": str(a)}
         for a in (3, 7)
     ]  # fmt: skip
     settings = RlSettings(
@@ -93,7 +93,7 @@ def rl_seconds_per_step(model: str, level: str, steps: int, out: str) -> float:
         max_completion_length=48, min_context_count=1, save_steps=10_000,
     )  # fmt: skip
     with MathVerifier(workers=1) as math:
-        trainer = rl_trainer(model, prompts, settings, Checker(math=math), out)
+        trainer = rl_trainer(model, prompts, settings, AnswerChecker(math), out)
         prepare(trainer, log=lambda _: None)
         started = time.monotonic()
         trainer.train()
