@@ -16,13 +16,15 @@ import json
 import shutil
 import time
 from pathlib import Path
-
-from transformers import TrainerCallback
+from typing import TYPE_CHECKING
 
 from thinkforge.checkpoints import publish, staging_dir, weights_fingerprint
 from thinkforge.evaluation.prompts import known_format
 from thinkforge.plots import line_png
 from thinkforge.training.settings import TrainerSettings
+
+if TYPE_CHECKING:
+    from thinkforge.training.callbacks import Progress
 
 RUN_RECORD = "run.json"
 
@@ -88,32 +90,10 @@ def resume_or_start(trainer, settings: TrainerSettings, log=print) -> tuple[str 
     return None, status
 
 
-class Progress(TrainerCallback):
-    """Every logged step to `log` (e.g. Dagster's context.log.info) with elapsed time; keeps the log history."""
-
-    def __init__(self, log, every: int = 1):
-        self.log, self.every, self.history, self.started = log, every, [], time.monotonic()
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs:
-            return
-        self.history.append({"step": state.global_step, **logs})
-        if state.global_step % self.every == 0:
-            shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items())
-            self.log(f"step {state.global_step}/{state.max_steps} ({time.monotonic() - self.started:.0f}s): {shown}")
-
-
-class NoFinalCheckpoint(TrainerCallback):
-    """The Trainer saves a full checkpoint (weights + optimizer) at the last step; `fit` saves the model itself right
-    after, so that checkpoint would only cost time (a 135M model: seconds of writing per run)."""
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= state.max_steps:
-            control.should_save = False
-
-
 def prepare(trainer, log=print) -> Progress:
     """Attach the runner's callbacks (progress, no redundant last checkpoint); returns the progress recorder."""
+    from thinkforge.training.callbacks import NoFinalCheckpoint, Progress  # transformers: only when training
+
     progress = Progress(log)
     trainer.add_callback(progress)
     trainer.add_callback(NoFinalCheckpoint())
