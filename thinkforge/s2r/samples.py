@@ -66,12 +66,11 @@ class SampleReport(StageReport):
 
 
 def extract_answer(domain: str, text: str, math_answers: str = "stated") -> str | None:
-    """The final answer a sample states, or None: the program for code (blank lines and trailing spaces dropped),
+    """The final answer a sample states, or None: the program for code (blank lines and trailing spaces dropped);
     for math the answer the checker reads (`answers.stated_answer`: \\boxed{}, an answer phrase, else the closing
-    sentence's value; S²R reads \\boxed{} only, `math_answers="boxed"`: a policy that never boxes then gives no wrong
-    attempt to verify),
-    the last \\boxed{} else the last line for science and other free-form answers (their judge reads the whole
-    response)."""
+    sentence's value), or \\boxed{} only with `math_answers="boxed"` (S²R's reading: a policy that never boxes then
+    gives no wrong attempt to verify); the last \\boxed{} else the last line for science and other free-form answers
+    (their judge reads the whole response)."""
     if domain == "code":
         program = extract_program(text)
         return "\n".join(line.rstrip() for line in program.strip().splitlines() if line.strip()) if program else None
