@@ -13,12 +13,40 @@ SAMPLES = REPO / "data" / "samples"
 SMOLLM2_SERVED = "teacher-smollm2"  # the name smollm2_server serves the real model under
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder of this `pytest` run shared by its xdist workers (…/pytest-N/, the parent of each worker's base)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def embedder_cache(tmp_path_factory) -> Path:
+    """The packaged embedder's int8 ONNX export, made once per `pytest` run (the first worker exports under a lock,
+    the others wait for it) and linked into every test's home as models/embedder-onnx/: a fresh home exports it
+    again (~10 s) in each process that embeds (the demo script, Celery workers, runs that dagster dev starts)."""
+    from filelock import FileLock
+
+    from thinkforge.embedding_onnx import onnx_model
+
+    cache = shared_dir(tmp_path_factory) / "embedder-onnx"
+    with FileLock(str(cache) + ".lock"):
+        onnx_model(cache)
+    return cache
+
+
+def link_embedder_cache(root: Path, cache: Path) -> None:
+    """THINKFORGE_HOME `root` reuses the run's embedder export (onnx_model finds it under the same key)."""
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    (root / "models" / "embedder-onnx").symlink_to(cache, target_is_directory=True)
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    """A fresh THINKFORGE_HOME (and DAGSTER_HOME inside it) for one test."""
+def home(tmp_path, monkeypatch, embedder_cache) -> Path:
+    """A fresh THINKFORGE_HOME (and DAGSTER_HOME inside it) for one test, the run's embedder export linked in."""
     root = tmp_path / "tfhome"
     (root / "dagster").mkdir(parents=True)
     (root / "dagster" / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    link_embedder_cache(root, embedder_cache)
     monkeypatch.setenv("THINKFORGE_HOME", str(root))
     monkeypatch.setenv("DAGSTER_HOME", str(root / "dagster"))
     monkeypatch.delenv("THINKFORGE_SOURCES", raising=False)
@@ -63,9 +91,7 @@ def smollm2(tmp_path_factory) -> Path:
 
     from thinkforge.checkpoints import convert_gguf, default_gguf
 
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # …/pytest-N/popen-gwK → …/pytest-N, the same for every worker of the run
+    shared = shared_dir(tmp_path_factory)
     out = shared / "smollm2" / "base_model"
     with FileLock(str(shared / "smollm2.lock")):
         if not (out / "config.json").is_file():

@@ -28,7 +28,7 @@ from assets import ALL_CHECKS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
 from resources.generation import role_resources
 from scripts import process_groups
 from scripts.cluster import LocalCluster, StepLog
-from tests.conftest import REPO, write_jsonl, write_sources
+from tests.conftest import REPO, link_embedder_cache, write_jsonl, write_sources
 from thinkforge import lineage, warehouse
 from thinkforge.generation.cache import PG_TABLE, libpq_url
 
@@ -148,8 +148,12 @@ def model_calls(cluster, run_id: str) -> dict[str, tuple[int, int, int]]:
 
 @pytest.mark.heavy(195)
 @pytest.mark.timeout(1200)
-def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(tmp_path, tiny_model, monkeypatch):
+def test_celery_workers_run_the_graph_and_a_killed_worker_fails_the_run_cleanly(
+    tmp_path, tiny_model, embedder_cache, monkeypatch
+):
     config = tiny_pool(tmp_path)
+    for name in ("single", "cluster"):
+        link_embedder_cache(tmp_path / name, embedder_cache)
     single_process(tmp_path / "single", config, tiny_model, monkeypatch)
     reference = tables(tmp_path / "single")
 

@@ -8,18 +8,16 @@ import sys
 import duckdb
 import polars as pl
 import pytest
-from dagster import AssetCheckKey, DagsterInstance, materialize
+from dagster import AssetCheckKey, DagsterEventType, DagsterInstance, RunsFilter, materialize
 
 import definitions
-from assets import ALL_CHECKS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
+from assets import ALL_ASSETS, ALL_CHECKS, DEMO_RUN_CONFIG
 from assets.collect.raw_problems import raw_problems
-from resources.generation import role_resources
 from tests.conftest import REPO, write_jsonl, write_sources
 from thinkforge import DOMAINS, warehouse
 
 RESOURCES = definitions.defs.resources
-FIRST_HALF = [a for a in assets_in_groups(*DATA_GROUPS) if is_warehouse_asset(a)]  # raw → verified responses
-FIRST_HALF_CHECKS = [c for c in ALL_CHECKS if any(c.check_key.asset_key == a.key for a in FIRST_HALF)]
+CONSERVED = {c.check_key.asset_key.to_user_string() for c in ALL_CHECKS if c.check_key.name == "rows_conserved"}
 
 
 RAW_ONLY = [raw_problems, *[c for c in ALL_CHECKS if c.check_key.asset_key == raw_problems.key]]
@@ -40,66 +38,6 @@ def run(partition, instance, run_config=None, assets=RAW_ONLY):
 def instance(home):
     with DagsterInstance.get() as inst:
         yield inst
-
-
-def test_all_partitions_materialize_with_metadata_checks_and_catalog(home, instance, tiny_model):
-    resources = {**RESOURCES, **role_resources(str(tiny_model))}  # every model role: a tiny local model
-    config = {"ops": {"distilled_responses": {"config": {"samples": 2, "max_tokens": 32}}}}
-    distill_meta = {}
-    for domain in DOMAINS:
-        result = materialize(
-            [*FIRST_HALF, *FIRST_HALF_CHECKS],
-            partition_key=domain,
-            instance=instance,
-            resources=resources,
-            run_config=config,
-        )
-        assert result.success
-        mat = result.asset_materializations_for_node("raw_problems")[0]
-        meta = {k: v.value for k, v in mat.metadata.items()}
-        assert meta["rows_in"] == meta["rows_out"] + meta["rows_rejected"] > 0
-        assert "sample_rows" in meta and "info_types" in meta
-        mat = result.asset_materializations_for_node("distilled_responses")[0]
-        distill_meta[domain] = {k: v.value for k, v in mat.metadata.items()}
-        checks = result.get_asset_check_evaluations()
-        assert len(checks) == len(FIRST_HALF) and all(c.passed and c.check_name == "rows_conserved" for c in checks)
-    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
-        by_domain = dict(con.execute("SELECT domain, count(*) FROM raw_problems GROUP BY domain").fetchall())
-        reasons = dict(con.execute("SELECT reason, count(*) FROM raw_problems_rejects GROUP BY reason").fetchall())
-        dedup_reasons = dict(
-            con.execute("SELECT reason, count(*) FROM deduped_problems_rejects GROUP BY reason").fetchall()
-        )
-        lineage_ok = con.execute(
-            "SELECT count(*) FROM deduped_problems d JOIN raw_problems r ON d.parent_ids[1] = r.id"
-        ).fetchone()[0]
-        total = con.execute("SELECT count(*) FROM deduped_problems").fetchone()[0]
-    assert set(by_domain) == set(DOMAINS)
-    assert reasons == {"bad_json": 1, "bad_field": 1, "empty_problem": 1}  # the planted bad rows of instructions.jsonl
-    assert dedup_reasons == {"contaminated": 20}  # the HumanEval sample: it is an evaluation set
-    selected = warehouse.read_partition(home, "selected_problems", "math")
-    assert selected.height > 0 and selected["difficulty_source"].drop_nulls().len() > 0
-    distilled = warehouse.read_partition(home, "distilled_responses", "math")
-    math = distill_meta["math"]  # AM: the teacher samples only problems whose source gives no reasoning chain
-    assert math["problems_skipped_with_chain"] > 0 and math["problems_distilled"] > 0  # OpenR1's R1 chains are skipped
-    assert math["problems_distilled"] + math["problems_skipped_with_chain"] == selected.height
-    assert (distilled["origin"] == "teacher").sum() == 2 * math["problems_distilled"]
-    assert all(m["problems_distilled"] > 0 for m in distill_meta.values())  # every domain still gets teacher samples
-    verified = pl.concat(
-        [
-            warehouse.read_partition(home, "verified_responses", "code"),
-            warehouse.read_partition(home, "verified_responses_rejects", "code"),
-        ],
-        how="diagonal_relaxed",
-    )
-    human = verified.filter(pl.col("origin") == "source")
-    assert human.height > 0 and set(human["verdict_correct"]) == {
-        "correct"
-    }  # the sources' own solutions pass their tests
-    assert lineage_ok == total > 0
-    chat = warehouse.read_partition(home, "raw_problems", "chat")
-    assert chat.schema["responses"] == pl.List(
-        pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String})
-    )
 
 
 def test_conservation_check_fails_when_rows_go_missing(home, instance):
@@ -153,9 +91,9 @@ def test_inbox_files_join_the_pool(home, instance):
     assert new["reference_answer"].to_list() == ["42"]
 
 
-@pytest.mark.heavy(175)
+@pytest.mark.heavy(180)
 @pytest.mark.timeout(1500)  # the whole graph, four domains (pyproject's default limit is 600 s)
-def test_demo_script_runs_every_partition(home, tiny_model, tiny_smollm2):
+def test_demo_script_runs_every_partition_with_metadata_checks_and_catalog(home, tiny_model, tiny_smollm2):
     # `make demo` itself runs SmolLM2; this checks the mechanics: every role on the tiny model, and training from a
     # tiny model that tokenizes like SmolLM2 (so the demo's length limits hold as in `make demo`).
     env = {**os.environ, "THINKFORGE_MODEL": str(tiny_model), "THINKFORGE_BASE_MODEL": str(tiny_smollm2)}
@@ -167,3 +105,68 @@ def test_demo_script_runs_every_partition(home, tiny_model, tiny_smollm2):
         assert f"{domain}: run" in proc.stdout and "succeeded" in proc.stdout
     assert re.search(r"raw_problems\s+chat\s+12\s+9\s+3\b", proc.stdout), proc.stdout
     assert "make ui" in proc.stdout
+
+    # what the runs recorded: every asset's metadata, every conservation check passed
+    distill_meta = {}
+    with DagsterInstance.get() as instance:
+        for domain in DOMAINS:
+            meta, checks = run_records(instance, domain)
+            assert set(meta) == {a.key.to_user_string() for a in ALL_ASSETS if a.partitions_def is not None}
+            raw = meta["raw_problems"]
+            assert raw["rows_in"] == raw["rows_out"] + raw["rows_rejected"] > 0
+            assert "sample_rows" in raw and "info_types" in raw
+            distill_meta[domain] = meta["distilled_responses"]
+            conserved = {asset for asset, name, passed in checks if name == "rows_conserved" and passed}
+            assert conserved == CONSERVED, checks  # every table's check ran and passed
+
+    # the warehouse through its DuckDB catalog
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        by_domain = dict(con.execute("SELECT domain, count(*) FROM raw_problems GROUP BY domain").fetchall())
+        reasons = dict(con.execute("SELECT reason, count(*) FROM raw_problems_rejects GROUP BY reason").fetchall())
+        dedup_reasons = dict(
+            con.execute("SELECT reason, count(*) FROM deduped_problems_rejects GROUP BY reason").fetchall()
+        )
+        lineage_ok = con.execute(
+            "SELECT count(*) FROM deduped_problems d JOIN raw_problems r ON d.parent_ids[1] = r.id"
+        ).fetchone()[0]
+        total = con.execute("SELECT count(*) FROM deduped_problems").fetchone()[0]
+    assert set(by_domain) == set(DOMAINS)
+    assert reasons == {"bad_json": 1, "bad_field": 1, "empty_problem": 1}  # the planted bad rows of instructions.jsonl
+    assert dedup_reasons == {"contaminated": 20}  # the HumanEval sample: it is an evaluation set
+    assert lineage_ok == total > 0
+    selected = warehouse.read_partition(home, "selected_problems", "math")
+    assert selected.height > 0 and selected["difficulty_source"].drop_nulls().len() > 0
+    distilled = warehouse.read_partition(home, "distilled_responses", "math")
+    math = distill_meta["math"]  # AM: the teacher samples only problems whose source gives no reasoning chain
+    assert math["problems_skipped_with_chain"] > 0 and math["problems_distilled"] > 0  # OpenR1's R1 chains are skipped
+    assert math["problems_distilled"] + math["problems_skipped_with_chain"] == selected.height
+    samples = DEMO_RUN_CONFIG["distilled_responses"]["samples"]
+    assert (distilled["origin"] == "teacher").sum() == samples * math["problems_distilled"]
+    assert all(m["problems_distilled"] > 0 for m in distill_meta.values())  # every domain still gets teacher samples
+    verified = pl.concat(
+        [
+            warehouse.read_partition(home, "verified_responses", "code"),
+            warehouse.read_partition(home, "verified_responses_rejects", "code"),
+        ],
+        how="diagonal_relaxed",
+    )
+    human = verified.filter(pl.col("origin") == "source")
+    assert human.height > 0 and set(human["verdict_correct"]) == {"correct"}  # the sources' own solutions pass
+    chat = warehouse.read_partition(home, "raw_problems", "chat")
+    assert chat.schema["responses"] == pl.List(
+        pl.Struct({"model": pl.String, "text": pl.String, "correct": pl.Boolean, "finish_reason": pl.String})
+    )
+
+
+def run_records(instance, domain: str) -> tuple[dict[str, dict], list[tuple[str, str, bool]]]:
+    """The domain's run: each asset's materialization metadata, and each check's (asset, name, passed)."""
+    (run,) = instance.get_runs(filters=RunsFilter(tags={"dagster/partition": domain}))
+    meta = {}
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        mat = entry.dagster_event.event_specific_data.materialization
+        meta[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    checks = []
+    for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = entry.dagster_event.event_specific_data
+        checks.append((evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed))
+    return meta, checks
