@@ -1,9 +1,11 @@
 """The Dagster UI in a real browser (Debian's chromium + chromedriver, Selenium, headless) against `dagster dev`.
 
-On a home with raw → verified_responses materialized for math (the tiny model in every role), what a person reads:
-the asset catalog lists every asset and group; a description's placeholder is shown, not swallowed as HTML; a
-sample row is shown whole with its `<think>` block; counts are tables, not JSON; `trace_row` asks only for the
-warehouse and its log reads as plain text. Then one partition is materialized by clicking through the launch dialog;
+On a home with raw → verified_responses materialized for math (the tiny model in every role), `make ui`'s dagster
+dev (webserver + daemon) serves the graph (GraphQL: every asset; raw_problems partitioned by domain, with checks).
+What a person reads: the asset catalog lists every asset and group; a description's placeholder is shown, not
+swallowed as HTML; a sample row is shown whole with its `<think>` block; counts are tables, not JSON; `trace_row`
+asks only for the warehouse and its log reads as plain text. Then raw_problems is materialized for every partition
+by clicking through the launch dialog: the daemon runs one run per domain, each succeeds under its partition tag;
 the asset page shows the materialization's metadata with a plot; the Automation page lists the schedule, the sensors
 and the automation conditions. A missing browser is a failure (`make test` installs it).
 """
@@ -24,17 +26,14 @@ import definitions
 from assets import ALL_ASSETS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
 from assets.common.metadata import pick_samples
 from resources.generation import role_resources
-from tests.ui.test_dagster_dev import (
-    dagster_dev,  # noqa: F401 - the fixture: dagster dev on a free port, torn down by group
-    graphql,
-)
-from thinkforge import warehouse
+from tests.ui.conftest import LAUNCH, graphql
+from thinkforge import DOMAINS, warehouse
 from thinkforge.thinking import CLOSE
 
 GROUPS = {g for a in ALL_ASSETS for g in a.group_names_by_key.values()}
 FIRST_HALF = [a for a in assets_in_groups(*DATA_GROUPS) if is_warehouse_asset(a)]
-LAUNCH = """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) {
-  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+ASSETS_QUERY = "{ assetNodes { assetKey { path } isPartitioned partitionKeys groupName hasAssetChecks } }"
+STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status tags { key value } } } }"
 
 
 @pytest.fixture
@@ -83,6 +82,13 @@ def wait_for(browser, condition, timeout=90, what="condition"):
         f"timed out waiting for {what} (last error: {str(error).splitlines()[0] if error else None}); page says: "
         f"{browser.find_element(By.TAG_NAME, 'body').text[:2000]}"
     )
+
+
+def finished(port: int, run_id: str) -> tuple[str, dict] | None:
+    """A finished run's status and tags (None while it runs)."""
+    run = graphql(port, STATUS, {"id": run_id})["runOrError"]
+    done = run["status"] in ("SUCCESS", "FAILURE", "CANCELED")
+    return (run["status"], {t["key"]: t["value"] for t in run["tags"]}) if done else None
 
 
 def click(browser, text, tag="button"):
@@ -163,8 +169,15 @@ def check_what_a_researcher_reads(browser, url: str, home, port: int) -> None:
 
 
 @pytest.mark.heavy(130)
-def test_catalog_launch_metadata_plot_and_automation_in_a_browser(materialized, dagster_dev, browser, home):  # noqa: F811
+def test_catalog_launch_metadata_plot_and_automation_in_a_browser(materialized, dagster_dev, browser, home):
     url = f"http://127.0.0.1:{dagster_dev}"
+    deadline = time.monotonic() + 60
+    while not (nodes := graphql(dagster_dev, ASSETS_QUERY)["assetNodes"]):  # code location still loading
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    assert {tuple(n["assetKey"]["path"]) for n in nodes} == {tuple(a.key.path) for a in ALL_ASSETS}
+    raw = next(n for n in nodes if n["assetKey"]["path"] == ["raw_problems"])
+    assert raw["isPartitioned"] and raw["partitionKeys"] == list(DOMAINS) and raw["hasAssetChecks"]
     browser.get(f"{url}/assets")
     names = [a.key.to_user_string() for a in ALL_ASSETS]
     wait_for(browser, lambda: all(n in body(browser) for n in names), what="every asset in the catalog")
@@ -185,8 +198,11 @@ def test_catalog_launch_metadata_plot_and_automation_in_a_browser(materialized, 
     wait_for(browser, open_launch_dialog, what="the launch dialog")
     wait_for(browser, lambda: click(browser, "All"), what="the All-partitions choice")  # raw_problems is cheap
     wait_for(browser, lambda: click(browser, "Launch"), what="the launch button")
-    for domain in ("math", "code", "science", "chat"):
+    for domain in DOMAINS:  # the daemon runs the backfill's runs, one per partition
         wait_for(browser, lambda d=domain: warehouse.read_info(home, "raw_problems", d), timeout=300, what=f"{domain}")
+        run_id = warehouse.read_info(home, "raw_problems", domain)["run_id"]
+        status, tags = wait_for(browser, lambda r=run_id: finished(dagster_dev, r), timeout=120, what=f"{domain} run")
+        assert status == "SUCCESS" and tags["dagster/partition"] == domain, (status, tags)
 
     browser.get(f"{url}/assets/raw_problems?partition=chat")
     wait_for(browser, lambda: "rows_by_source" in body(browser), timeout=90, what="materialization metadata")
