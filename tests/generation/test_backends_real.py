@@ -23,19 +23,19 @@ QUESTIONS = [
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24)
 
 
-def test_base_model_asset_converts_the_packaged_gguf(home):
+def test_base_model_asset_converts_the_packaged_gguf(smollm2, monkeypatch):
+    # `smollm2` is this asset's output: conftest materializes base_model once per run, in a home the tests share
+    monkeypatch.setenv("THINKFORGE_HOME", str(smollm2.parents[1]))
+    card = read_card(smollm2)
+    assert card["parameters"] == 134_515_008 and card["dtype"] == "bfloat16" and card["source"].endswith(".gguf")
+    template = (smollm2 / "chat_template.jinja").read_text()
+    assert "{% generation %}" in template and "SmolLM" not in template  # no injected default system prompt
+    mtime = (smollm2 / "model.safetensors").stat().st_mtime_ns
     result = materialize([base_model], resources=definitions.defs.resources)
     assert result.success
-    folder = home / "models" / "base_model"
-    card = read_card(folder)
-    assert card["parameters"] == 134_515_008 and card["dtype"] == "bfloat16"
-    template = (folder / "chat_template.jinja").read_text()
-    assert "{% generation %}" in template and "SmolLM" not in template  # no injected default system prompt
+    assert (smollm2 / "model.safetensors").stat().st_mtime_ns == mtime  # same source: not converted again
     meta = result.asset_materializations_for_node("base_model")[0].metadata
     assert meta["parameters"].value == 134_515_008 and 200 < meta["size_mb"].value < 300
-    mtime = (folder / "model.safetensors").stat().st_mtime_ns
-    assert materialize([base_model], resources=definitions.defs.resources).success
-    assert (folder / "model.safetensors").stat().st_mtime_ns == mtime  # same source: not converted again
 
 
 def test_transformers_backend_on_the_real_model(smollm2, tmp_path):

@@ -13,8 +13,8 @@ import pytest
 
 from assets.common.metadata import generation_metadata
 from tests.conftest import REPO
+from tests.generation.cache_writer import write_rows
 from thinkforge.generation import (
-    Completion,
     Generator,
     OpenAIBackend,
     RequestCache,
@@ -53,15 +53,9 @@ def test_request_key_covers_model_prompt_params_and_sample_index():
     )
 
 
-def _writer(path: str, worker: int) -> None:
-    cache = RequestCache(Path(path))
-    for i in range(200):
-        cache.put_many("m", [(f"{worker}-{i}", Completion(text=f"t{i}", completion_tokens=1, finish_reason="stop"))])
-
-
 def test_cache_is_shared_safely_by_processes(tmp_path):
     path = str(tmp_path / "requests.sqlite")
-    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, w)) for w in range(3)]
+    procs = [mp.get_context("spawn").Process(target=write_rows, args=(path, w)) for w in range(3)]
     for p in procs:
         p.start()
     for p in procs:
