@@ -4,8 +4,9 @@ On a home with raw → verified_responses materialized for math (the tiny model 
 dev (webserver + daemon) serves the graph (GraphQL: every asset; raw_problems partitioned by domain, with checks).
 What a person reads: the asset catalog lists every asset and group; a description's placeholder is shown, not
 swallowed as HTML; a sample row is shown whole with its `<think>` block; counts are tables, not JSON; `trace_row`
-asks only for the warehouse and its log reads as plain text. Then raw_problems is materialized for every partition
-by clicking through the launch dialog: the daemon runs one run per domain, each succeeds under its partition tag;
+asks only for the warehouse and its log reads as plain text. Then raw_problems is materialized for every partition by
+clicking through the launch dialog: the daemon runs the backfill, each partition rewritten by a run that succeeds
+under its partition tag;
 the asset page shows the materialization's metadata with a plot; the Automation page lists the schedule, the sensors
 and the automation conditions. A missing browser is a failure (`make test` installs it).
 """
@@ -196,12 +197,18 @@ def test_catalog_launch_metadata_plot_and_automation_in_a_browser(materialized, 
         return False
 
     wait_for(browser, open_launch_dialog, what="the launch dialog")
+    before = {d: (warehouse.read_info(home, "raw_problems", d) or {}).get("run_id") for d in DOMAINS}  # math's
     wait_for(browser, lambda: click(browser, "All"), what="the All-partitions choice")  # raw_problems is cheap
     wait_for(browser, lambda: click(browser, "Launch"), what="the launch button")
-    for domain in DOMAINS:  # the daemon runs the backfill's runs, one per partition
-        wait_for(browser, lambda d=domain: warehouse.read_info(home, "raw_problems", d), timeout=300, what=f"{domain}")
-        run_id = warehouse.read_info(home, "raw_problems", domain)["run_id"]
-        status, tags = wait_for(browser, lambda r=run_id: finished(dagster_dev, r), timeout=120, what=f"{domain} run")
+    for domain in DOMAINS:  # the daemon runs the backfill: one run per partition, each written by its own run
+
+        def written(d=domain):
+            info = warehouse.read_info(home, "raw_problems", d)
+            return info if info and info["run_id"] != before[d] else None
+
+        info = wait_for(browser, written, timeout=300, what=f"{domain} by a new run")
+        run_id = info["run_id"]
+        status, tags = wait_for(browser, lambda r=run_id: finished(dagster_dev, r), timeout=120, what=f"run {run_id}")
         assert status == "SUCCESS" and tags["dagster/partition"] == domain, (status, tags)
 
     browser.get(f"{url}/assets/raw_problems?partition=chat")
