@@ -59,7 +59,7 @@ def test_each_role_reaches_its_own_server_and_caches_apart(two_servers, home, mo
 
 
 def test_a_dead_server_fails_the_role_with_a_clear_error(home, monkeypatch):
-    from tests.generation.vllm_server import free_port
+    from scripts.postgres import free_port
     from thinkforge.generation.runtime import TooManyFailures
 
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there

@@ -27,6 +27,7 @@ import definitions
 from assets import ALL_ASSETS, DATA_GROUPS, assets_in_groups, is_warehouse_asset
 from assets.common.metadata import pick_samples
 from resources.generation import role_resources
+from scripts.cluster import FINISHED
 from tests.ui.conftest import LAUNCH, graphql
 from thinkforge import DOMAINS, warehouse
 from thinkforge.thinking import CLOSE
@@ -88,7 +89,7 @@ def wait_for(browser, condition, timeout=90, what="condition"):
 def finished(port: int, run_id: str) -> tuple[str, dict] | None:
     """A finished run's status and tags (None while it runs)."""
     run = graphql(port, STATUS, {"id": run_id})["runOrError"]
-    done = run["status"] in ("SUCCESS", "FAILURE", "CANCELED")
+    done = run["status"] in FINISHED
     return (run["status"], {t["key"]: t["value"] for t in run["tags"]}) if done else None
 
 
